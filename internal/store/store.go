@@ -159,6 +159,11 @@ type Store interface {
 	// ClaimStreams leases up to max streams that are due (NextPollAt <= now),
 	// not stopped and not leased by a live lease, to owner until now+lease.
 	ClaimStreams(ctx context.Context, owner string, now time.Time, lease time.Duration, max int) ([]Stream, error)
+	// ClaimStream leases one stream to owner until now+lease whatever its
+	// NextPollAt (for `opwatch pull`), unless another owner holds a live lease
+	// (ErrLeaseLost) or it does not exist (ErrNotFound). A stopped stream is
+	// claimed too: the operator asked for it.
+	ClaimStream(ctx context.Context, id int64, owner string, now time.Time, lease time.Duration) (Stream, error)
 	// ExtendLease pushes the lease of a stream held by owner to until.
 	ExtendLease(ctx context.Context, streamID int64, owner string, until time.Time) error
 	// CommitPage stores a page and the new cursor atomically, fenced by the lease.

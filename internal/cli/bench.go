@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/config"
+	"github.com/opwatch/opwatch/internal/emulator"
+	"github.com/opwatch/opwatch/internal/ingest"
+	"github.com/opwatch/opwatch/internal/onepassword"
+)
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "ingest" {
+		return usagef("usage: opwatch bench ingest --events N [--mode full|client]")
+	}
+	fs := e.flags("bench ingest", "bench ingest --events N [--mode full|client] [--dir DIR]",
+		"Start the emulator in-process on loopback (rate limits off), pull N events of each type\n"+
+			"through the whole path (HTTP, decode, validate, normalize, store) into a fresh database,\n"+
+			"and print events/s, wall time and peak RSS (of this process: emulator included).\n"+
+			"--mode client only pages and decodes into Go structs: the baseline to compare with.")
+	n := fs.Int("events", 100000, "events of each type")
+	mode := fs.String("mode", "full", "full (everything opwatch does) or client (page and decode only)")
+	dir := fs.String("dir", "", "directory for the database (default a temporary one, removed after)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	em, err := emulator.Start(emulator.Options{Seed: 1, Events: *n, RateLimitPerMinute: -1, RateLimitPerHour: -1,
+		Span: 24 * time.Hour}, "127.0.0.1:0", false)
+	if err != nil {
+		return err
+	}
+	defer em.Close()
+	tok, err := em.IssueToken(emulator.TokenOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "bench ingest: %d events of each type (%d in all), mode %s, GOMAXPROCS %d\n",
+		*n, 3**n, *mode, runtime.GOMAXPROCS(0))
+	var total int
+	var took time.Duration
+	switch *mode {
+	case "client":
+		total, took, err = benchClient(ctx, em.URL(), tok)
+	case "full":
+		total, took, err = benchFull(ctx, e, *dir, em.URL(), tok)
+	default:
+		return usagef("unknown --mode %q", *mode)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "events:     %d\nwall:       %s\nevents/s:   %.0f\npeak RSS:   %s\n",
+		total, took.Round(time.Millisecond), float64(total)/took.Seconds(), peakRSS())
+	if total != 3**n {
+		return fmt.Errorf("stored %d events, want %d", total, 3**n)
+	}
+	return nil
+}
+
+func benchFull(ctx context.Context, e *env, dir, baseURL, tok string) (int, time.Duration, error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "opwatch-bench-")
+		if err != nil {
+			return 0, 0, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	be := *e
+	be.db = filepath.Join(dir, "bench.db")
+	be.logLevel = "warn"
+	a, err := be.open(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer a.Close()
+	s := config.Source{Name: "bench", BaseURL: baseURL, Lookback: config.Duration(48 * time.Hour)}
+	s.ApplyDefaults()
+	src, err := a.toStoreSource(s, tok)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := a.store.CreateSource(ctx, &src, allLogTypes()); err != nil {
+		return 0, 0, err
+	}
+	in := ingest.New(ingest.Config{Store: a.store, Secrets: a.secrets, Logger: a.log})
+	start := time.Now()
+	results, err := in.Pull(ctx, nil)
+	took := time.Since(start)
+	total := 0
+	for _, r := range results {
+		total += r.Inserted
+	}
+	return total, took, err
+}
+
+// benchClient is the baseline: page through the three streams and decode
+// each event into a Go struct, storing nothing.
+func benchClient(ctx context.Context, baseURL, tok string) (int, time.Duration, error) {
+	c, err := onepassword.New(onepassword.Options{Token: tok, BaseURL: baseURL})
+	if err != nil {
+		return 0, 0, err
+	}
+	type user struct{ UUID, Name, Email string }
+	type event struct {
+		UUID       string    `json:"uuid"`
+		Timestamp  time.Time `json:"timestamp"`
+		Category   string    `json:"category"`
+		Type       string    `json:"type"`
+		Action     string    `json:"action"`
+		TargetUser *user     `json:"target_user"`
+		User       *user     `json:"user"`
+		Actor      *user     `json:"actor_details"`
+		Client     *struct {
+			AppName   string `json:"app_name"`
+			IPAddress string `json:"ip_address"`
+		} `json:"client"`
+	}
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	start := time.Now()
+	for i, f := range onepassword.AllFeatures() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := onepassword.Request{Limit: 1000, StartTime: time.Now().Add(-48 * time.Hour)}
+			errs[i] = c.Drain(ctx, f, req, func(p onepassword.Page) error {
+				for _, raw := range p.Items {
+					var ev event
+					if err := json.Unmarshal(raw, &ev); err != nil {
+						return err
+					}
+				}
+				total.Add(int64(len(p.Items)))
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return int(total.Load()), time.Since(start), nil
+}
+
+// peakRSS reads the process's high-water resident set size (Linux).
+func peakRSS() string {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err != nil {
+				return strings.TrimSpace(rest)
+			}
+			return fmt.Sprintf("%.1f MB", float64(kb)/1024)
+		}
+	}
+	return "unknown"
+}
