@@ -1,0 +1,103 @@
+package onepassword
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Fetch requests one page of feature f: POST /api/v{1,2}/{feature}.
+// Retryable failures are retried per the client's RetryPolicy; the error
+// returned is an *Error, or ctx's error once ctx is done.
+func (c *Client) Fetch(ctx context.Context, f Feature, r Request) (Page, error) {
+	if !knownFeature(f) {
+		return Page{}, fmt.Errorf("unknown Events API feature %q: use signinattempts, itemusages or auditevents", f)
+	}
+	// A token without features claims is left to the server to judge.
+	if len(c.claims.Features) > 0 && !c.claims.Has(f) {
+		return Page{}, missingFeatureError(c.ep.host, f)
+	}
+	body, err := encodeRequest(r)
+	if err != nil {
+		return Page{}, &Error{Kind: BadRequest, Host: c.ep.host, Feature: f,
+			Message: fmt.Sprintf("invalid request for %s: %v", f, err)}
+	}
+	var p Page
+	err = c.do(ctx, call{
+		method: http.MethodPost, path: fmt.Sprintf("/api/v%d/%s", c.version, f), body: body,
+		feature: f, continuing: r.Cursor != "",
+		decode: func(b []byte) error {
+			var err error
+			if p, err = decodePage(b); err != nil {
+				return err
+			}
+			if p.Cursor == "" {
+				return errors.New("the response has no cursor")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	return p, nil
+}
+
+func knownFeature(f Feature) bool {
+	for _, g := range AllFeatures() {
+		if f == g {
+			return true
+		}
+	}
+	return false
+}
+
+// maxLimit is the largest page the Events API serves.
+const maxLimit = 1000
+
+// encodeRequest writes the POST body: {"cursor":…} to continue, otherwise
+// a reset {limit, start_time, end_time} with zero values left out so that
+// the server applies its defaults.
+func encodeRequest(r Request) ([]byte, error) {
+	if r.Cursor != "" {
+		return json.Marshal(struct {
+			Cursor string `json:"cursor"`
+		}{r.Cursor})
+	}
+	if r.Limit < 0 || r.Limit > maxLimit {
+		return nil, fmt.Errorf("page limit %d is outside 1..%d", r.Limit, maxLimit)
+	}
+	if !r.StartTime.IsZero() && !r.EndTime.IsZero() && r.EndTime.Before(r.StartTime) {
+		return nil, fmt.Errorf("end time %s is before start time %s",
+			r.EndTime.UTC().Format(time.RFC3339), r.StartTime.UTC().Format(time.RFC3339))
+	}
+	var body struct {
+		Limit     int    `json:"limit,omitempty"`
+		StartTime string `json:"start_time,omitempty"`
+		EndTime   string `json:"end_time,omitempty"`
+	}
+	body.Limit = r.Limit
+	var err error
+	if body.StartTime, err = rfc3339("start", r.StartTime); err != nil {
+		return nil, err
+	}
+	if body.EndTime, err = rfc3339("end", r.EndTime); err != nil {
+		return nil, err
+	}
+	return json.Marshal(body)
+}
+
+// rfc3339 formats t in UTC, or "" for the zero time.
+func rfc3339(name string, t time.Time) (string, error) {
+	if t.IsZero() {
+		return "", nil
+	}
+	t = t.UTC()
+	if y := t.Year(); y < 1 || y > 9999 {
+		return "", fmt.Errorf("%s time year %d cannot be written in RFC 3339", name, y)
+	}
+	return t.Format(time.RFC3339Nano), nil
+}
