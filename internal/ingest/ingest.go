@@ -358,8 +358,12 @@ func (in *Ingester) finishOutcome(ctx context.Context, st store.Stream, src *sto
 		o.Err = err.Error()
 		o.Stopped = stopped
 		o.NextPollAt = now.Add(backoff(st.ConsecutiveFailures+1, nil))
-		if cursor != nil {
+		var apiErr *onepassword.Error
+		switch {
+		case cursor != nil:
 			o.NextPollAt = now.Add(backoffBase) // recovery: retry soon
+		case errors.As(err, &apiErr) && apiErr.RetryAfter > 0:
+			o.NextPollAt = now.Add(apiErr.RetryAfter) // the server said when
 		}
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
