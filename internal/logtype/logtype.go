@@ -39,6 +39,8 @@ type LogType struct {
 	Description  string
 	ReferenceURL string
 	Fields       []Field
+
+	plan *plan // Fields compiled for Parse; nil when built without newLogType
 }
 
 // Event is a parsed, validated event.

@@ -1,0 +1,40 @@
+package logtype
+
+// All returns the three log types, in a stable order. Each call builds fresh
+// values, so callers may keep or change them without affecting others.
+func All() []*LogType {
+	return []*LogType{SignInAttempt(), ItemUsage(), AuditEvent()}
+}
+
+// ByName returns the log type named name (OnePassword.SignInAttempt), or nil.
+func ByName(name string) *LogType {
+	for _, lt := range All() {
+		if lt.Name == name {
+			return lt
+		}
+	}
+	return nil
+}
+
+// ByFeature returns the log type of an Events API feature (signinattempts,
+// itemusages, auditevents), or nil.
+func ByFeature(feature string) *LogType {
+	for _, lt := range All() {
+		if lt.Feature == feature {
+			return lt
+		}
+	}
+	return nil
+}
+
+// TopLevel returns the fields of the event object itself: the columns of the
+// log type's SQL view.
+func (lt *LogType) TopLevel() []Field {
+	return lt.Fields
+}
+
+// newLogType compiles the schema once, so that Parse does not.
+func newLogType(lt LogType) *LogType {
+	lt.plan = compile(lt.Fields)
+	return &lt
+}
