@@ -17,7 +17,7 @@ func ItemUsage() *LogType {
 			{Name: "user", Type: Object, Description: "The user who used the item.", Fields: userFields("the user who used the item")},
 			{Name: "client", Type: Object, Description: "The 1Password app the item was used from.", Fields: clientFields()},
 			locationField("1.2.0"),
-			{Name: "action", Type: String, Since: "1.2.0", Description: "What was done with the item: enter-item-edit-mode, export, fill, other, reveal, secure-copy, select-sso-provider, server-create, server-fetch, server-update or share. Only apps from 1Password 8.4.0 on record it; other means the app was older. (1.0.0 declared the field without values.)"},
+			{Name: "action", Type: String, Since: "1.2.0", Description: "What was done with the item: enter-item-edit-mode, export, fill, other, reveal, secure-copy, select-sso-provider, server-create, server-fetch, server-update or share. Apps older than 1Password 8.4.0 report other; Events API 1.0.0 declared the field without values."},
 			{Name: "account_uuid", Type: String, Since: "v2", Description: "The UUID of the account where the item was used (documented for MSP accounts)."},
 		},
 	})

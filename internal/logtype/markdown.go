@@ -44,8 +44,8 @@ for example ` + "`timestamp: not an RFC 3339 time: \"yesterday\"`" + `.
 - Fields not listed here are accepted and kept, at any depth: 1Password adds fields
   over time. Values outside the lists in the descriptions (a new sign-in type, a new
   audit action) are kept too: the lists document, they do not restrict.
-- If a key appears twice in an object, both values are checked and the last one is used,
-  as most JSON readers do.
+- If a key appears twice in an object, every value is checked, and the last one gives
+  the uuid, the time and the indicators.
 - Values of fields marked with ` + "`indicators`" + ` are copied into ` + "`p_any_emails`" + ` (trimmed, only if
   they contain ` + "`@`" + `) and ` + "`p_any_ip_addresses`" + ` (trimmed, only valid IPv4 or IPv6 addresses),
   de-duplicated and sorted.
