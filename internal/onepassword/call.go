@@ -138,11 +138,6 @@ func (c *Client) statusError(k call, resp *http.Response, msg string) *Error {
 	}
 	switch s := resp.StatusCode; {
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		if k.feature != "" && len(c.claims.Features) > 0 && !c.claims.Has(k.feature) {
-			e.Kind = MissingFeature
-			e.Message = prefix + missingFeatureError(c.ep.host, k.feature).Message
-			break
-		}
 		e.Kind = Unauthorized
 		e.Message = prefix + c.authProblem() + said
 	case s == http.StatusBadRequest:

@@ -88,7 +88,12 @@ func New(o Options) (*Client, error) {
 		if o.InsecureSkipVerify {
 			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 		}
-		c.http = &http.Client{Transport: t}
+		c.http = &http.Client{
+			Transport: t,
+			// The Events API does not redirect; following one could send
+			// the token elsewhere, so a redirect is reported instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if o.BaseURL != "" && strings.HasPrefix(ep.base, "http:") && !isLoopback(ep.host) {
 		c.log.Warn("the Events API base URL is plain http: the token crosses the network unencrypted; use https")

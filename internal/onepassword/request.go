@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -41,19 +42,30 @@ func (c *Client) Fetch(ctx context.Context, f Feature, r Request) (Page, error) 
 		},
 	})
 	if err != nil {
-		return Page{}, err
+		return Page{}, c.explainUnauthorized(ctx, f, err)
 	}
 	return p, nil
 }
 
-func knownFeature(f Feature) bool {
-	for _, g := range AllFeatures() {
-		if f == g {
-			return true
-		}
+// explainUnauthorized tells a token without the feature from a bad token
+// when the claims do not list features: the server answers 401 to both,
+// but introspection works for any valid token and lists its features.
+func (c *Client) explainUnauthorized(ctx context.Context, f Feature, err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Unauthorized || len(c.claims.Features) > 0 {
+		return err
 	}
-	return false
+	in, ierr := c.Introspect(ctx)
+	if ierr != nil || slices.Contains(in.Features, f) {
+		return err
+	}
+	m := missingFeatureError(c.ep.host, f)
+	m.Status = e.Status
+	m.Message = fmt.Sprintf("%d from %s for %s: %s", e.Status, c.ep.host, f, m.Message)
+	return m
 }
+
+func knownFeature(f Feature) bool { return slices.Contains(AllFeatures(), f) }
 
 // maxLimit is the largest page the Events API serves.
 const maxLimit = 1000

@@ -1,0 +1,89 @@
+package onepassword
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRegionHost(t *testing.T) {
+	want := map[string]string{
+		"business": "events.1password.com", "enterprise": "events.ent.1password.com",
+		"ca": "events.1password.ca", "eu": "events.1password.eu", " EU ": "events.1password.eu",
+	}
+	for region, host := range want {
+		got, err := RegionHost(region)
+		if err != nil || got != host {
+			t.Errorf("RegionHost(%q) = %q, %v; want %q", region, got, err, host)
+		}
+	}
+	if _, err := RegionHost("us"); err == nil || !strings.Contains(err.Error(), "business, enterprise, ca, eu") {
+		t.Errorf("RegionHost(us) error = %v, want the list of regions", err)
+	}
+	if got := strings.Join(Regions(), ","); got != "business,enterprise,ca,eu" {
+		t.Errorf("Regions() = %s", got)
+	}
+}
+
+func TestNewResolvesHost(t *testing.T) {
+	tok := func(aud any) string {
+		return makeToken(t, map[string]any{"aud": aud, "1password.com/fts": []string{"itemusages"}})
+	}
+	tests := []struct {
+		name             string
+		o                Options
+		wantBase         string
+		wantErr          []string // substrings of the error
+		wantNotInMessage string
+	}{
+		{name: "from aud array", o: Options{Token: tok([]string{"events.1password.eu"})}, wantBase: "https://events.1password.eu"},
+		{name: "from aud string", o: Options{Token: tok("events.ent.1password.com")}, wantBase: "https://events.ent.1password.com"},
+		{name: "region agrees", o: Options{Token: tok([]string{"events.1password.ca"}), Region: "ca"}, wantBase: "https://events.1password.ca"},
+		{name: "region for legacy token", o: Options{Token: tok([]string{"com.1password.streamingservice"}), Region: "business"}, wantBase: "https://events.1password.com"},
+		{name: "base URL wins", o: Options{Token: tok([]string{"events.1password.com"}), BaseURL: "http://127.0.0.1:8080/"}, wantBase: "http://127.0.0.1:8080"},
+		{name: "base URL with prefix", o: Options{Token: tok([]string{"com.1password.streamingservice"}), BaseURL: "https://proxy.example/1p/"}, wantBase: "https://proxy.example/1p"},
+		{
+			name:    "region disagrees with aud",
+			o:       Options{Token: tok([]string{"events.1password.com"}), Region: "eu"},
+			wantErr: []string{"events.1password.eu", "events.1password.com", "set the region to business"},
+		},
+		{
+			name:    "legacy aud without region",
+			o:       Options{Token: tok([]string{"com.1password.streamingservice"})},
+			wantErr: []string{"legacy audience", "set a region", "base URL"},
+		},
+		{name: "no aud", o: Options{Token: tok(nil)}, wantErr: []string{"names no host", "set a region"}},
+		{name: "aud not a host", o: Options{Token: tok([]string{"https://x/y"})}, wantErr: []string{"not a host"}},
+		{name: "bad region", o: Options{Token: tok([]string{"events.1password.com"}), Region: "mars"}, wantErr: []string{"unknown 1Password region"}},
+		{name: "bad base URL", o: Options{Token: tok([]string{"events.1password.com"}), BaseURL: "ftp://x"}, wantErr: []string{"not an http(s) URL"}},
+		{name: "bad version", o: Options{Token: tok([]string{"events.1password.com"}), APIVersion: 3}, wantErr: []string{"use 1 or 2"}},
+		{name: "not a token", o: Options{Token: "secret-but-not-a-jwt"}, wantErr: []string{"not a JWT"}, wantNotInMessage: "secret-but-not-a-jwt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(tt.o)
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("New succeeded with base %s, want an error", c.BaseURL())
+				}
+				for _, s := range tt.wantErr {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not mention %q", err, s)
+					}
+				}
+				if strings.Contains(err.Error(), tt.o.Token) {
+					t.Errorf("error %q contains the token", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.BaseURL() != tt.wantBase {
+				t.Errorf("BaseURL() = %q, want %q", c.BaseURL(), tt.wantBase)
+			}
+			if !strings.HasSuffix(tt.wantBase, c.Host()) && !strings.Contains(tt.wantBase, c.Host()+"/") {
+				t.Errorf("Host() = %q does not match base %q", c.Host(), tt.wantBase)
+			}
+		})
+	}
+}
