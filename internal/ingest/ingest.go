@@ -41,7 +41,7 @@ type Config struct {
 	ClaimEvery      time.Duration // how often Run looks for due streams; default 1s
 	ReconcileEvery  time.Duration // 0 disables the periodic re-read
 	ReconcileWindow time.Duration // how far back it re-reads
-	RecoverOverlap  time.Duration // after a rejected cursor, re-read from the last event minus this; default 1h
+	RecoverOverlap  time.Duration // after a rejected cursor, re-read from the last event minus this; default 24h
 	Retry           onepassword.RetryPolicy
 	UserAgent       string
 }
@@ -85,7 +85,7 @@ func New(cfg Config) *Ingester {
 		cfg.ClaimEvery = time.Second
 	}
 	if cfg.RecoverOverlap <= 0 {
-		cfg.RecoverOverlap = time.Hour
+		cfg.RecoverOverlap = 24 * time.Hour
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "opwatch"
@@ -229,11 +229,18 @@ func (in *Ingester) request(st store.Stream, src store.Source, now time.Time) on
 	return onepassword.Request{Limit: in.cfg.PageLimit, StartTime: in.resumeFrom(st, src, now)}
 }
 
-// resumeFrom is the start of a reset: the lookback for a new stream, or the
-// last stored event minus an overlap for a stream that lost its cursor.
+// resumeFrom is the start of a reset: the lookback for a new stream, or,
+// for a stream that lost its cursor, a day before what it had read. Events
+// reach 1Password late (item usages sync up to a day late) and the reset
+// filters on event time, so the overlap must cover that lateness; the unique
+// key absorbs what is read twice.
 func (in *Ingester) resumeFrom(st store.Stream, src store.Source, now time.Time) time.Time {
 	if !st.LastEventAt.IsZero() {
-		return st.LastEventAt.Add(-in.cfg.RecoverOverlap)
+		from := st.LastEventAt
+		if !st.LastSuccessAt.IsZero() && st.LastSuccessAt.Before(from) {
+			from = st.LastSuccessAt
+		}
+		return from.Add(-in.cfg.RecoverOverlap)
 	}
 	lb := src.Lookback
 	if lb <= 0 {

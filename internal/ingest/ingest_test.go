@@ -51,7 +51,7 @@ type harness struct {
 
 func newHarness(t *testing.T, opts emulator.Options) *harness {
 	t.Helper()
-	clk := &clock{now: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
 	opts.Now = clk.Now
 	if opts.RateLimitPerMinute == 0 {
 		opts.RateLimitPerMinute, opts.RateLimitPerHour = -1, -1
@@ -247,7 +247,8 @@ func TestLiveTrafficAndLateEvents(t *testing.T) {
 func TestRunPollsOnSchedule(t *testing.T) {
 	h := newHarness(t, emulator.Options{Seed: 5, Events: 300, Span: time.Hour, Rate: 60})
 	src := h.addSource("acme", h.token(""))
-	in := ingest.New(ingest.Config{Store: h.st, Secrets: h.box, ClaimEvery: 10 * time.Millisecond})
+	h.clock.Advance(time.Second) // new streams are due from their creation
+	in := ingest.New(ingest.Config{Store: h.st, Secrets: h.box, Now: h.clock.Now, ClaimEvery: 10 * time.Millisecond})
 	ctx, cancel := context.WithCancel(h.ctx)
 	done := make(chan error)
 	go func() { done <- in.Run(ctx) }()
@@ -272,7 +273,7 @@ func TestRunPollsOnSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	for lt, s := range h.streams(src) {
-		if s.LeaseOwner != "" && s.LeaseUntil.After(time.Now()) {
+		if s.LeaseOwner != "" && s.LeaseUntil.After(h.clock.Now()) {
 			t.Errorf("%s: lease still held after shutdown", lt)
 		}
 	}
