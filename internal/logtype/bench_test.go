@@ -59,6 +59,21 @@ func BenchmarkUnmarshalMap(b *testing.B) {
 	}
 }
 
+// BenchmarkValid is json.Valid on the same events: it only checks syntax,
+// which Parse does too, so it shows the cost of the rest on this machine.
+func BenchmarkValid(b *testing.B) {
+	for _, e := range benchEvents() {
+		b.Run(e.lt.Name, func(b *testing.B) {
+			b.SetBytes(int64(len(e.raw)))
+			for b.Loop() {
+				if !json.Valid(e.raw) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkRowIDs(b *testing.B) {
 	r := NewRowIDs()
 	b.ReportAllocs()
@@ -74,5 +89,41 @@ func BenchmarkFormatTime(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = FormatTime(t)
+	}
+}
+
+// BenchmarkParsePage parses a page of 1,000 mixed events, as ingest does,
+// and reports events per second on one core.
+func BenchmarkParsePage(b *testing.B) {
+	events := benchEvents()
+	type item struct {
+		lt  *LogType
+		raw []byte
+	}
+	page := make([]item, 1000)
+	size := 0
+	for i := range page {
+		e := events[i%len(events)]
+		page[i] = item{e.lt, e.raw}
+		size += len(e.raw)
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, it := range page {
+			if _, err := it.lt.Parse(it.raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*len(page))/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkByName(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if ByName("OnePassword.AuditEvent") == nil {
+			b.Fatal("not found")
+		}
 	}
 }

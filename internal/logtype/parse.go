@@ -33,11 +33,12 @@ func (lt *LogType) Parse(raw []byte) (Event, error) {
 }
 
 type parser struct {
-	data  []byte
-	pos   int
-	plan  *plan
-	err   *ValidationError // the first problem found
-	fatal bool             // err is a syntax error: stop reading
+	data []byte
+	pos  int
+	plan *plan
+	// err is the first problem found. A syntax error replaces a field's
+	// problem and stops the reading (the functions return false).
+	err *ValidationError
 
 	slots   [maxSlots]stringToken // the extracted strings, by plan slot; end 0 = unset
 	time    time.Time

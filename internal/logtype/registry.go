@@ -8,10 +8,13 @@ func All() []*LogType {
 
 // ByName returns the log type named name (OnePassword.SignInAttempt), or nil.
 func ByName(name string) *LogType {
-	for _, lt := range All() {
-		if lt.Name == name {
-			return lt
-		}
+	switch name {
+	case "OnePassword.SignInAttempt":
+		return SignInAttempt()
+	case "OnePassword.ItemUsage":
+		return ItemUsage()
+	case "OnePassword.AuditEvent":
+		return AuditEvent()
 	}
 	return nil
 }
@@ -19,10 +22,13 @@ func ByName(name string) *LogType {
 // ByFeature returns the log type of an Events API feature (signinattempts,
 // itemusages, auditevents), or nil.
 func ByFeature(feature string) *LogType {
-	for _, lt := range All() {
-		if lt.Feature == feature {
-			return lt
-		}
+	switch feature {
+	case "signinattempts":
+		return SignInAttempt()
+	case "itemusages":
+		return ItemUsage()
+	case "auditevents":
+		return AuditEvent()
 	}
 	return nil
 }

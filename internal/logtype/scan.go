@@ -31,7 +31,6 @@ func (p *parser) skipWS() {
 // false, for the callers' convenience.
 func (p *parser) syntax(what string) bool {
 	p.err = &ValidationError{Reason: fmt.Sprintf("not valid JSON: %s at offset %d", what, p.pos)}
-	p.fatal = true
 	return false
 }
 
@@ -107,7 +106,6 @@ func (p *parser) scanString() (stringToken, bool) {
 			if r == utf8.RuneError && size == 1 {
 				p.pos = i
 				p.err = &ValidationError{Reason: fmt.Sprintf("not UTF-8 text: invalid byte 0x%02x at offset %d", c, i)}
-				p.fatal = true
 				return tok, false
 			}
 			i += size
