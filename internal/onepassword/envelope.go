@@ -297,6 +297,13 @@ func (s *scanner) str() (start, end int, escaped bool, err error) {
 	start = s.pos
 	d := s.data
 	for i := s.pos; i < len(d); {
+		// Most bytes are plain; skip them in a tight loop.
+		for i < len(d) && d[i] >= 0x20 && d[i] != '"' && d[i] != '\\' {
+			i++
+		}
+		if i >= len(d) {
+			break
+		}
 		c := d[i]
 		switch {
 		case c == '"':
