@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/emulator"
+)
+
+// runEmulator serves a 1Password Events API emulator until ctx is done. It
+// prints one JSON line, {"base_url": .., "token": ..}, for scripts to read.
+func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "`address` to listen on (port 0 picks a free port)")
+	useTLS := fs.Bool("tls", false, "serve HTTPS with a self-signed certificate, as 1Password's own clients expect")
+	events := fs.Int("events", 1000, "events of each type already ingested at start, spread over --span")
+	rate := fs.Float64("rate", 10, "new events of each type per minute after start (0: none)")
+	seed := fs.Int64("seed", 1, "seed of the synthetic data: the same seed serves the same events")
+	features := fs.String("features", "signinattempts,itemusages,auditevents", "comma-separated `list` of features the printed token grants")
+	span := fs.Duration("span", 24*time.Hour, "how far back the preloaded events reach")
+	lateFraction := fs.Float64("late-fraction", 0.05, "`fraction` of item usages that arrive late (0: none)")
+	maxLateness := fs.Duration("max-lateness", 6*time.Hour, "how late a late item usage can be")
+	msp := fs.Bool("msp", false, "serve an MSP account: v2 events carry user_type, user_account_uuid, actor_account_uuid")
+	perMinute := fs.Int("rate-limit-minute", 600, "requests per minute per account (0: unlimited)")
+	perHour := fs.Int("rate-limit-hour", 30000, "requests per hour per account (0: unlimited)")
+	noHeaders := fs.Bool("no-rate-limit-headers", false, "send 429s without Retry-After and RateLimit-* headers")
+	legacy := fs.Bool("legacy-errors", false, `send errors as {"Error":{"Message":..}} (specs 1.0-1.2)`)
+	f500 := fs.Float64("fault-500", 0, "`probability` of answering 500")
+	f503 := fs.Float64("fault-503", 0, "`probability` of answering 503 with Retry-After")
+	fSlow := fs.Float64("fault-slow", 0, "`probability` of answering after --slow-delay")
+	slowDelay := fs.Duration("slow-delay", 2*time.Second, "delay of a slow answer")
+	fDrop := fs.Float64("fault-drop", 0, "`probability` of closing the connection without answering")
+	fTruncate := fs.Float64("fault-truncate", 0, "`probability` of sending half a response, then closing")
+	expires := fs.Duration("token-expires", 0, "lifetime of the printed token (0: never expires)")
+	logLevel := fs.String("log-level", "info", "log `level`: debug (one line per request), info, warn, error")
+	fs.String("db", "", "accepted for symmetry with other commands; the emulator uses no database")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: opwatch emulator [flags]
+
+Serve a local stand-in for the 1Password Events API: the v1 and v2 sign-in
+attempt, item usage and audit event endpoints and token introspection, with
+synthetic, deterministic data, bearer tokens, cursors, rate limits and
+optional faults. On start it prints one JSON line on stdout,
+
+  {"base_url":"http://127.0.0.1:PORT","token":"<bearer token>"}
+
+then serves until interrupted (Ctrl-C or SIGTERM). Logs go to stderr.
+
+Example:
+  opwatch emulator --events 100000 --rate 600 --fault-503 0.05
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var tokenFeatures []string
+	for _, f := range strings.Split(*features, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			tokenFeatures = append(tokenFeatures, f)
+		}
+	}
+	if len(tokenFeatures) == 0 {
+		return usagef("--features is empty: want some of signinattempts, itemusages, auditevents")
+	}
+	late := *lateFraction
+	if late == 0 {
+		late = -1 // Options: 0 is the default, negative is none
+	}
+	if *maxLateness <= 0 {
+		return usagef("--max-lateness %v: want a positive duration", *maxLateness)
+	}
+	if *span <= 0 {
+		return usagef("--span %v: want a positive duration", *span)
+	}
+	if *slowDelay <= 0 {
+		return usagef("--slow-delay %v: want a positive duration", *slowDelay)
+	}
+	opts := emulator.Options{
+		Seed:               *seed,
+		Events:             *events,
+		Span:               *span,
+		Rate:               *rate,
+		LateFraction:       late,
+		MaxLateness:        *maxLateness,
+		MSP:                *msp,
+		RateLimitPerMinute: limitFlag(*perMinute),
+		RateLimitPerHour:   limitFlag(*perHour),
+		NoRateLimitHeaders: *noHeaders,
+		LegacyErrorBody:    *legacy,
+		Faults: emulator.Faults{Error500: *f500, Error503: *f503, Slow: *fSlow, Drop: *fDrop,
+			Truncate: *fTruncate, SlowDelay: *slowDelay},
+		Logger: log,
+	}
+	em, err := emulator.Start(opts, *listen, *useTLS)
+	if err != nil {
+		return usageError{err}
+	}
+	defer em.Close()
+	tok, err := em.IssueToken(emulator.TokenOptions{Features: tokenFeatures, ExpiresIn: *expires})
+	if err != nil {
+		return usageError{fmt.Errorf("--features: %w", err)}
+	}
+	line, err := json.Marshal(struct {
+		BaseURL string `json:"base_url"`
+		Token   string `json:"token"`
+	}{em.URL(), tok})
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(stdout, "%s\n", line); err != nil {
+		return fmt.Errorf("print the emulator's address: %w", err)
+	}
+	<-ctx.Done()
+	log.Info("emulator stopping")
+	if err := em.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("stop the emulator: %w", err)
+	}
+	return nil
+}
+
+// limitFlag maps the flags' "0 is unlimited" to Options' "negative is off".
+func limitFlag(v int) int {
+	if v <= 0 {
+		return -1
+	}
+	return v
+}

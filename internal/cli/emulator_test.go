@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunEmulatorServesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, w := io.Pipe()
+	var stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runEmulator(ctx, []string{"--events", "3", "--features", "itemusages", "--seed", "9"}, w, &stderr)
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read the JSON line: %v (stderr: %s)", err, stderr.String())
+	}
+	go io.Copy(io.Discard, out)
+	var got struct {
+		BaseURL string `json:"base_url"`
+		Token   string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(line), &got); err != nil || !strings.HasPrefix(got.BaseURL, "http://127.0.0.1:") || got.Token == "" {
+		t.Fatalf("first line %q: want {base_url, token}", line)
+	}
+	req, _ := http.NewRequest("POST", got.BaseURL+"/api/v2/itemusages", strings.NewReader(`{"start_time":"2020-01-01T00:00:00Z"}`))
+	req.Header.Set("Authorization", "Bearer "+got.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct{ Items []json.RawMessage }
+	json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(page.Items) != 3 {
+		t.Errorf("item usages: %d with %d items, want 200 with 3", resp.StatusCode, len(page.Items))
+	}
+	// The token only has the features asked for.
+	req, _ = http.NewRequest("POST", got.BaseURL+"/api/v2/auditevents", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+got.Token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("audit events with an item usage token: %v %v, want 401", resp, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("runEmulator after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runEmulator did not return after cancel")
+	}
+	if strings.Contains(stderr.String(), got.Token) {
+		t.Error("the token appears in the log")
+	}
+}
+
+func TestRunEmulatorFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--features", "users"},
+		{"--features", ""},
+		{"--fault-500", "1.5"},
+		{"--fault-500", "0.7", "--fault-drop", "0.7"},
+		{"--events", "-1"},
+		{"--log-level", "loud"},
+		{"--listen", "256.0.0.1:0"},
+		{"extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := runEmulator(context.Background(), args, &stdout, &stderr)
+		var ue usageError
+		if !errors.As(err, &ue) && !strings.Contains(stderr.String(), "Usage") {
+			t.Errorf("%v: err %v, want a usage error", args, err)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("%v: printed %q", args, stdout.String())
+		}
+	}
+	var stderr bytes.Buffer
+	if err := runEmulator(context.Background(), []string{"-h"}, io.Discard, &stderr); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(stderr.String(), "-rate-limit-minute") {
+		t.Errorf("-h: %v\n%s", err, stderr.String())
+	}
+}
