@@ -1,6 +1,9 @@
 package onepassword
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // maxEmptyPages bounds a run of empty pages that claim has_more, so a
 // misbehaving server cannot keep a drain paging forever.
@@ -46,6 +49,9 @@ func (c *Client) Drain(ctx context.Context, f Feature, r Request, fn func(Page) 
 		res := next.wait()
 		if res.err != nil {
 			return res.err
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("drain %s from %s stopped: %w", f, c.ep.host, err)
 		}
 		sent = page.Cursor
 		page = res.page

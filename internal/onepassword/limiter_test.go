@@ -155,8 +155,8 @@ func TestClientUsesLimiter(t *testing.T) {
 		var calls []time.Duration
 		start := time.Now()
 		c, err := New(Options{
-			Token:      allFeaturesToken(t, "events.1password.com"),
-			Limiter:    lim,
+			Token:   allFeaturesToken(t, "events.1password.com"),
+			Limiter: lim,
 			HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				calls = append(calls, time.Since(start))
 				if len(calls) == 1 {
