@@ -113,5 +113,6 @@ func (c *Client) Host() string { return c.ep.host }
 // Claims are the token's unverified claims.
 func (c *Client) Claims() Claims { return c.claims }
 
-// String keeps the token out of anything that prints a client.
-func (c *Client) String() string { return "onepassword.Client(" + c.ep.base + ")" }
+// Format keeps the token out of anything that prints a client, by value
+// or by pointer, whatever the verb.
+func (c Client) Format(f fmt.State, verb rune) { fmt.Fprintf(f, "onepassword.Client(%s)", c.ep.base) }
