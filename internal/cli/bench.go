@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,8 +33,20 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	n := fs.Int("events", 100000, "events of each type")
 	mode := fs.String("mode", "full", "full (everything opwatch does) or client (page and decode only)")
 	dir := fs.String("dir", "", "directory for the database (default a temporary one, removed after)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	em, err := emulator.Start(emulator.Options{Seed: 1, Events: *n, RateLimitPerMinute: -1, RateLimitPerHour: -1,
 		Span: 24 * time.Hour}, "127.0.0.1:0", false)

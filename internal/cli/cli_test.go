@@ -254,7 +254,7 @@ func TestViewsGolden(t *testing.T) {
 			for i, c := range cols {
 				val := vals[i]
 				if c == "p_source_id" {
-					val = "<source id>"
+					val = "SOURCE_ID"
 				}
 				js, _ := json.Marshal(val)
 				b.WriteString(c + " = " + string(js) + "\n")

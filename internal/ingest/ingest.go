@@ -37,7 +37,7 @@ type Config struct {
 	Owner           string        // lease owner; default host-pid-random
 	PageLimit       int           // events per page, 1..1000; default 1000
 	Concurrency     int           // streams polled at once; default 8
-	LeaseFor        time.Duration // default 2m, extended while a drain runs
+	LeaseFor        time.Duration // default 1m, renewed every third of it while a poll runs
 	ClaimEvery      time.Duration // how often Run looks for due streams; default 1s
 	ReconcileEvery  time.Duration // 0 disables the periodic re-read
 	ReconcileWindow time.Duration // how far back it re-reads
@@ -79,7 +79,7 @@ func New(cfg Config) *Ingester {
 		cfg.Concurrency = 8
 	}
 	if cfg.LeaseFor <= 0 {
-		cfg.LeaseFor = 2 * time.Minute
+		cfg.LeaseFor = time.Minute
 	}
 	if cfg.ClaimEvery <= 0 {
 		cfg.ClaimEvery = time.Second
@@ -102,7 +102,7 @@ func defaultOwner() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	rand.Read(b[:])
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	return ownerID(host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 // Run polls due streams until ctx is cancelled, then waits for the polls in
@@ -113,6 +113,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 	slots := make(chan struct{}, in.cfg.Concurrency)
 	tick := time.NewTicker(in.cfg.ClaimEvery)
 	defer tick.Stop()
+	if streams, err := in.cfg.Store.Streams(ctx, ""); err == nil {
+		in.releaseStale(ctx, streams)
+	}
 	for {
 		if free := cap(slots) - len(slots); free > 0 {
 			streams, err := in.cfg.Store.ClaimStreams(ctx, in.cfg.Owner, in.cfg.Now(), in.cfg.LeaseFor, free)
@@ -153,6 +156,8 @@ type Result struct {
 func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) Result {
 	res := Result{Stream: st}
 	log := in.log.With("stream", st.ID, "log_type", st.LogType)
+	ctx, stopHeartbeat := in.heartbeat(ctx, st)
+	defer stopHeartbeat()
 	src, err := in.cfg.Store.SourceByID(ctx, st.SourceID)
 	if err != nil {
 		res.Err = fmt.Errorf("load source of stream %d: %w", st.ID, err)
@@ -253,7 +258,6 @@ func (in *Ingester) resumeFrom(st store.Stream, src store.Source, now time.Time)
 // (withCursor) or, for re-reads, inserts its events only.
 func (in *Ingester) drain(ctx context.Context, client *onepassword.Client, feature onepassword.Feature, lt *logtype.LogType,
 	src store.Source, st store.Stream, req onepassword.Request, res *Result, withCursor bool) error {
-	leaseUntil := in.cfg.Now().Add(in.cfg.LeaseFor)
 	return client.Drain(ctx, feature, req, func(p onepassword.Page) error {
 		now := in.cfg.Now()
 		events, quarantine := in.normalize(lt, src, p.Items, now)
@@ -274,13 +278,6 @@ func (in *Ingester) drain(ctx context.Context, client *onepassword.Client, featu
 		res.Inserted += cr.Inserted
 		res.Duplicates += cr.Duplicates
 		res.Quarantine += cr.Quarantined
-		// Keep the lease while a long drain (a large first poll) runs.
-		if st.LeaseOwner != "" && now.After(leaseUntil.Add(-in.cfg.LeaseFor/2)) {
-			leaseUntil = now.Add(in.cfg.LeaseFor)
-			if err := in.cfg.Store.ExtendLease(ctx, st.ID, in.cfg.Owner, leaseUntil); err != nil {
-				return err
-			}
-		}
 		return nil
 	})
 }

@@ -28,6 +28,7 @@ func (in *Ingester) Pull(ctx context.Context, sourceIDs []string) ([]Result, err
 		}
 		streams = append(streams, ss...)
 	}
+	in.releaseStale(ctx, streams)
 	results := make([]Result, len(streams))
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, in.cfg.Concurrency)
