@@ -223,7 +223,11 @@ func (in *Ingester) logResult(log *slog.Logger, res Result) {
 		log.Warn("poll failed", "err", res.Err, "pages", res.Pages, "inserted", res.Inserted)
 		return
 	}
-	log.Debug("polled", "pages", res.Pages, "inserted", res.Inserted, "duplicates", res.Duplicates, "quarantined", res.Quarantine)
+	if res.Inserted > 0 || res.Quarantine > 0 {
+		log.Info("stored events", "inserted", res.Inserted, "quarantined", res.Quarantine, "duplicates", res.Duplicates, "pages", res.Pages)
+		return
+	}
+	log.Debug("polled", "pages", res.Pages, "duplicates", res.Duplicates)
 }
 
 // request is where a poll starts: the stored cursor, or a reset.
