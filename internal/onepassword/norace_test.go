@@ -1,0 +1,5 @@
+//go:build !race
+
+package onepassword
+
+const raceEnabled = false
