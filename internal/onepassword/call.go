@@ -212,8 +212,8 @@ func (c *Client) serverMessage(r io.Reader) string {
 		}
 		return -1
 	}, strings.TrimSpace(msg))
-	if len(msg) > 200 {
-		msg = msg[:200] + "…"
+	if r := []rune(msg); len(r) > 200 {
+		msg = string(r[:200]) + "…"
 	}
 	return msg
 }

@@ -1,8 +1,8 @@
 package onepassword
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"hash/maphash"
 	"strings"
 	"sync"

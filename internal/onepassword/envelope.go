@@ -12,11 +12,13 @@ import (
 // documents.
 const maxDepth = 10000
 
-// decodePage reads a page envelope {cursor, has_more, items} in one pass.
-// Items are sub-slices of body, exactly as sent; the whole body is
-// validated as JSON first-class, so a truncated or garbled response is an
-// error and never half a page. It accepts what encoding/json would decode
-// into map[string]json.RawMessage, with the last of duplicate keys winning.
+// decodePage reads a page envelope {cursor, has_more, items} in one pass,
+// about eight times faster than encoding/json (BenchmarkDecodePage). Items
+// are sub-slices of body, exactly as sent, so the caller owns body with the
+// page. The whole body is validated, so a truncated or garbled response is
+// an error and never half a page. It accepts exactly what encoding/json
+// decodes into map[string]json.RawMessage, the last of duplicate keys
+// winning (FuzzDecodePage checks this).
 func decodePage(body []byte) (Page, error) {
 	s := scanner{data: body}
 	var p Page

@@ -46,7 +46,6 @@ func (l *Limiters) For(account string) *Limiter {
 // which must trade burst against rate to honour two windows.
 type Limiter struct {
 	limits Limits
-	now    func() time.Time
 
 	mu    sync.Mutex
 	times []time.Time // ring of admission times, oldest at start
@@ -63,7 +62,7 @@ func NewLimiter(l Limits) *Limiter {
 	if size > 0 {
 		size++ // one spare, so that cancel never drops a time still needed
 	}
-	return &Limiter{limits: l, now: time.Now, times: make([]time.Time, size)}
+	return &Limiter{limits: l, times: make([]time.Time, size)}
 }
 
 // Wait blocks until a request may start, or ctx is done.
@@ -94,7 +93,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 func (l *Limiter) reserve() (now, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now = l.now()
+	now = time.Now()
 	at = now
 	if l.n > 0 {
 		// Keep the ring sorted even if the clock stepped back.
