@@ -275,3 +275,25 @@ func decodeSegment(t *testing.T, seg string, v any) {
 		t.Fatalf("segment %s: %v", b, err)
 	}
 }
+
+func TestAnyContentType(t *testing.T) {
+	e := start(t, Options{Seed: 1, Events: 3})
+	tok := token(t, e, TokenOptions{})
+	for _, ct := range []string{"", "application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+		req, _ := http.NewRequest("POST", e.URL()+"/api/v1/signinattempts", strings.NewReader(everything))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := e.HTTPClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p page
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(p.Items) != 3 {
+			t.Errorf("Content-Type %q: %d with %d items, want 200 with 3", ct, resp.StatusCode, len(p.Items))
+		}
+	}
+}

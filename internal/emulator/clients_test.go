@@ -20,9 +20,9 @@ import (
 // anything, speak v1 over HTTPS, send the cursor body hand-formatted with
 // spaces and no Content-Type, and drain every stream.
 func TestOnePasswordV1Client(t *testing.T) {
-	n := 2000
+	n := 1200
 	if testing.Short() {
-		n = 500
+		n = 300
 	}
 	e, err := Start(Options{Seed: 11, Events: n}, "127.0.0.1:0", true)
 	if err != nil {
@@ -94,7 +94,7 @@ func TestOnePasswordV1Client(t *testing.T) {
 }
 
 func TestConcurrentClients(t *testing.T) {
-	n := 800
+	n := 500
 	if testing.Short() {
 		n = 200
 	}
@@ -173,4 +173,37 @@ func FuzzServePage(f *testing.F) {
 		}
 		io.Copy(io.Discard, rec.Body)
 	})
+}
+
+// TestWithHTTPTest serves the handler from an httptest server, as tests of
+// other packages may.
+func TestWithHTTPTest(t *testing.T) {
+	e, err := New(Options{Seed: 1, Events: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(e.Handler())
+	defer srv.Close()
+	e.SetHost(srv.Listener.Addr().String())
+	tok := token(t, e, TokenOptions{})
+	get := func() (*http.Response, error) {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v2/signinattempts", strings.NewReader(everything))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return srv.Client().Do(req)
+	}
+	resp, err := get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p page
+	json.NewDecoder(resp.Body).Decode(&p)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(p.Items) != 10 {
+		t.Fatalf("%d with %d items", resp.StatusCode, len(p.Items))
+	}
+	e.FailNext(FaultDrop, 1)
+	if resp, err := get(); err == nil {
+		resp.Body.Close()
+		t.Error("dropped request succeeded")
+	}
 }

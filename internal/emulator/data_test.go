@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -94,9 +95,9 @@ func samples(t *testing.T, e *Emulator, feature string) []sample {
 }
 
 func TestDataIsRealistic(t *testing.T) {
-	n := 20000
+	n := 8000
 	if testing.Short() {
-		n = 5000
+		n = 3000
 	}
 	e, err := New(Options{Seed: 21, Events: n, Now: newClock().Now})
 	if err != nil {
@@ -187,13 +188,19 @@ func TestLateItemUsages(t *testing.T) {
 	for _, tt := range []struct {
 		fraction, wantLow, wantHigh float64
 	}{{0, 0.04, 0.06}, {0.2, 0.18, 0.22}, {-1, 0, 0}} {
-		e, err := New(Options{Seed: 5, Events: 20000, LateFraction: tt.fraction, MaxLateness: 3 * time.Hour, Now: c.Now})
+		const n = 10000
+		e, err := New(Options{Seed: 5, Events: n, LateFraction: tt.fraction, MaxLateness: 3 * time.Hour, Now: c.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
 		late, i := 0, 0
-		for _, s := range samples(t, e, "itemusages") {
-			lateness := time.Duration(e.tl.ingest(i) - s.Timestamp.UnixNano())
+		e.Each("", "itemusages", 1, func(_ string, raw []byte) bool {
+			// "timestamp":"..." is the second field.
+			ts, err := time.Parse(time.RFC3339Nano, string(raw[50:bytes.IndexByte(raw[50:], '"')+50]))
+			if err != nil {
+				t.Fatalf("event %d: %v in %s", i, err, raw)
+			}
+			lateness := time.Duration(e.tl.ingest(i) - ts.UnixNano())
 			if lateness < 0 || lateness > 3*time.Hour+2*time.Second {
 				t.Fatalf("event %d: timestamp %v before ingestion, outside [0, 3h]", i, lateness)
 			}
@@ -201,8 +208,9 @@ func TestLateItemUsages(t *testing.T) {
 				late++
 			}
 			i++
-		}
-		if f := float64(late) / 20000; f < tt.wantLow || f > tt.wantHigh {
+			return true
+		})
+		if f := float64(late) / n; f < tt.wantLow || f > tt.wantHigh {
 			t.Errorf("LateFraction %v: %.3f late, want %v to %v", tt.fraction, f, tt.wantLow, tt.wantHigh)
 		}
 	}

@@ -156,7 +156,7 @@ func New(opts Options) (*Emulator, error) {
 		faultRNG:     newRNG(uint64(opts.Seed) ^ 0x6661756c7473), // "faults"
 		requests:     map[string]int{},
 		scheme:       "http",
-		client:       &http.Client{},
+		client:       &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -176,8 +176,9 @@ func New(opts Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.signer = s
-	// Cursor keys derive from the seed, so cursors outlive a restart of an
-	// emulator serving the same data; InvalidateCursors moves to a new key.
+	// Cursor keys derive from the seed, so cursors stay valid across a
+	// restart with the same seed (their positions index the same sequence of
+	// events); InvalidateCursors moves to a new key.
 	var seed [8]byte
 	binary.LittleEndian.PutUint64(seed[:], uint64(opts.Seed))
 	e.cursorMaster = sha256.Sum256(append([]byte("opwatch emulator cursor key "), seed[:]...))
@@ -261,7 +262,8 @@ func (e *Emulator) Host() string {
 	return e.host
 }
 
-// URL returns the base URL, such as "http://127.0.0.1:PORT".
+// URL returns the base URL, such as "http://127.0.0.1:PORT" ("https" when
+// started with TLS; when serving Handler yourself, use your server's URL).
 func (e *Emulator) URL() string { return e.scheme + "://" + e.Host() }
 
 // HTTPClient returns a client for the emulator, which trusts its
@@ -418,7 +420,8 @@ func (e *Emulator) Each(account, feature string, version int, fn func(uuid strin
 
 // Requests returns how many requests were answered, by route and status,
 // such as "POST /api/v2/itemusages 200". Faults that send no status count
-// as "dropped" or "truncated"; unknown routes as "<METHOD> (unknown) 404".
+// as "dropped" or "truncated"; unknown routes as "<METHOD> (unknown) 404"
+// (METHOD is OTHER for non-standard methods).
 func (e *Emulator) Requests() map[string]int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -6,7 +6,10 @@ import (
 )
 
 // Faults are per-request failure probabilities, each from 0 to 1 and
-// together at most 1 (a request suffers at most one fault).
+// together at most 1 (a request suffers at most one fault). Drop and Truncate
+// abort the handler with http.ErrAbortHandler, which a net/http server turns
+// into a closed connection: use them with a real server (Start, httptest),
+// not by calling Handler's ServeHTTP directly.
 type Faults struct {
 	Error500 float64 // answer 500 Internal Server Error
 	Error503 float64 // answer 503 Service Unavailable with Retry-After: 1

@@ -63,8 +63,11 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := matchRoute(r.Method, r.URL.Path)
 	if !ok {
 		method := r.Method
-		if len(method) > 16 {
-			method = "(long)"
+		switch method {
+		case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+			http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		default:
+			method = "OTHER" // keep the counters bounded
 		}
 		e.count(method+" (unknown)", "404")
 		e.write(w, e.errorResponse(http.StatusNotFound))

@@ -231,9 +231,9 @@ func checkEvent(t testing.TB, feature string, version int, msp bool, raw []byte)
 }
 
 func TestEventShapes(t *testing.T) {
-	n := 1000
+	n := 600
 	if testing.Short() {
-		n = 300
+		n = 200
 	}
 	for _, msp := range []bool{false, true} {
 		e, err := New(Options{Seed: 3, Events: n, MSP: msp, Now: newClock().Now})
