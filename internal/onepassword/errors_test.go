@@ -97,6 +97,12 @@ func TestErrorClasses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls atomic.Int32
 			srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet {
+					// Introspection, which explains a 401: the token is
+					// invalid, so it fails too.
+					w.WriteHeader(401)
+					return
+				}
 				calls.Add(1)
 				for k, v := range tt.header {
 					w.Header().Set(k, v)
@@ -162,18 +168,25 @@ func TestErrorClasses(t *testing.T) {
 	}
 }
 
-func TestUnauthorizedOnLackingFeatureIsMissingFeature(t *testing.T) {
-	// Without features in the claims the client cannot check locally; the
-	// server answers 401, and introspection tells why.
-	for _, tt := range []struct {
+func TestUnauthorizedExplainedByIntrospection(t *testing.T) {
+	// The server answers 401 both to a bad token and to a token without the
+	// feature; introspection, which any valid token may call, tells which.
+	// The claims may list no features, or one the server no longer grants.
+	tests := []struct {
 		name       string
-		introspect int // status of introspect
+		fts        []string // the token's claimed features; nil = none
+		introspect int      // status of introspect
 		want       ErrorKind
 		wantMsg    string
 	}{
-		{"token valid but lacks the feature", 200, MissingFeature, "401 from HOST for auditevents: token lacks the auditevents feature: issue a new token with Audit events enabled"},
-		{"token invalid", 401, Unauthorized, "401 from HOST for auditevents: token revoked or expired"},
-	} {
+		{"no features claimed, token lacks it", nil, 200, MissingFeature,
+			"401 from HOST for auditevents: token lacks the auditevents feature: issue a new token with Audit events enabled"},
+		{"feature claimed but withdrawn", []string{"itemusages", "auditevents"}, 200, MissingFeature,
+			"401 from HOST for auditevents: token lacks the auditevents feature"},
+		{"no features claimed, token invalid", nil, 401, Unauthorized, "401 from HOST for auditevents: token revoked or expired"},
+		{"feature claimed, token invalid", []string{"auditevents"}, 401, Unauthorized, "401 from HOST for auditevents: token revoked or expired"},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var paths []string
 			var mu sync.Mutex
@@ -188,7 +201,11 @@ func TestUnauthorizedOnLackingFeatureIsMissingFeature(t *testing.T) {
 				w.WriteHeader(401)
 			})
 			host := srv.Listener.Addr().String()
-			c, _ := testClient(t, srv, func(o *Options) { o.Token = makeToken(t, map[string]any{"aud": host}) })
+			claims := map[string]any{"aud": host}
+			if tt.fts != nil {
+				claims["1password.com/fts"] = tt.fts
+			}
+			c, _ := testClient(t, srv, func(o *Options) { o.Token = makeToken(t, claims) })
 			_, err := c.Fetch(context.Background(), AuditEvents, Request{})
 			if k, _ := KindOf(err); k != tt.want || !strings.Contains(err.Error(), strings.ReplaceAll(tt.wantMsg, "HOST", host)) {
 				t.Errorf("err = %v (kind %v), want %v", err, k, tt.want)

@@ -47,12 +47,13 @@ func (c *Client) Fetch(ctx context.Context, f Feature, r Request) (Page, error) 
 	return p, nil
 }
 
-// explainUnauthorized tells a token without the feature from a bad token
-// when the claims do not list features: the server answers 401 to both,
-// but introspection works for any valid token and lists its features.
+// explainUnauthorized tells a token without the feature from a bad token:
+// the server answers 401 to both, but introspection works for any valid
+// token and lists its features. This covers tokens whose claims list no
+// features, and features removed from a token after it was issued.
 func (c *Client) explainUnauthorized(ctx context.Context, f Feature, err error) error {
 	var e *Error
-	if !errors.As(err, &e) || e.Kind != Unauthorized || len(c.claims.Features) > 0 {
+	if !errors.As(err, &e) || e.Kind != Unauthorized {
 		return err
 	}
 	in, ierr := c.Introspect(ctx)

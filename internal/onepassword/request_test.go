@@ -3,7 +3,10 @@ package onepassword
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +142,25 @@ func FuzzEncodeRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestInsecureSkipVerify(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writePage(w, "c", false) }))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	defer srv.Close()
+	for _, skip := range []bool{false, true} {
+		c, err := New(Options{Token: allFeaturesToken(t, srv.Listener.Addr().String()), BaseURL: srv.URL, InsecureSkipVerify: skip,
+			Retry: RetryPolicy{MaxAttempts: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Fetch(context.Background(), ItemUsages, Request{})
+		if skip && err != nil {
+			t.Errorf("with InsecureSkipVerify: %v", err)
+		}
+		if k, _ := KindOf(err); !skip && k != Network {
+			t.Errorf("self-signed certificate accepted without InsecureSkipVerify: %v", err)
+		}
+	}
 }

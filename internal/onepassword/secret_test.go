@@ -36,17 +36,21 @@ func TestTokenNeverShown(t *testing.T) {
 	var step int
 	var mu sync.Mutex
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		echo := r.Header.Get("Authorization")
+		switch r.URL.Path {
+		case "/api/v2/auth/introspect":
+			w.WriteHeader(404)
+			return
+		case "/api/auth/introspect":
+			w.WriteHeader(401)
+			fmt.Fprintf(w, "denied %s", echo)
+			return
+		}
 		mu.Lock()
 		step++
 		n := step
 		mu.Unlock()
-		echo := r.Header.Get("Authorization")
 		switch {
-		case r.URL.Path == "/api/v2/auth/introspect":
-			w.WriteHeader(404)
-		case r.URL.Path == "/api/auth/introspect":
-			w.WriteHeader(401)
-			fmt.Fprintf(w, "denied %s", echo)
 		case n%5 == 0:
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(429)
