@@ -45,7 +45,6 @@ type person struct {
 
 type device struct {
 	uuid   string
-	kind   clientKind
 	client []byte // the client object up to "ip_address": (the IP and } follow)
 	ip     string
 	place  int // index into places
@@ -58,10 +57,9 @@ type vault struct {
 }
 
 type placeJSON struct {
-	p       *place
-	byName  []byte // location object with the country name
-	byISO   []byte // location object with the ISO code (sign-in attempts)
-	foreign bool   // from the elsewhere table
+	p      *place
+	byName []byte // location object with the country name
+	byISO  []byte // location object with the ISO code (sign-in attempts)
 }
 
 // Population sizes: enough variety for detections and dashboards, small
@@ -83,10 +81,10 @@ func newPopulation(key uint64, account string, msp bool) *population {
 		msp:         id(r.next(), r.next(), true),
 	}
 	for i := range offices {
-		p.places = append(p.places, renderPlace(&offices[i], false))
+		p.places = append(p.places, renderPlace(&offices[i]))
 	}
 	for i := range elsewhere {
-		p.places = append(p.places, renderPlace(&elsewhere[i], true))
+		p.places = append(p.places, renderPlace(&elsewhere[i]))
 	}
 	// Two to four offices; the first is headquarters.
 	for _, i := range r.perm(len(offices))[:2+r.intn(3)] {
@@ -296,7 +294,6 @@ func (p *population) addDevice(r *rng, kind clientKind, owner string, place int)
 	c = append(c, `,"ip_address":`...)
 	d := device{
 		uuid:   id(r.next(), r.next(), false),
-		kind:   kind,
 		client: c,
 		ip:     string(appendIP(nil, r, p.places[place].p)),
 		place:  place,
@@ -356,7 +353,7 @@ func appendHextet(b []byte, g string, expanded bool) []byte {
 	return append(b, g...)
 }
 
-func renderPlace(pl *place, foreign bool) placeJSON {
+func renderPlace(pl *place) placeJSON {
 	render := func(country string) []byte {
 		b := []byte(`{"country":`)
 		b = appendString(b, country)
@@ -370,7 +367,7 @@ func renderPlace(pl *place, foreign bool) placeJSON {
 		b = appendFloat(b, pl.lon)
 		return append(b, '}')
 	}
-	return placeJSON{p: pl, byName: render(pl.country), byISO: render(pl.iso), foreign: foreign}
+	return placeJSON{p: pl, byName: render(pl.country), byISO: render(pl.iso)}
 }
 
 // perm returns a permutation of [0, n).
