@@ -17,7 +17,7 @@ func (c *Client) Fetch(ctx context.Context, f Feature, r Request) (Page, error) 
 	if !knownFeature(f) {
 		return Page{}, fmt.Errorf("unknown Events API feature %q: use signinattempts, itemusages or auditevents", f)
 	}
-	// A token without features claims is left to the server to judge.
+	// A token whose claims list no features is left to the server to judge.
 	if len(c.claims.Features) > 0 && !c.claims.Has(f) {
 		return Page{}, missingFeatureError(c.ep.host, f)
 	}
