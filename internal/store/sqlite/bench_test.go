@@ -1,0 +1,96 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// eventUUID makes a 26-character base32 id shaped like 1Password's, spread
+// over the key space as real ones are.
+func eventUUID(n uint64) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], n*0x9E3779B97F4A7C15)
+	binary.BigEndian.PutUint64(b[8:], n)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+}
+
+// benchPage makes a page of signin attempts of about 600 bytes each.
+func benchPage(first uint64, n int, at time.Time) []store.Event {
+	events := make([]store.Event, n)
+	for i := range events {
+		id := eventUUID(first + uint64(i))
+		ts := at.Add(time.Duration(i) * time.Millisecond)
+		ip := fmt.Sprintf("89.160.%d.%d", i/256%256, i%256)
+		raw := fmt.Sprintf(`{"uuid":%q,"session_uuid":"UED4KFZ5BH37IQWTJ7LG4VPWK7","timestamp":%q,"country":"AR",`+
+			`"category":"success","type":"credentials_ok","details":null,"target_user":{"uuid":"OJQGU46KAPROEJLCK674RHSAY5",`+
+			`"name":"Jane Doe","email":"jane.doe@example.com"},"client":{"app_name":"1Password Browser Extension",`+
+			`"app_version":"20195","platform_name":"Chrome","platform_version":"93.0.4577.62","os_name":"MacOSX",`+
+			`"os_version":"10.15.7","ip_address":%q},"location":{"country":"AR","region":"Buenos Aires",`+
+			`"city":"Buenos Aires","latitude":-34.6037,"longitude":-58.3816},"account_uuid":"VZSYVT2LGHTBWBQGUJAIZVRABM"}`,
+			id, ts.Format(time.RFC3339Nano), ip)
+		events[i] = store.Event{
+			UUID: id, EventTime: ts, ParseTime: at, RowID: fmt.Sprintf("%032x", first+uint64(i)),
+			SourceLabel: "bench", IPs: []string{ip}, Emails: []string{"jane.doe@example.com"}, Raw: []byte(raw),
+		}
+	}
+	return events
+}
+
+// BenchmarkCommitPage commits 1000-event pages to one stream. Run it long
+// enough for the table to pass a million rows:
+//
+//	go test -run '^$' -bench CommitPage -benchtime 1000x ./internal/store/sqlite
+func BenchmarkCommitPage(b *testing.B) {
+	const pageSize = 1000
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "bench.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	src := &store.Source{Name: "bench"}
+	if err := s.CreateSource(ctx, src, []string{"OnePassword.SignInAttempt"}); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now().UTC()
+	sts, err := s.ClaimStreams(ctx, "bench", now, 1000*time.Hour, 1)
+	if err != nil || len(sts) != 1 {
+		b.Fatal(sts, err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		page := benchPage(uint64(i)*pageSize, pageSize, now.Add(time.Duration(i)*time.Second))
+		b.StartTimer()
+		res, err := s.CommitPage(ctx, store.PageCommit{
+			StreamID: sts[0].ID, LeaseOwner: "bench", Cursor: fmt.Sprint(i), Events: page, Now: now,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Inserted != pageSize {
+			b.Fatalf("inserted %d of %d", res.Inserted, pageSize)
+		}
+	}
+	b.StopTimer()
+	rows := float64(b.N) * pageSize
+	b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(0, "ns/op")
+	var size int64
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(path + suffix); err == nil {
+			size += fi.Size()
+		}
+	}
+	b.ReportMetric(float64(size)/rows, "bytes/event")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/page")
+}

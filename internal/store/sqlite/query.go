@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// Query runs one read-only statement on the reader pool. The readers cannot
+// write (see openReaders); singleStatement keeps a second statement from
+// hiding behind the first.
+func (s *Store) Query(ctx context.Context, query string, row func(columns []string, values []any) error) error {
+	if strings.TrimSpace(strings.TrimRight(strings.TrimSpace(query), ";")) == "" {
+		return errors.New("query: the statement is empty")
+	}
+	if !singleStatement(query) {
+		return fmt.Errorf("query: %w: run one statement at a time", store.ErrReadOnly)
+	}
+	rows, err := s.reader.QueryContext(ctx, query)
+	if err != nil {
+		return queryError(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return queryError(err)
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return queryError(err)
+		}
+		for i, v := range vals {
+			vals[i] = plain(v)
+		}
+		if err := row(cols, vals); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return queryError(err)
+	}
+	return nil
+}
+
+func queryError(err error) error {
+	if isReadOnlyError(err) {
+		return fmt.Errorf("query: %w (%v)", store.ErrReadOnly, err)
+	}
+	return fmt.Errorf("query: %w", err)
+}
+
+// plain turns a driver value into int64, float64, string or nil.
+func plain(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case bool:
+		if x {
+			return int64(1)
+		}
+		return int64(0)
+	case time.Time:
+		return timeText(x)
+	}
+	return v
+}
+
+// singleStatement reports whether q holds at most one SQL statement: nothing
+// but spaces, comments and semicolons may follow the first semicolon that is
+// outside a quoted string, identifier or comment.
+func singleStatement(q string) bool {
+	ended := false // a ';' ended the first statement
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == ';':
+			ended = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			j := strings.IndexByte(q[i:], '\n')
+			if j < 0 {
+				return true
+			}
+			i += j
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			j := strings.Index(q[i+2:], "*/")
+			if j < 0 {
+				return true // SQLite ends an open comment at the end of input
+			}
+			i += j + 3
+		case ended:
+			return false
+		case c == '\'' || c == '"' || c == '`' || c == '[':
+			end := c
+			if c == '[' {
+				end = ']'
+			}
+			// Doubling escapes the quote: the scan sees two quoted runs.
+			j := strings.IndexByte(q[i+1:], end)
+			if j < 0 {
+				return true // unterminated: SQLite refuses it anyway
+			}
+			i += j + 1
+		}
+	}
+	return true
+}

@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+const streamColumns = `id, source_id, log_type, cursor, status, next_poll_at, last_poll_at,
+	last_success_at, last_error, last_error_at, consecutive_failures, last_event_at,
+	last_reconcile_at, events, quarantined, lease_owner, lease_until`
+
+func scanStream(row interface{ Scan(...any) error }) (store.Stream, error) {
+	var st store.Stream
+	err := row.Scan(&st.ID, &st.SourceID, &st.LogType, &st.Cursor, &st.Status,
+		timeCol{&st.NextPollAt}, timeCol{&st.LastPollAt}, timeCol{&st.LastSuccessAt},
+		&st.LastError, timeCol{&st.LastErrorAt}, &st.ConsecutiveFailures, timeCol{&st.LastEventAt},
+		timeCol{&st.LastReconcileAt}, &st.Events, &st.Quarantined, &st.LeaseOwner, timeCol{&st.LeaseUntil})
+	return st, err
+}
+
+func scanStreams(rows *sql.Rows) ([]store.Stream, error) {
+	defer rows.Close()
+	var sts []store.Stream
+	for rows.Next() {
+		st, err := scanStream(rows)
+		if err != nil {
+			return nil, err
+		}
+		sts = append(sts, st)
+	}
+	return sts, rows.Err()
+}
+
+// Streams lists the streams of a source ("" for all), ordered by source name
+// then log type.
+func (s *Store) Streams(ctx context.Context, sourceID string) ([]store.Stream, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+streamColumns+` FROM streams
+		WHERE ? = '' OR source_id = ?
+		ORDER BY (SELECT name FROM sources WHERE sources.id = streams.source_id), log_type`, sourceID, sourceID)
+	if err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	sts, err := scanStreams(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	return sts, nil
+}
+
+func (s *Store) Stream(ctx context.Context, id int64) (store.Stream, error) {
+	st, err := scanStream(s.reader.QueryRowContext(ctx, `SELECT `+streamColumns+` FROM streams WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("stream %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return st, fmt.Errorf("read stream %d: %w", id, err)
+	}
+	return st, nil
+}
+
+// ClaimStreams is one UPDATE in a write transaction; SQLite's single writer
+// does what SKIP LOCKED does on PostgreSQL.
+func (s *Store) ClaimStreams(ctx context.Context, owner string, now time.Time, lease time.Duration, max int) ([]store.Stream, error) {
+	if owner == "" {
+		return nil, errors.New("claim streams: the lease owner is empty")
+	}
+	if max <= 0 || lease <= 0 {
+		return nil, nil
+	}
+	var sts []store.Stream
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE streams SET lease_owner = $1, lease_until = $2
+			WHERE id IN (
+				SELECT id FROM streams
+				WHERE next_poll_at <= $3 AND status <> 'stopped' AND (lease_until IS NULL OR lease_until <= $3)
+				ORDER BY next_poll_at, id LIMIT $4)
+			RETURNING `+streamColumns,
+			owner, timeText(now.Add(lease)), timeText(now), max)
+		if err != nil {
+			return err
+		}
+		sts, err = scanStreams(rows)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim streams: %w", err)
+	}
+	sort.Slice(sts, func(i, j int) bool {
+		if !sts[i].NextPollAt.Equal(sts[j].NextPollAt) {
+			return sts[i].NextPollAt.Before(sts[j].NextPollAt)
+		}
+		return sts[i].ID < sts[j].ID
+	})
+	return sts, nil
+}
+
+// ClaimStream leases one stream whatever its schedule or status, unless
+// another owner holds a live lease.
+func (s *Store) ClaimStream(ctx context.Context, id int64, owner string, now time.Time, lease time.Duration) (store.Stream, error) {
+	if owner == "" {
+		return store.Stream{}, errors.New("claim stream: the lease owner is empty")
+	}
+	var st store.Stream
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		st, err = scanStream(tx.QueryRowContext(ctx, `UPDATE streams SET lease_owner = $1, lease_until = $2
+			WHERE id = $3 AND (lease_owner = $1 OR lease_until IS NULL OR lease_until <= $4)
+			RETURNING `+streamColumns, owner, timeText(now.Add(lease)), id, timeText(now)))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var holder string
+		switch err := tx.QueryRowContext(ctx, `SELECT lease_owner FROM streams WHERE id = ?`, id).Scan(&holder); {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("stream %d: %w", id, store.ErrNotFound)
+		case err != nil:
+			return err
+		}
+		return fmt.Errorf("stream %d: %w: %q holds it; try again when its poll ends", id, store.ErrLeaseLost, holder)
+	})
+	if err != nil {
+		return store.Stream{}, fmt.Errorf("claim stream: %w", err)
+	}
+	return st, nil
+}
+
+func (s *Store) ExtendLease(ctx context.Context, streamID int64, owner string, until time.Time) error {
+	if owner == "" {
+		return errors.New("extend lease: the lease owner is empty")
+	}
+	res, err := s.writer.ExecContext(ctx, `UPDATE streams SET lease_until = ? WHERE id = ? AND lease_owner = ?`,
+		timeText(until), streamID, owner)
+	if err != nil {
+		return fmt.Errorf("extend lease of stream %d: %w", streamID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("extend lease of stream %d: %w", streamID, store.ErrLeaseLost)
+	}
+	return nil
+}
+
+// FinishPoll records the outcome and releases the lease, unless another
+// owner holds the stream by now: then it changes nothing and says so.
+func (s *Store) FinishPoll(ctx context.Context, o store.PollOutcome) error {
+	var cursor any
+	if o.Cursor != nil {
+		cursor = *o.Cursor
+	}
+	var reconciled any
+	if o.Reconciled {
+		reconciled = timeText(o.At)
+	}
+	var res sql.Result
+	var err error
+	if o.Err == "" && !o.Stopped {
+		res, err = s.writer.ExecContext(ctx, `UPDATE streams SET
+			status = 'ok', last_poll_at = $1, last_success_at = $1, next_poll_at = $2,
+			consecutive_failures = 0,
+			cursor = coalesce($3, cursor), last_reconcile_at = coalesce($4, last_reconcile_at),
+			lease_owner = '', lease_until = NULL
+			WHERE id = $5 AND lease_owner = $6`,
+			timeText(o.At), timeText(o.NextPollAt), cursor, reconciled, o.StreamID, o.LeaseOwner)
+	} else {
+		status, msg := store.StreamError, o.Err
+		if o.Stopped {
+			status = store.StreamStopped
+			if msg == "" {
+				msg = "stopped"
+			}
+		}
+		res, err = s.writer.ExecContext(ctx, `UPDATE streams SET
+			status = $7, last_poll_at = $1, last_error = $8, last_error_at = $1, next_poll_at = $2,
+			consecutive_failures = consecutive_failures + 1,
+			cursor = coalesce($3, cursor), last_reconcile_at = coalesce($4, last_reconcile_at),
+			lease_owner = '', lease_until = NULL
+			WHERE id = $5 AND lease_owner = $6`,
+			timeText(o.At), timeText(o.NextPollAt), cursor, reconciled, o.StreamID, o.LeaseOwner, status, msg)
+	}
+	if err != nil {
+		return fmt.Errorf("finish poll of stream %d: %w", o.StreamID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("finish poll of stream %d: %w", o.StreamID, store.ErrLeaseLost)
+	}
+	return nil
+}
+
+func (s *Store) ResetStream(ctx context.Context, streamID int64, cursor *string) error {
+	var c any
+	if cursor != nil {
+		c = *cursor
+	}
+	res, err := s.writer.ExecContext(ctx, `UPDATE streams SET status = 'ok', consecutive_failures = 0,
+		next_poll_at = ?, cursor = coalesce(?, cursor) WHERE id = ?`, timeText(s.now()), c, streamID)
+	if err != nil {
+		return fmt.Errorf("reset stream %d: %w", streamID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("reset stream %d: %w", streamID, store.ErrNotFound)
+	}
+	return nil
+}

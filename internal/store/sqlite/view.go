@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// viewSQL is the one place that says what a log type's view looks like: the
+// Panther p_ columns, then one column per top-level field of the raw JSON.
+func viewSQL(v store.View) (string, error) {
+	if v.Name == "" || v.LogType == "" {
+		return "", fmt.Errorf("view %q of log type %q: both a name and a log type are needed", v.Name, v.LogType)
+	}
+	var b strings.Builder
+	b.WriteString("CREATE VIEW " + quoteIdent(v.Name) + " AS SELECT\n")
+	b.WriteString("\tlog_type AS p_log_type, p_row_id, p_event_time, p_parse_time, source_id AS p_source_id,\n")
+	b.WriteString("\tp_source_label, p_any_ip_addresses, p_any_emails")
+	seen := map[string]bool{"p_log_type": true, "p_row_id": true, "p_event_time": true, "p_parse_time": true,
+		"p_source_id": true, "p_source_label": true, "p_any_ip_addresses": true, "p_any_emails": true}
+	for _, c := range v.Columns {
+		if c.Name == "" || strings.ContainsAny(c.Name, "\"\\") || strings.ContainsFunc(c.Name, func(r rune) bool { return r < ' ' }) {
+			return "", fmt.Errorf("view %s: column name %q cannot be a JSON path", v.Name, c.Name)
+		}
+		if seen[strings.ToLower(c.Name)] {
+			return "", fmt.Errorf("view %s: column %q appears twice", v.Name, c.Name)
+		}
+		seen[strings.ToLower(c.Name)] = true
+		// A quoted label, so any key name is a valid path.
+		extract := "json_extract(raw, " + quoteString(`$."`+c.Name+`"`) + ")"
+		switch c.Kind {
+		case "string", "timestamp", "json", "boolean":
+			// json_extract gives text for strings and timestamps, minified
+			// JSON text for objects and arrays, 1/0 for booleans, and NULL for
+			// absent fields and JSON null.
+		case "integer":
+			extract = "CAST(" + extract + " AS INTEGER)" // NULL stays NULL
+		case "float":
+			extract = "CAST(" + extract + " AS REAL)" // 3 reads as 3.0, like its neighbours
+		default:
+			return "", fmt.Errorf("view %s: column %q has unknown kind %q (want string, integer, float, timestamp, boolean or json)", v.Name, c.Name, c.Kind)
+		}
+		b.WriteString(",\n\t" + extract + " AS " + quoteIdent(c.Name))
+	}
+	b.WriteString("\nFROM events WHERE log_type = " + quoteString(v.LogType))
+	return b.String(), nil
+}
+
+func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+func quoteString(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
+// SyncViews drops and recreates the views in one transaction, so a reader
+// never sees a log type without its view.
+func (s *Store) SyncViews(ctx context.Context, views []store.View) error {
+	stmts := make([]string, 0, 2*len(views))
+	for _, v := range views {
+		create, err := viewSQL(v)
+		if err != nil {
+			return fmt.Errorf("sync views: %w", err)
+		}
+		stmts = append(stmts, "DROP VIEW IF EXISTS "+quoteIdent(v.Name), create)
+	}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%w in %s", err, q)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sync views: %w", err)
+	}
+	return nil
+}
