@@ -172,7 +172,6 @@ func base(st store.Stream) time.Time {
 	return st.NextPollAt.UTC().Truncate(time.Microsecond).Add(time.Microsecond)
 }
 
-
 func mustCommit(t *testing.T, s store.Store, c store.PageCommit) store.CommitResult {
 	t.Helper()
 	res, err := s.CommitPage(context.Background(), c)
