@@ -17,9 +17,38 @@ func timeArg(t time.Time) any {
 	return t.UTC().Format(timeLayout)
 }
 
-// timeText is the stored form of a time that is never NULL.
+// timeText is the stored form of a time that is never NULL. It formats by
+// hand: time.Format is a tenth of the cost of storing an event.
 func timeText(t time.Time) string {
-	return t.UTC().Format(timeLayout)
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.Format(timeLayout)
+	}
+	hour, min, sec := t.Clock()
+	var b [len(timeLayout)]byte
+	digits(b[0:4], year)
+	b[4] = '-'
+	digits(b[5:7], int(month))
+	b[7] = '-'
+	digits(b[8:10], day)
+	b[10] = ' '
+	digits(b[11:13], hour)
+	b[13] = ':'
+	digits(b[14:16], min)
+	b[16] = ':'
+	digits(b[17:19], sec)
+	b[19] = '.'
+	digits(b[20:29], t.Nanosecond())
+	return string(b[:])
+}
+
+// digits writes v into b as decimal, zero-padded to len(b).
+func digits(b []byte, v int) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
 }
 
 // timeCol scans a stored time (or NULL, as the zero time) into *t.

@@ -1,0 +1,220 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// Inserting events is the hot path of opwatch (a page of 1000 events is
+// committed in a few milliseconds), so it binds as little as it can: rows go
+// in multi-row INSERTs, and what a page's rows share is bound once.
+
+// maxChunk is the most rows one INSERT carries: the gain flattens out well
+// before SQLite's limit of 32766 variables.
+const maxChunk = 512
+
+// rowColumns is the number of values bound per row.
+const rowColumns = 6
+
+// insertEventsSQL inserts rows events. ?1..?4 hold what a run of rows shares
+// (source, log type, parse time, source label); each row binds its own six
+// values after them. OR IGNORE skips rows already stored (see events_key), so
+// a replayed page or an overlapping re-scan inserts nothing twice; unlike ON
+// CONFLICT DO NOTHING it also spares SQLite a statement journal.
+func insertEventsSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT OR IGNORE INTO events (source_id, log_type, p_parse_time, p_source_label,
+	uuid, p_event_time, p_row_id, p_any_ip_addresses, p_any_emails, raw)
+	SELECT ?1, ?2, ?3, ?4, * FROM (VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?)")
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// chunkSizes splits n rows into full chunks and then powers of two, so a
+// handful of statements, prepared once, serve pages of any size.
+func chunkSizes(n int) []int {
+	var sizes []int
+	for ; n >= maxChunk; n -= maxChunk {
+		sizes = append(sizes, maxChunk)
+	}
+	for size := maxChunk / 2; size > 0; size /= 2 {
+		if n >= size {
+			sizes = append(sizes, size)
+			n -= size
+		}
+	}
+	return sizes
+}
+
+// insertStmt returns the statement inserting rows events, prepared once on
+// the writer connection. It must not be called inside a transaction: the
+// writer has one connection, and preparing needs it.
+func (s *Store) insertStmt(ctx context.Context, rows int) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.inserts[rows]; st != nil {
+		return st, nil
+	}
+	st, err := s.writer.PrepareContext(ctx, insertEventsSQL(rows))
+	if err != nil {
+		return nil, err
+	}
+	s.inserts[rows] = st
+	return st, nil
+}
+
+// target is the stream a batch of events goes to.
+type target struct {
+	sourceID, logType, sourceName string
+}
+
+// run is a stretch of a batch's rows sharing parse time and source label
+// (normally the whole page).
+type run struct {
+	parseTime, label string
+	start, n         int
+}
+
+// batch is a page's events, converted for binding.
+type batch struct {
+	rows      []any // rowColumns values per event
+	runs      []run
+	stmts     map[int]*sql.Stmt // by rows per statement
+	lastEvent any               // newest event time, or nil
+}
+
+// prepareBatch converts the events, and prepares the statements they need,
+// before the transaction starts: the write lock is held only for inserting.
+func (s *Store) prepareBatch(ctx context.Context, events []store.Event, now time.Time) (*batch, error) {
+	b := &batch{rows: make([]any, 0, len(events)*rowColumns), stmts: map[int]*sql.Stmt{}}
+	var newest, parsedAt time.Time
+	var parsedText string
+	for i := range events {
+		e := &events[i]
+		if e.UUID == "" {
+			return nil, fmt.Errorf("event %d of %d has no uuid", i+1, len(events))
+		}
+		if len(e.Raw) == 0 {
+			return nil, fmt.Errorf("event %s has no raw JSON", e.UUID)
+		}
+		parsed := e.ParseTime
+		if parsed.IsZero() {
+			parsed = now
+		}
+		if parsedText == "" || !parsed.Equal(parsedAt) {
+			parsedAt, parsedText = parsed, timeText(parsed)
+		}
+		if len(b.runs) == 0 || b.runs[len(b.runs)-1].parseTime != parsedText || b.runs[len(b.runs)-1].label != e.SourceLabel {
+			b.runs = append(b.runs, run{parseTime: parsedText, label: e.SourceLabel, start: i})
+		}
+		b.runs[len(b.runs)-1].n++
+		at := e.EventTime
+		if at.IsZero() {
+			at = parsed // as Panther does
+		}
+		if at.After(newest) {
+			newest = at
+		}
+		rowID := e.RowID
+		if rowID == "" {
+			rowID = newRowID()
+		}
+		// The driver copies the text while binding, and nothing holds it
+		// after the commit returns, so Raw need not be copied first (that
+		// copy was a tenth of the cost of a commit).
+		raw := unsafe.String(unsafe.SliceData(e.Raw), len(e.Raw))
+		b.rows = append(b.rows, e.UUID, timeText(at), rowID, jsonArray(e.IPs), jsonArray(e.Emails), raw)
+	}
+	b.lastEvent = timeArg(newest)
+	for _, r := range b.runs {
+		for _, n := range chunkSizes(r.n) {
+			if b.stmts[n] != nil {
+				continue
+			}
+			st, err := s.insertStmt(ctx, n)
+			if err != nil {
+				return nil, err
+			}
+			b.stmts[n] = st
+		}
+	}
+	return b, nil
+}
+
+// insert runs the batch's inserts in tx and returns how many rows were new.
+func (b *batch) insert(ctx context.Context, tx *sql.Tx, t target) (int, error) {
+	inserted := 0
+	args := make([]any, 0, 4+rowColumns*maxChunk)
+	for _, r := range b.runs {
+		label := r.label
+		if label == "" {
+			label = t.sourceName
+		}
+		off := r.start
+		for _, n := range chunkSizes(r.n) {
+			args = append(args[:0], t.sourceID, t.logType, r.parseTime, label)
+			args = append(args, b.rows[off*rowColumns:(off+n)*rowColumns]...)
+			res, err := tx.StmtContext(ctx, b.stmts[n]).ExecContext(ctx, args...)
+			if err != nil {
+				return 0, fmt.Errorf("insert events: %w", err)
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return 0, fmt.Errorf("insert events: %w", err)
+			}
+			inserted += int(k)
+			off += n
+		}
+	}
+	return inserted, nil
+}
+
+// jsonArray is the stored form of a p_any_ column: a JSON array, or NULL
+// when empty (Panther omits empty p_any_ fields).
+func jsonArray(vals []string) any {
+	if len(vals) == 0 {
+		return nil
+	}
+	// IPs and e-mail addresses are almost always plain ASCII, which needs no
+	// escaping; json.Marshal handles the rest (and costs ten times more).
+	b := make([]byte, 0, 64)
+	b = append(b, '[')
+	for i, v := range vals {
+		for j := 0; j < len(v); j++ {
+			if c := v[j]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+				m, _ := json.Marshal(vals)
+				return string(m)
+			}
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, v...)
+		b = append(b, '"')
+	}
+	b = append(b, ']')
+	return string(b)
+}
+
+// newRowID makes a p_row_id for an event that came without one.
+func newRowID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
