@@ -26,8 +26,11 @@ type Options struct {
 	Now func() time.Time
 	// Readers is the size of the read-only pool (default 4).
 	Readers int
-	// CacheMiB is the writer's page cache (default 64): the unique index of
-	// the events table must stay in memory for inserts to stay fast.
+	// CacheMiB is the writer's page cache (default 8). The unique key leads
+	// with event time, so inserts touch only the right edge of the index and
+	// a small cache keeps them fast at any table size; a larger one only
+	// grows the process (modernc's allocator holds several times the cache
+	// in resident memory: 64 MiB cost over 400 MB of RSS in bench ingest).
 	CacheMiB int
 }
 
@@ -61,7 +64,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		opts.Readers = 4
 	}
 	if opts.CacheMiB <= 0 {
-		opts.CacheMiB = 64
+		opts.CacheMiB = 8
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if _, err := os.Stat(dir); err != nil {
