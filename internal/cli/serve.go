@@ -52,30 +52,54 @@ func (a *app) applySources(ctx context.Context, e *env, sources []config.Source)
 		if _, err := checkToken(tok, s); err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)
 		}
-		next, err := a.toStoreSource(s, tok)
-		if err != nil {
+		if err := a.upsertSource(ctx, s, tok, false); err != nil {
+			return fmt.Errorf("source %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// upsertSource creates the source, or rewrites its settings and token. A
+// changed token clears stopped streams; dropCursors makes every stream
+// start over from its last event (the server behind it is a new one).
+func (a *app) upsertSource(ctx context.Context, s config.Source, tok string, dropCursors bool) error {
+	next, err := a.toStoreSource(s, tok)
+	if err != nil {
+		return err
+	}
+	cur, err := a.store.SourceByName(ctx, s.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		if err := a.store.CreateSource(ctx, &next, allLogTypes()); err != nil {
 			return err
 		}
-		cur, err := a.store.SourceByName(ctx, s.Name)
+		a.log.Info("source added", "source", s.Name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
+	oldTok, _ := a.secrets.Open(cur.Token)
+	if err := a.store.UpdateSource(ctx, &next); err != nil {
+		return err
+	}
+	if string(oldTok) == tok && !dropCursors {
+		return nil
+	}
+	streams, err := a.store.Streams(ctx, cur.ID)
+	if err != nil {
+		return err
+	}
+	empty := ""
+	for _, st := range streams {
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			if err := a.store.CreateSource(ctx, &next, allLogTypes()); err != nil {
-				return err
-			}
-			a.log.Info("source added from config", "source", s.Name)
-		case err != nil:
+		case dropCursors:
+			err = a.store.ResetStream(ctx, st.ID, &empty)
+		case st.Status == store.StreamStopped:
+			err = a.store.ResetStream(ctx, st.ID, nil)
+		}
+		if err != nil {
 			return err
-		default:
-			next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
-			oldTok, _ := a.secrets.Open(cur.Token)
-			if err := a.store.UpdateSource(ctx, &next); err != nil {
-				return err
-			}
-			if string(oldTok) != tok {
-				if err := resetStopped(ctx, a.store, cur.ID); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	return nil
@@ -141,7 +165,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	defer a.Close()
 	s := config.Source{Name: "demo", BaseURL: em.URL(), Lookback: config.Duration(24 * time.Hour)}
 	s.ApplyDefaults()
-	if err := a.upsertDemoSource(ctx, s, tok); err != nil {
+	// Each run has a new emulator, so old cursors are dropped: the streams
+	// resume from their last events, and the unique key absorbs repeats.
+	if err := a.upsertSource(ctx, s, tok, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, `opwatch demo
@@ -157,36 +183,4 @@ Stop with Ctrl-C.
 `, em.URL(), *events, *rate, e.db, e.db, e.db, e.db)
 	return a.serve(ctx, config.Config{Ingest: config.Ingest{
 		ReconcileEvery: config.Duration(24 * time.Hour), ReconcileWindow: config.Duration(48 * time.Hour)}})
-}
-
-// upsertDemoSource points the "demo" source at this run's emulator. Each run
-// has a new emulator, so old cursors are dropped: the streams resume from
-// their last event minus an overlap, and the unique key absorbs repeats.
-func (a *app) upsertDemoSource(ctx context.Context, s config.Source, tok string) error {
-	next, err := a.toStoreSource(s, tok)
-	if err != nil {
-		return err
-	}
-	cur, err := a.store.SourceByName(ctx, s.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		return a.store.CreateSource(ctx, &next, allLogTypes())
-	}
-	if err != nil {
-		return err
-	}
-	next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
-	if err := a.store.UpdateSource(ctx, &next); err != nil {
-		return err
-	}
-	streams, err := a.store.Streams(ctx, cur.ID)
-	if err != nil {
-		return err
-	}
-	empty := ""
-	for _, st := range streams {
-		if err := a.store.ResetStream(ctx, st.ID, &empty); err != nil {
-			return err
-		}
-	}
-	return nil
 }
