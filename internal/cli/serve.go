@@ -21,14 +21,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := config.Config{}
+	cfg := config.Default()
 	if *cfgPath != "" {
 		var err error
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
 		}
-	} else if err := cfg.Validate(); err != nil {
-		return err
 	}
 	a, err := e.open(ctx)
 	if err != nil {
@@ -181,6 +179,5 @@ Try, in another terminal:
 
 Stop with Ctrl-C.
 `, em.URL(), *events, *rate, e.db, e.db, e.db, e.db)
-	return a.serve(ctx, config.Config{Ingest: config.Ingest{
-		ReconcileEvery: config.Duration(24 * time.Hour), ReconcileWindow: config.Duration(48 * time.Hour)}})
+	return a.serve(ctx, config.Default())
 }

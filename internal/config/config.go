@@ -131,6 +131,14 @@ func Parse(r io.Reader) (Config, error) {
 	return c, nil
 }
 
+// Default is the configuration without a file: no sources declared, and
+// the ingest defaults.
+func Default() Config {
+	var c Config
+	c.applyDefaults()
+	return c
+}
+
 func (c *Config) applyDefaults() {
 	if c.Ingest.ReconcileEvery == 0 {
 		c.Ingest.ReconcileEvery = Duration(24 * time.Hour)

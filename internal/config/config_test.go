@@ -84,3 +84,10 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultReconciles(t *testing.T) {
+	c := Default()
+	if c.Ingest.ReconcileEvery != Duration(24*time.Hour) || c.Ingest.ReconcileWindow != Duration(48*time.Hour) {
+		t.Errorf("Default().Ingest = %+v; serve without a file must still reconcile daily over 48h", c.Ingest)
+	}
+}
