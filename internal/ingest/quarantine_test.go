@@ -139,3 +139,63 @@ func TestMalformedEventsAreQuarantined(t *testing.T) {
 		t.Errorf("stored row: raw %s\nemails %s ips %s time %s", raw, emails, ips, evTime)
 	}
 }
+
+func TestReconciliationFindsWhatTheCursorMissed(t *testing.T) {
+	ev := func(id string) string {
+		return `{"uuid":"` + id + `","timestamp":"2026-11-20T10:00:00Z","used_version":1,"vault_uuid":"v","item_uuid":"i","action":"fill"}`
+	}
+	srv := &scripted{seen: map[string][]string{}, bodies: map[string][]string{
+		"/api/v2/itemusages": {
+			`{"cursor":"c1","has_more":false,"items":[` + ev("A") + `]}`,                 // first poll
+			`{"cursor":"c1","has_more":false,"items":[]}`,                                // second poll, by cursor
+			`{"cursor":"r1","has_more":false,"items":[` + ev("A") + `,` + ev("B") + `]}`, // reconciliation
+		},
+	}}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir+"/r.db", sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	box, _ := secret.Load(func(string) string { return "" }, dir+"/r.key")
+	sealed, _ := box.Seal([]byte(unsignedToken(strings.TrimPrefix(ts.URL, "http://"), "itemusages")))
+	src := store.Source{Name: "r", BaseURL: ts.URL, APIVersion: 2, Interval: time.Minute, Lookback: time.Hour, Token: sealed}
+	if err := st.CreateSource(ctx, &src, []string{"OnePassword.ItemUsage"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	in := ingest.New(ingest.Config{Store: st, Secrets: box, Now: func() time.Time { return now }, Owner: "me",
+		ReconcileEvery: 24 * time.Hour, ReconcileWindow: 48 * time.Hour})
+	poll := func() store.Stream {
+		t.Helper()
+		ss, _ := st.Streams(ctx, src.ID)
+		claimed, err := st.ClaimStream(ctx, ss[0].ID, "me", now, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := in.Poll(ctx, claimed, true); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		ss, _ = st.Streams(ctx, src.ID)
+		return ss[0]
+	}
+	s := poll()
+	if s.LastReconcileAt.IsZero() || s.Events != 1 {
+		t.Fatalf("first poll: events %d, reconcile clock %v", s.Events, s.LastReconcileAt)
+	}
+	now = now.Add(25 * time.Hour)
+	s = poll()
+	if s.Events != 2 || s.Cursor != "c1" {
+		t.Fatalf("after reconciliation: events %d cursor %q; want B found and the cursor untouched", s.Events, s.Cursor)
+	}
+	if !s.LastReconcileAt.Equal(now.UTC()) && !s.LastReconcileAt.Equal(now) {
+		t.Errorf("reconcile time %v, want %v", s.LastReconcileAt, now)
+	}
+	reqs := srv.seen["/api/v2/itemusages"]
+	if len(reqs) != 3 || !strings.Contains(reqs[2], "start_time") || !strings.Contains(reqs[2], "end_time") {
+		t.Errorf("requests %q; want the third to be a reset over a window", reqs)
+	}
+}
