@@ -41,14 +41,15 @@ func openWriter(uri string, cacheKiB int) (*sql.DB, error) {
 	return openOne(uri + "?_pragma=busy_timeout(5000)" +
 		"&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=page_size(16384)" +
 		"&_pragma=cache_size(-" + strconv.Itoa(cacheKiB) + ")" +
-		"&_pragma=wal_autocheckpoint(" + strconv.Itoa(2*restartFrames) + ")" +
 		"&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")" +
 		"&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate")
 }
 
 // openCheckpointer opens the connection that checkpoints the WAL.
 func openCheckpointer(uri string) (*sql.DB, error) {
-	return openOne(uri + "?_pragma=busy_timeout(5000)&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")" +
+	// A restart waits this long for readers of old snapshots, with the
+	// writer paused: short, then it gives up for a while.
+	return openOne(uri + "?_pragma=busy_timeout(1000)&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")" +
 		"&_synchronous=NORMAL")
 }
 

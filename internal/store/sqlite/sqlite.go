@@ -39,6 +39,7 @@ type Store struct {
 	writer *sql.DB // one connection: SQLite has one writer at a time
 	reader *sql.DB // read-only pool for reads and Query
 	ckpt   *checkpointer
+	pause  sync.RWMutex // write transactions hold it to read; see checkpointer.restart
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -100,14 +101,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	ckdb, err := openCheckpointer(uri)
 	if err == nil {
-		err = ckdb.PingContext(ctx)
+		s.ckpt, err = newCheckpointer(ctx, ckdb, s.writer, path+"-wal", &s.pause, s.log)
+		if err != nil {
+			ckdb.Close()
+		}
 	}
 	if err != nil {
 		s.reader.Close()
 		s.writer.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s.ckpt = newCheckpointer(ckdb, s.log)
 	return s, nil
 }
 
@@ -125,6 +128,8 @@ func (s *Store) Close() error {
 // withTx runs f in a write transaction (BEGIN IMMEDIATE, see the DSN) and
 // commits if f returns nil.
 func (s *Store) withTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	s.pause.RLock()
+	defer s.pause.RUnlock()
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err

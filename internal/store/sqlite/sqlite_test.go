@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,7 +268,7 @@ func TestCloseCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	sts, _ := s.Streams(ctx, src.ID)
-	if _, err := s.InsertEvents(ctx, sts[0].ID, benchPage(0, 500, time.Now()), nil); err != nil {
+	if _, err := s.InsertEvents(ctx, sts[0].ID, newPages(500).page(0, 500, time.Now()), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -283,5 +285,79 @@ func TestCloseCheckpoints(t *testing.T) {
 	defer s.Close()
 	if st, _ := s.Stream(ctx, sts[0].ID); st.Events != 500 {
 		t.Errorf("reopened stream counts %d events, want 500", st.Events)
+	}
+}
+
+// TestWALRestart checks what keeps the WAL from growing without end while
+// commits come back to back: a restart gets in between two write
+// transactions, and the next one rewinds and trims the WAL.
+func TestWALRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 100 MB")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	src := &store.Source{Name: "acme"}
+	if err := s.CreateSource(ctx, src, []string{"OnePassword.SignInAttempt"}); err != nil {
+		t.Fatal(err)
+	}
+	sts, _ := s.Streams(ctx, src.ID)
+	raw := []byte(`{"pad":"` + strings.Repeat("x", 4000) + `"}`)
+	var n atomic.Int64
+	write := func() error {
+		i := n.Add(1)
+		events := make([]store.Event, 1000)
+		for j := range events {
+			events[j] = store.Event{UUID: fmt.Sprintf("%d-%d", i, j), EventTime: time.Unix(i*1000+int64(j), 0), Raw: raw}
+		}
+		_, err := s.InsertEvents(ctx, sts[0].ID, events, nil)
+		return err
+	}
+	walSize := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	stop := make(chan struct{})
+	writerDone := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				writerDone <- nil
+				return
+			default:
+			}
+			if err := write(); err != nil {
+				writerDone <- err
+				return
+			}
+		}
+	}()
+	for walSize() <= walSizeLimit && n.Load() < 200 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !s.ckpt.restart() {
+		t.Error("a restart under back-to-back commits did not get through")
+	}
+	close(stop)
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
+	if !s.ckpt.restart() {
+		t.Error("a restart with the writer idle did not get through")
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	if size := walSize(); size > walSizeLimit {
+		t.Errorf("after a restart the WAL is %d MB, want at most %d", size>>20, walSizeLimit>>20)
 	}
 }
