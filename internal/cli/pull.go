@@ -53,7 +53,21 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	start := time.Now()
 	results, err := in.Pull(ctx, ids)
 	printResults(e.stdout, results, time.Since(start))
-	return err
+	return failed(results, err)
+}
+
+// failed sums up the streams that failed; their reasons are in the table.
+func failed(results []ingest.Result, err error) error {
+	n := 0
+	for _, r := range results {
+		if r.Err != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return err
+	}
+	return fmt.Errorf("%d of %d streams failed: see RESULT above", n, len(results))
 }
 
 func printResults(w io.Writer, results []ingest.Result, took time.Duration) {
@@ -122,7 +136,7 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 	results, err := in.Backfill(ctx, src, from, to, rep.update)
 	rep.finish()
 	printResults(e.stdout, results, time.Since(start))
-	return err
+	return failed(results, err)
 }
 
 // parseWhen reads "30d", "12h" (back from now) or an RFC 3339 time.

@@ -3,6 +3,7 @@ package onepassword
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,6 +121,12 @@ func (c *Client) attempt(ctx context.Context, k call) error {
 }
 
 func (c *Client) networkError(k call, what string, err error) *Error {
+	// A certificate that is not trusted will not become trusted by retrying.
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return &Error{Kind: Unexpected, Host: c.ep.host, Feature: k.feature, Err: err,
+			Message: fmt.Sprintf("the TLS certificate of %s is not trusted; check the base URL (a local emulator needs --insecure-skip-verify)", c.ep.host)}
+	}
 	msg := fmt.Sprintf("%s %s for %s; check the network, proxy, and region or base URL", what, c.ep.host, k.what())
 	if errors.Is(err, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("%s %s for %s within %s; the server or network is slow", what, c.ep.host, k.what(), c.timeout)
