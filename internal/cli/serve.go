@@ -139,9 +139,15 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 			"add it as the source \"demo\", and serve. Uses opwatch-demo.db unless --db is given.")
 	events := fs.Int("events", 2000, "events of each type preloaded over the past 24 hours")
 	rate := fs.Float64("rate", 30, "new events per minute per type while the demo runs")
-	seed := fs.Int64("seed", 1, "seed of the generated data")
+	seed := fs.Int64("seed", 0, "seed of the generated data (default: a new one each run)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *seed == 0 {
+		// The emulator's history is relative to its start, so the same seed
+		// would replay the same event uuids at new times into a database
+		// kept from an earlier demo. A new seed is a new history.
+		*seed = time.Now().UnixNano()
 	}
 	if !e.dbSet {
 		e.db = "opwatch-demo.db"
