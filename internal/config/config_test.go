@@ -91,3 +91,21 @@ func TestDefaultReconciles(t *testing.T) {
 		t.Errorf("Default().Ingest = %+v; serve without a file must still reconcile daily over 48h", c.Ingest)
 	}
 }
+
+// FuzzParse: any file either parses into a valid configuration or is refused
+// with an error; it never panics.
+func FuzzParse(f *testing.F) {
+	f.Add("sources:\n  - name: a\n    token_env: X\n    interval: 30s\n")
+	f.Add("ingest:\n  reconcile_window: 3d\n")
+	f.Add("sources: [{name: b, token_file: /t, region: eu, lookback: 120d}]")
+	f.Add("{")
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := Parse(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted a configuration that does not validate: %v", err)
+		}
+	})
+}
