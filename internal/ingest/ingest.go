@@ -419,18 +419,27 @@ func NewClient(ctx context.Context, src store.Source, secrets Opener, limiters *
 		Token: string(tok), Region: src.Region, BaseURL: src.BaseURL, APIVersion: src.APIVersion,
 		InsecureSkipVerify: src.InsecureSkipVerify, Retry: o.Retry, UserAgent: o.UserAgent, Logger: o.Logger,
 	}
-	if limiters != nil {
-		// All tokens of one account share its limits; without an account
-		// claim the source is its own account.
-		key := src.ID
-		if claims, err := onepassword.ParseClaims(opts.Token); err == nil && claims.AccountUUID != "" {
-			key = claims.AccountUUID
-		}
-		opts.Limiter = limiters.For(key)
-	}
 	client, err := onepassword.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}
-	return client, nil
+	if limiters == nil {
+		return client, nil
+	}
+	// All tokens of one account share its limits (600 requests a minute).
+	// The account is in the token's claims, or else introspection tells it;
+	// failing both, the source counts as its own account.
+	key := client.Claims().AccountUUID
+	if key == "" {
+		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if in, err := client.Introspect(ictx); err == nil && in.AccountUUID != "" {
+			key = in.AccountUUID
+		}
+		cancel()
+	}
+	if key == "" {
+		key = "source:" + src.ID
+	}
+	opts.Limiter = limiters.For(key)
+	return onepassword.New(opts)
 }
