@@ -159,7 +159,7 @@ func TestInsecureSkipVerify(t *testing.T) {
 		if skip && err != nil {
 			t.Errorf("with InsecureSkipVerify: %v", err)
 		}
-		if k, _ := KindOf(err); !skip && k != Network {
+		if k, _ := KindOf(err); !skip && k != Unexpected {
 			t.Errorf("self-signed certificate accepted without InsecureSkipVerify: %v", err)
 		}
 	}
