@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"os"
@@ -153,8 +154,7 @@ func TestServeConfigAndShutdown(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- run(ctx, []string{"--db", db, "serve", "--config", cfg}, e) }()
 
-	st := waitForEvents(t, db, 600)
-	st.Close()
+	waitForEvents(t, db, 600)
 	cancel()
 	select {
 	case code := <-done:
@@ -175,30 +175,24 @@ func TestServeConfigAndShutdown(t *testing.T) {
 	}
 }
 
-// waitForEvents opens db and waits until it holds at least n events.
-func waitForEvents(t *testing.T, db string, n int64) *sqlite.Store {
+// waitForEvents waits until db holds at least n events, reading it through a
+// plain read-only connection: opening a second Store would migrate and
+// checkpoint, competing with the server under test.
+func waitForEvents(t *testing.T, db string, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(db); err == nil {
-			st, err := sqlite.Open(context.Background(), db, sqlite.Options{})
-			if err == nil {
-				var got int64
-				st.Query(context.Background(), "SELECT count(*) FROM events", func(_ []string, v []any) error {
-					got = v[0].(int64)
-					return nil
-				})
-				if got >= n {
-					return st
-				}
-				st.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	var got int64
+	for time.Now().Before(deadline) {
+		if conn, err := sql.Open("sqlite", "file:"+db+"?mode=ro&_pragma=busy_timeout(5000)"); err == nil {
+			conn.QueryRow("SELECT count(*) FROM events").Scan(&got)
+			conn.Close()
+			if got >= n {
+				return
 			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the database did not reach %d events", n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	t.Fatalf("the database reached %d events, not %d", got, n)
 }
 
 // TestViewsGolden pins the three views: their columns and how every kind of

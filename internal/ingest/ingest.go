@@ -191,12 +191,15 @@ func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) R
 	var newCursor *string
 	if kind, ok := onepassword.KindOf(err); ok && kind == onepassword.BadRequest && req.Cursor != "" {
 		// A rejected stored cursor must not loop: drop it, so the next poll
-		// resets to the last event time minus an overlap. The unique key
-		// absorbs what is read twice.
+		// resets to a day before what the stream had read (resumeFrom). The
+		// unique key absorbs what is read twice.
 		empty := ""
 		newCursor = &empty
 		err = fmt.Errorf("stored cursor rejected, next poll re-reads from %s: %w",
 			in.resumeFrom(st, src, now).Format(time.RFC3339), err)
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, store.ErrLeaseLost) {
+		err = cause // the heartbeat found the lease gone and stopped the drain
 	}
 	if errors.Is(err, store.ErrLeaseLost) {
 		log.Warn("lease lost; another poller has this stream", "err", err)
