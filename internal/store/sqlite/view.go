@@ -63,6 +63,12 @@ func (s *Store) SyncViews(ctx context.Context, views []store.View) error {
 		}
 		stmts = append(stmts, "DROP VIEW IF EXISTS "+quoteIdent(v.Name), create)
 	}
+	// Every verb opens the store, often while `serve` writes: when the views
+	// are already as wanted, change nothing, so the schema stays put and the
+	// server's prepared statements stay valid.
+	if same, err := s.viewsAre(ctx, views, stmts); err == nil && same {
+		return nil
+	}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		for _, q := range stmts {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -75,4 +81,31 @@ func (s *Store) SyncViews(ctx context.Context, views []store.View) error {
 		return fmt.Errorf("sync views: %w", err)
 	}
 	return nil
+}
+
+// viewsAre reports whether the database holds exactly these views, created
+// by the CREATE statements among stmts (every second one).
+func (s *Store) viewsAre(ctx context.Context, views []store.View, stmts []string) (bool, error) {
+	have := map[string]string{}
+	rows, err := s.reader.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'view'`)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, q string
+		if err := rows.Scan(&name, &q); err != nil {
+			return false, err
+		}
+		have[name] = q
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	for i, v := range views {
+		if have[v.Name] != stmts[2*i+1] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
