@@ -105,6 +105,18 @@ func TestSourceLifecycle(t *testing.T) {
 	}
 	cli(0, "", "source", "list")
 
+	// A token with every feature fixes the stopped stream.
+	full, err := em.IssueToken(emulator.TokenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars["OP_TOKEN2"] = full
+	cli(0, "", "source", "update", "acme", "--token-env", "OP_TOKEN2")
+	cli(0, "", "pull")
+	if out := cli(0, "", "source", "show", "acme"); !strings.Contains(out, "OnePassword.AuditEvent: ok") {
+		t.Errorf("after a new token the audit stream is not ok:\n%s", out)
+	}
+
 	out = cli(0, "", "query", "SELECT count(*) AS n FROM onepassword_signinattempt")
 	if !strings.Contains(out, "500") {
 		t.Errorf("query count:\n%s", out)
@@ -126,11 +138,11 @@ func TestSourceLifecycle(t *testing.T) {
 
 	cli(0, "", "source", "remove", "acme")
 	out = cli(0, "", "query", "SELECT count(*) FROM events")
-	if !strings.Contains(out, "1000") {
+	if !strings.Contains(out, "1500") {
 		t.Errorf("events did not stay after the source was removed:\n%s", out)
 	}
-	if strings.Contains(transcript.String(), tok) {
-		t.Fatal("the token appeared in opwatch's output")
+	if strings.Contains(transcript.String(), tok) || strings.Contains(transcript.String(), full) {
+		t.Fatal("a token appeared in opwatch's output")
 	}
 }
 
