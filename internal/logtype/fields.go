@@ -62,7 +62,7 @@ func locationField(since string) Field {
 }
 
 func uuidField(what string) Field {
-	return Field{Name: "uuid", Type: String, Required: true, Description: "The UUID of the " + what + ". opwatch stores each event once per source and log type by this value."}
+	return Field{Name: "uuid", Type: String, Required: true, Description: "The UUID of the " + what + ". With the timestamp, it identifies the event: opwatch stores each event once per source and log type."}
 }
 
 func timestampField(what string) Field {
