@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/opwatch/opwatch/internal/onepassword"
 )
 
 // Limits of the poll interval and the first-poll lookback.
@@ -24,16 +26,6 @@ const (
 	DefaultLookback = 24 * time.Hour
 	MaxLookback     = 120 * 24 * time.Hour // the Events API keeps 120 days
 )
-
-// validRegion reports whether r names a 1Password region
-// (onepassword.RegionHost maps it to a host).
-func validRegion(r string) bool {
-	switch r {
-	case "business", "enterprise", "ca", "eu":
-		return true
-	}
-	return false
-}
 
 // Config is the whole configuration file.
 type Config struct {
@@ -196,8 +188,8 @@ func (s *Source) Validate() error {
 		errs = append(errs, errors.New("name is required"))
 	}
 	if s.Region != "" {
-		if !validRegion(s.Region) {
-			errs = append(errs, fmt.Errorf("region %q is not one of business, enterprise, ca, eu", s.Region))
+		if _, err := onepassword.RegionHost(s.Region); err != nil {
+			errs = append(errs, err)
 		}
 		if s.BaseURL != "" {
 			errs = append(errs, errors.New("set region or base_url, not both"))

@@ -39,7 +39,7 @@ func TestParseRejects(t *testing.T) {
 		{"sources:\n  - name: a\n    tokn_file: x\n", "tokn_file"},
 		{"sources:\n  - name: a\n", "set token_file or token_env"},
 		{"sources:\n  - name: a\n    token_env: X\n    token_file: y\n", "only one of"},
-		{"sources:\n  - name: a\n    token_env: X\n    region: mars\n", `region "mars"`},
+		{"sources:\n  - name: a\n    token_env: X\n    region: mars\n", `region "mars": use one of`},
 		{"sources:\n  - name: a\n    token_env: X\n    region: eu\n    base_url: https://x\n", "not both"},
 		{"sources:\n  - name: a\n    token_env: X\n    base_url: ftp://x\n", "http(s) URL"},
 		{"sources:\n  - name: a\n    token_env: X\n    interval: 5s\n", "between 10s and 1h"},
