@@ -179,3 +179,38 @@ func runVersion(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(e.stdout, "opwatch", Version)
 	return nil
 }
+
+// parseArgs parses fs's flags wherever they stand among args (before,
+// between or after the positional arguments, as users type them) and
+// returns the positional arguments in order. After "--" everything is
+// positional.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// wantArgs refuses positional arguments a verb does not use, so nothing a
+// user typed is silently ignored.
+func wantArgs(fs *flag.FlagSet, pos []string, min, max int, what string) error {
+	switch {
+	case len(pos) < min:
+		fs.Usage()
+		return usagef("missing %s", what)
+	case len(pos) > max:
+		return usagef("unexpected argument %q (flags start with --; quote values that contain spaces)", pos[max])
+	}
+	return nil
+}
