@@ -25,6 +25,7 @@ type env struct {
 	getenv         func(string) string
 	db             string // --db
 	dbSet          bool   // --db or OPWATCH_DB was given
+	keyFile        string // --key-file or OPWATCH_KEY_FILE; "" = beside a local database
 	logLevel       string // --log-level
 }
 
@@ -148,6 +149,10 @@ func (e *env) globalFlags(fs *flag.FlagSet) {
 		e.db, e.dbSet = s, true
 		return nil
 	})
+	if e.keyFile == "" {
+		e.keyFile = e.getenv("OPWATCH_KEY_FILE")
+	}
+	fs.StringVar(&e.keyFile, "key-file", e.keyFile, "`file` holding the key that seals tokens (env OPWATCH_KEY_FILE; default: beside a local database; or set OPWATCH_SECRET_KEY)")
 	fs.StringVar(&e.logLevel, "log-level", e.logLevel, "log `level`: debug, info, warn, error (env OPWATCH_LOG_LEVEL)")
 }
 
