@@ -40,6 +40,9 @@ type Source struct {
 	// AllowOtherHost lets BaseURL name a host other than the token's
 	// audience (a proxy, the emulator): the user said so explicitly.
 	AllowOtherHost bool
+	// AllowInsecure lets a non-loopback host be reached over plain http or
+	// without verifying its certificate: the user said so explicitly.
+	AllowInsecure bool
 	Interval       time.Duration // poll interval, 10s..1h
 	Lookback       time.Duration // first poll of a new stream starts this far back
 	Token          []byte        // the token, sealed by package secret; never plain
@@ -274,6 +277,9 @@ func (s Source) Binding() []byte {
 	other := "0"
 	if s.AllowOtherHost {
 		other = "1"
+	}
+	if s.AllowInsecure {
+		insecure += "!"
 	}
 	return []byte("opwatch source token v1\x00" + s.ID + "\x00" + s.Region + "\x00" + s.BaseURL + "\x00" +
 		strconv.Itoa(s.APIVersion) + "\x00" + insecure + "\x00" + other)
