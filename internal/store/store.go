@@ -43,11 +43,11 @@ type Source struct {
 	// AllowInsecure lets a non-loopback host be reached over plain http or
 	// without verifying its certificate: the user said so explicitly.
 	AllowInsecure bool
-	Interval       time.Duration // poll interval, 10s..1h
-	Lookback       time.Duration // first poll of a new stream starts this far back
-	Token          []byte        // the token, sealed by package secret; never plain
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	Interval      time.Duration // poll interval, 10s..1h
+	Lookback      time.Duration // first poll of a new stream starts this far back
+	Token         []byte        // the token, sealed by package secret; never plain
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // Stream states.
