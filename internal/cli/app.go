@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -9,30 +10,48 @@ import (
 
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/secret"
+	"github.com/opwatch/opwatch/internal/source"
 	"github.com/opwatch/opwatch/internal/store"
-	"github.com/opwatch/opwatch/internal/store/sqlite"
+	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
-// app is what most verbs need: the store, the token box and a logger.
+// app is what most verbs need: the store, the key that seals tokens (nil
+// when it could not be loaded for a read), the source service and a logger.
 type app struct {
 	store   store.Store
 	secrets *secret.Box
+	sources *source.Service
 	log     *slog.Logger
-	dbPath  string
+	db      string
 }
 
 func (a *app) Close() error { return a.store.Close() }
 
-// open opens the database at e.db (creating and migrating it), the key that
-// seals tokens, and syncs the log-type views.
-func (e *env) open(ctx context.Context) (*app, error) {
+// keyPolicy says whether opening may create the key that seals tokens.
+type keyPolicy int
+
+const (
+	// keyIfEmpty creates a key only for a database that holds no source
+	// yet: a key created beside sealed tokens could never open them.
+	keyIfEmpty keyPolicy = iota
+	// keyCreate creates one whatever the database holds (`source update
+	// --token-file` replacing a token sealed with a lost key).
+	keyCreate
+	// keyOptional loads the key if there is one and goes on without it.
+	keyOptional
+)
+
+// openWrite opens the database for a verb that changes it (a new database
+// is created at the current schema; an older one is refused until
+// `opwatch migrate`), loads the key and keeps the log-type views in place.
+func (e *env) openWrite(ctx context.Context, mode engine.Mode, kp keyPolicy) (*app, error) {
 	log := e.logger()
-	st, err := sqlite.Open(ctx, e.db, sqlite.Options{Logger: log})
+	st, err := engine.Open(ctx, e.db, engine.Options{Mode: mode, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", e.db, err)
+		return nil, dbError(err)
 	}
-	box, err := secret.Load(e.getenv, keyFile(e.db))
-	if err != nil {
+	a := &app{store: st, log: log, db: e.db}
+	if err := e.loadKey(ctx, a, kp); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -40,11 +59,81 @@ func (e *env) open(ctx context.Context) (*app, error) {
 		st.Close()
 		return nil, fmt.Errorf("create log-type views: %w", err)
 	}
-	return &app{store: st, secrets: box, log: log, dbPath: e.db}, nil
+	return a, nil
 }
 
-// keyFile is where the token key lives unless OPWATCH_SECRET_KEY is set:
-// beside the database, named after it.
+// openRead opens the database read-only: nothing is created, migrated or
+// written, and no key is needed (it is used when present, to show what
+// tokens say).
+func (e *env) openRead(ctx context.Context) (*app, error) {
+	log := e.logger()
+	st, err := engine.Open(ctx, e.db, engine.Options{Mode: engine.ReadOnly, Logger: log})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	a := &app{store: st, log: log, db: e.db}
+	if err := e.loadKey(ctx, a, keyOptional); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (e *env) loadKey(ctx context.Context, a *app, kp keyPolicy) error {
+	path := e.keyPath()
+	create := kp == keyCreate
+	if kp == keyIfEmpty {
+		srcs, err := a.store.ListSources(ctx)
+		if err != nil {
+			return err
+		}
+		create = len(srcs) == 0
+	}
+	box, err := secret.Load(e.getenv, path, create && path != "")
+	switch {
+	case err == nil:
+		a.secrets = box
+	case kp == keyOptional && errors.Is(err, secret.ErrNoKey):
+		a.log.Debug("no key: tokens cannot be opened", "err", err)
+	default:
+		return err
+	}
+	var b source.Box
+	if a.secrets != nil {
+		b = a.secrets
+	}
+	a.sources = source.New(a.store, source.Options{Box: b, Logger: a.log})
+	return nil
+}
+
+// keyPath is the key file: --key-file, else beside a local database, named
+// after it; "" for a server database (the key must then come from
+// OPWATCH_SECRET_KEY or --key-file, so that replicas share one).
+func (e *env) keyPath() string {
+	if e.keyFile != "" {
+		return e.keyFile
+	}
+	if !engine.Local(e.db) {
+		return ""
+	}
+	return keyFile(e.db)
+}
+
+func userAgent() string { return "opwatch/" + Version }
+
+// dbError words the store's open errors for people.
+func dbError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrSchemaOutdated):
+		return fmt.Errorf("%w: run `opwatch migrate` (back up the database first)", err)
+	case errors.Is(err, store.ErrSchemaNewer):
+		return fmt.Errorf("%w: use the opwatch that wrote it, or a newer one", err)
+	}
+	return err
+}
+
+// keyFile is where the token key of a local database lives: beside it,
+// named after it.
 func keyFile(db string) string {
 	dir, base := filepath.Split(db)
 	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+".key")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
+	"github.com/opwatch/opwatch/internal/safetext"
+	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
 // multiFlag collects a repeatable string flag.
@@ -28,15 +31,20 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		"One pass: drain every stream (of the named sources, or all) until caught up, print a\n"+
 			"summary and exit; non-zero with the reason if a stream failed.")
 	var names multiFlag
-	fs.Var(&names, "source", "source `name` (repeatable; default all)")
-	if err := fs.Parse(args); err != nil {
+	fs.Var(&names, "source", "source `name` (repeatable; default all; or give names as arguments)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	a, err := e.open(ctx)
+	names = append(names, pos...)
+	a, err := e.openWrite(ctx, engine.ReadWrite, keyIfEmpty)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if a.secrets == nil {
+		return errors.New("the key that seals tokens is not loaded")
+	}
 	var ids []string
 	for _, n := range names {
 		src, err := a.store.SourceByName(ctx, n)
@@ -48,7 +56,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	in := ingest.New(ingest.Config{
 		Store: a.store, Secrets: a.secrets, Logger: a.log,
 		Limiters:  onepassword.NewLimiters(onepassword.DefaultLimits()),
-		UserAgent: "opwatch/" + Version,
+		UserAgent: userAgent(),
 	})
 	start := time.Now()
 	results, err := in.Pull(ctx, ids)
@@ -76,25 +84,38 @@ func printResults(w io.Writer, results []ingest.Result, took time.Duration) {
 	var total int
 	for _, r := range results {
 		status := "ok"
-		if r.Err != nil {
-			status = "FAILED: " + r.Err.Error()
+		switch {
+		case r.Err != nil:
+			status = "FAILED: " + safetext.Terminal(r.Err.Error())
+		case !r.Stream.Enabled:
+			status = notCollected
 		}
 		total += r.Inserted
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Source, r.Stream.LogType, r.Pages, r.Inserted, r.Duplicates, r.Quarantine, status)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", safetext.Terminal(r.Source), r.Stream.LogType, r.Pages, r.Inserted, r.Duplicates, r.Quarantine, status)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d new events in %s.\n", total, took.Round(time.Millisecond))
 }
 
 func runBackfill(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("backfill", "backfill --source N --since 30d [--until TIME]",
+	fs := e.flags("backfill", "backfill [--source] NAME --since 30d [--until TIME]",
 		"Re-read a past window of a source (at most the API's 120 days) alongside its live cursor,\n"+
 			"which it does not touch. Events already stored are skipped by their unique key.")
 	name := fs.String("source", "", "source `name`")
 	since := fs.String("since", "", "start of the window: a duration back from now (30d, 12h) or an RFC 3339 time")
 	until := fs.String("until", "", "end of the window (default now): a duration back or an RFC 3339 time")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	if err := wantArgs(fs, pos, 0, 1, ""); err != nil {
+		return err
+	}
+	if len(pos) == 1 {
+		if *name != "" && *name != pos[0] {
+			return usagef("the source is named twice (%q and --source %q): give one", pos[0], *name)
+		}
+		*name = pos[0]
 	}
 	if *name == "" || *since == "" {
 		fs.Usage()
@@ -117,11 +138,14 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 	if now.Sub(from) > config.MaxLookback {
 		return usagef("--since reaches back more than 120 days; the Events API keeps only 120 days")
 	}
-	a, err := e.open(ctx)
+	a, err := e.openWrite(ctx, engine.ReadWrite, keyIfEmpty)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if a.secrets == nil {
+		return errors.New("the key that seals tokens is not loaded")
+	}
 	src, err := a.store.SourceByName(ctx, *name)
 	if err != nil {
 		return sourceNotFound(*name, err)
@@ -129,7 +153,7 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 	in := ingest.New(ingest.Config{
 		Store: a.store, Secrets: a.secrets, Logger: a.log,
 		Limiters:  onepassword.NewLimiters(onepassword.DefaultLimits()),
-		UserAgent: "opwatch/" + Version,
+		UserAgent: userAgent(),
 	})
 	rep := newReporter(e.stderr, from, to, a.log)
 	start := time.Now()

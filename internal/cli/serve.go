@@ -9,109 +9,60 @@ import (
 	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/emulator"
 	"github.com/opwatch/opwatch/internal/ingest"
-	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/onepassword"
-	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("serve", "serve [--config opwatch.yaml]",
-		"Run opwatch: poll every source's streams on their schedule until SIGINT or SIGTERM.")
+	fs := e.flags("serve", "serve [--config opwatch.yaml] [--migrate]",
+		"Run opwatch: poll every source's streams on their schedule until SIGINT or SIGTERM.\n"+
+			"A database with an older schema is refused unless --migrate is given (back it up first).")
 	cfgPath := fs.String("config", "", "configuration `file` declaring sources (sources as code)")
-	if err := fs.Parse(args); err != nil {
+	migrate := fs.Bool("migrate", false, "upgrade an older database schema before serving")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
 		return err
 	}
 	cfg := config.Default()
 	if *cfgPath != "" {
-		var err error
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
 		}
 	}
-	a, err := e.open(ctx)
+	// Read every token before touching the database: a config error
+	// changes nothing.
+	tokens := make([]string, len(cfg.Sources))
+	for i, s := range cfg.Sources {
+		if tokens[i], err = e.readToken(s); err != nil {
+			return fmt.Errorf("source %s: %w", s.Name, err)
+		}
+	}
+	mode := engine.ReadWrite
+	if *migrate {
+		mode = engine.Migrate
+	}
+	a, err := e.openWrite(ctx, mode, keyIfEmpty)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.applySources(ctx, e, cfg.Sources); err != nil {
-		return err
+	for i, s := range cfg.Sources {
+		res, err := a.sources.Apply(ctx, s, tokens[i], false)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		for _, n := range res.Notes {
+			a.log.Warn(n, "source", s.Name)
+		}
 	}
 	return a.serve(ctx, cfg)
 }
 
-// applySources creates or updates the sources of the configuration file.
-// Sources made with `opwatch source add` are left alone.
-func (a *app) applySources(ctx context.Context, e *env, sources []config.Source) error {
-	for _, s := range sources {
-		tok, err := e.readToken(s)
-		if err != nil {
-			return fmt.Errorf("source %s: %w", s.Name, err)
-		}
-		if _, err := checkToken(tok, s); err != nil {
-			return fmt.Errorf("source %s: %w", s.Name, err)
-		}
-		if err := a.upsertSource(ctx, s, tok, false); err != nil {
-			return fmt.Errorf("source %s: %w", s.Name, err)
-		}
-	}
-	return nil
-}
-
-// upsertSource creates the source, or rewrites its settings and token. A
-// changed token clears stopped streams; dropCursors makes every stream
-// start over from its last event (the server behind it is a new one).
-func (a *app) upsertSource(ctx context.Context, s config.Source, tok string, dropCursors bool) error {
-	next, err := a.toStoreSource(s, tok)
-	if err != nil {
-		return err
-	}
-	cur, err := a.store.SourceByName(ctx, s.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		if err := a.store.CreateSource(ctx, &next, allLogTypes()); err != nil {
-			return err
-		}
-		a.log.Info("source added", "source", s.Name)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
-	oldTok, _ := a.secrets.Open(cur.Token)
-	if err := a.store.UpdateSource(ctx, &next); err != nil {
-		return err
-	}
-	if string(oldTok) == tok && !dropCursors {
-		return nil
-	}
-	streams, err := a.store.Streams(ctx, cur.ID)
-	if err != nil {
-		return err
-	}
-	empty := ""
-	for _, st := range streams {
-		switch {
-		case dropCursors:
-			err = a.store.ResetStream(ctx, st.ID, &empty)
-		case st.Status == store.StreamStopped:
-			err = a.store.ResetStream(ctx, st.ID, nil)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func allLogTypes() []string {
-	var lts []string
-	for _, lt := range logtype.All() {
-		lts = append(lts, lt.Name)
-	}
-	return lts
-}
-
-// serve runs the long-lived parts until ctx is cancelled.
+// serve runs the long-lived parts as a group until ctx is cancelled or one
+// of them fails.
 func (a *app) serve(ctx context.Context, cfg config.Config) error {
 	srcs, err := a.store.ListSources(ctx)
 	if err != nil {
@@ -120,15 +71,20 @@ func (a *app) serve(ctx context.Context, cfg config.Config) error {
 	if len(srcs) == 0 {
 		a.log.Warn("no sources yet: add one with `opwatch source add`; polling starts as soon as one exists")
 	}
+	if a.secrets == nil {
+		return errors.New("the key that seals tokens is not loaded")
+	}
 	in := ingest.New(ingest.Config{
 		Store: a.store, Secrets: a.secrets, Logger: a.log,
 		Limiters:        onepassword.NewLimiters(onepassword.DefaultLimits()),
 		ReconcileEvery:  time.Duration(cfg.Ingest.ReconcileEvery),
 		ReconcileWindow: time.Duration(cfg.Ingest.ReconcileWindow),
-		UserAgent:       "opwatch/" + Version,
+		UserAgent:       userAgent(),
 	})
-	a.log.Info("opwatch serving", "db", a.dbPath, "sources", len(srcs))
-	err = in.Run(ctx)
+	a.log.Info("opwatch serving", "db", a.db, "sources", len(srcs))
+	err = runGroup(ctx, a.log, []part{
+		{"ingest", in.Run},
+	})
 	a.log.Info("opwatch stopped")
 	return err
 }
@@ -140,7 +96,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	events := fs.Int("events", 2000, "events of each type preloaded over the past 24 hours")
 	rate := fs.Float64("rate", 30, "new events per minute per type while the demo runs")
 	seed := fs.Int64("seed", 0, "seed of the generated data (default: a new one each run)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
 		return err
 	}
 	if *seed == 0 {
@@ -162,16 +122,18 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := e.open(ctx)
+	// The demo's database is its own: it is created, or upgraded when kept
+	// from an older opwatch.
+	a, err := e.openWrite(ctx, engine.Migrate, keyIfEmpty)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	s := config.Source{Name: "demo", BaseURL: em.URL(), Lookback: config.Duration(24 * time.Hour)}
-	s.ApplyDefaults()
+	// The emulator is on loopback and its tokens name 1Password's host.
+	s := config.Source{Name: "demo", BaseURL: em.URL(), AllowOtherHost: true, Lookback: config.Duration(24 * time.Hour)}
 	// Each run has a new emulator, so old cursors are dropped: the streams
 	// resume from their last events, and the unique key absorbs repeats.
-	if err := a.upsertSource(ctx, s, tok, true); err != nil {
+	if _, err := a.sources.Apply(ctx, s, tok, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, `opwatch demo

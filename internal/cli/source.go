@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,19 +15,26 @@ import (
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/onepassword"
+	"github.com/opwatch/opwatch/internal/safetext"
+	"github.com/opwatch/opwatch/internal/secret"
+	"github.com/opwatch/opwatch/internal/source"
 	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
 const sourceUsage = `Usage: opwatch source SUBCOMMAND [flags]
 
 Subcommands:
-  add     --name N (--token-file F | --token-env VAR) [--region R | --base-url URL] [flags]
+  add     NAME (--token-file F | --token-env VAR) [--region R | --base-url URL] [flags]
   list    list sources with the state of their streams
-  show    N: a source's settings and streams (cursor state, counts, last errors)
-  test    N: check the token against 1Password (region, features, expiry, access)
-  update  N [--token-file F | --token-env VAR] [other add flags]: change settings or the token
-  reset   N: clear a stopped stream (after fixing the token) and poll at once
-  remove  N: delete the source and its streams; its events stay in the lake
+  show    NAME: a source's settings and streams (cursor state, counts, last errors)
+  test    NAME: check the token against 1Password (region, features, expiry, access)
+  update  NAME [--token-file F | --token-env VAR] [--name NEW] [other add flags]: change
+          settings or the token; only the flags given change
+  reset   NAME [--drop-cursors]: poll stopped or failing streams at once
+  remove  NAME: delete the source and its streams; its events stay in the lake
+
+Flags may come before or after NAME. Run 'opwatch source SUBCOMMAND --help' for details.
 `
 
 func runSource(ctx context.Context, e *env, args []string) error {
@@ -40,7 +48,7 @@ func runSource(ctx context.Context, e *env, args []string) error {
 		return sourceAdd(ctx, e, args)
 	case "update":
 		return sourceUpdate(ctx, e, args)
-	case "list":
+	case "list", "ls":
 		return sourceList(ctx, e, args)
 	case "show":
 		return sourceShow(ctx, e, args)
@@ -50,7 +58,7 @@ func runSource(ctx context.Context, e *env, args []string) error {
 		return sourceReset(ctx, e, args)
 	case "remove", "rm":
 		return sourceRemove(ctx, e, args)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, sourceUsage)
 		return nil
 	}
@@ -58,29 +66,49 @@ func runSource(ctx context.Context, e *env, args []string) error {
 	return usagef("unknown subcommand %q", sub)
 }
 
-// sourceFlags registers the settings shared by add and update.
+// sourceFlags are the settings shared by add and update. For update they
+// have no defaults: only the flags given change anything.
 type sourceFlags struct {
 	cfg      config.Source
 	interval string
 	lookback string
+	logTypes string
 }
 
-func (sf *sourceFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&sf.cfg.Name, "name", "", "source `name` (becomes p_source_label)")
+func (sf *sourceFlags) register(fs *flag.FlagSet, update bool) {
+	def := func(add string) string {
+		if update {
+			return ""
+		}
+		return add
+	}
+	apiVersion := 2
+	if update {
+		apiVersion = 0
+	}
+	what := "source `name` (becomes p_source_label; or give it as the argument)"
+	if update {
+		what = "rename the source to `name` (p_source_label of new events)"
+	}
+	fs.StringVar(&sf.cfg.Name, "name", "", what)
 	fs.StringVar(&sf.cfg.TokenFile, "token-file", "", "read the Events Reporting token from `file` (- for stdin)")
 	fs.StringVar(&sf.cfg.TokenEnv, "token-env", "", "read the token from environment `variable`")
-	fs.StringVar(&sf.cfg.Region, "region", "", "1Password region: business, enterprise, ca, eu (default: from the token)")
-	fs.StringVar(&sf.cfg.BaseURL, "base-url", "", "explicit Events API base `URL` (e.g. an emulator)")
-	fs.BoolVar(&sf.cfg.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's TLS certificate (emulators only)")
-	fs.IntVar(&sf.cfg.APIVersion, "api-version", 2, "Events API version, 1 or 2")
-	fs.StringVar(&sf.interval, "interval", "1m", "poll interval, 10s to 1h")
-	fs.StringVar(&sf.lookback, "lookback", "24h", "how far back a new stream starts, at most 120d")
+	fs.StringVar(&sf.cfg.Region, "region", "", "1Password `region`: business, enterprise, ca, eu (default: from the token)")
+	fs.StringVar(&sf.cfg.BaseURL, "base-url", "", "explicit Events API base `URL` (a proxy, or an emulator)")
+	fs.BoolVar(&sf.cfg.AllowOtherHost, "allow-other-host", false, "allow a --base-url whose host is not the token's (a proxy, or an emulator)")
+	fs.BoolVar(&sf.cfg.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's TLS certificate (loopback, or with --allow-insecure)")
+	fs.BoolVar(&sf.cfg.AllowInsecure, "allow-insecure", false, "allow http:// or --insecure-skip-verify for a host that is not loopback")
+	fs.IntVar(&sf.cfg.APIVersion, "api-version", apiVersion, "Events API `version`, 1 or 2")
+	fs.StringVar(&sf.interval, "interval", def("1m"), "poll `interval`, 10s to 1h")
+	fs.StringVar(&sf.lookback, "lookback", def("24h"), "how far back a new stream starts, at most 120d")
+	fs.StringVar(&sf.logTypes, "log-types", "", "comma-separated `log types` to collect (default: those the token grants)")
 }
 
-// readToken reads the token named by the flags; "-" reads stdin.
+// readToken reads the token named by the flags; "-" reads stdin. A token
+// file that others can read is collected but warned about.
 func (e *env) readToken(s config.Source) (string, error) {
 	if s.TokenFile == "-" {
-		b, err := io.ReadAll(e.stdin)
+		b, err := io.ReadAll(io.LimitReader(e.stdin, 64<<10))
 		if err != nil {
 			return "", fmt.Errorf("read token from stdin: %w", err)
 		}
@@ -90,99 +118,99 @@ func (e *env) readToken(s config.Source) (string, error) {
 		}
 		return tok, nil
 	}
-	return s.ReadToken(e.getenv)
-}
-
-// checkToken builds a client offline: it parses the token's claims and
-// resolves the host, so a wrong region or a malformed token is refused
-// before anything is stored.
-func checkToken(tok string, s config.Source) (*onepassword.Client, error) {
-	return onepassword.New(onepassword.Options{
-		Token: tok, Region: s.Region, BaseURL: s.BaseURL, APIVersion: s.APIVersion,
-		InsecureSkipVerify: s.InsecureSkipVerify,
-	})
+	tok, warning, err := s.ReadToken(e.getenv)
+	if warning != "" {
+		fmt.Fprintf(e.stderr, "warning: %s\n", warning)
+	}
+	return tok, err
 }
 
 func sourceAdd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("source add", "source add --name N (--token-file F | --token-env VAR) [flags]",
-		"Add a 1Password account as a source. The token is encrypted at rest and never printed.")
+	fs := e.flags("source add", "source add NAME (--token-file F | --token-env VAR) [flags]",
+		"Add a 1Password account as a source. The token is checked, encrypted at rest and never printed.")
 	var sf sourceFlags
-	sf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s, err := sf.source(fs)
+	sf.register(fs, false)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
+	if err := wantArgs(fs, pos, 0, 1, "source name"); err != nil {
+		return err
+	}
+	s := sf.cfg
+	switch {
+	case len(pos) == 1 && s.Name != "" && s.Name != pos[0]:
+		return usagef("the source is named twice (%q and --name %q): give one", pos[0], s.Name)
+	case len(pos) == 1:
+		s.Name = pos[0]
+	case s.Name == "":
+		fs.Usage()
+		return usagef("name the source: opwatch source add NAME --token-file F")
+	}
+	if err := sf.parse(&s); err != nil {
+		return err
+	}
 	if s.TokenFile == "" && s.TokenEnv == "" {
-		return usagef("give the token with --token-file or --token-env")
+		return usagef("give the token with --token-file FILE (- for stdin) or --token-env VARIABLE")
+	}
+	if err := s.Validate(); err != nil {
+		return usageError{err}
 	}
 	tok, err := e.readToken(s)
 	if err != nil {
 		return err
 	}
-	client, err := checkToken(tok, s)
-	if err != nil {
-		return err
+	if _, err := source.Client(s, tok); err != nil {
+		return err // before the database is touched
 	}
-	a, err := e.open(ctx)
+	a, err := e.openWrite(ctx, engine.ReadWrite, keyIfEmpty)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	src, err := a.toStoreSource(s, tok)
+	if a.secrets == nil {
+		return errors.New("the key that seals tokens is not loaded")
+	}
+	res, err := a.sources.Add(ctx, s, tok)
 	if err != nil {
-		return err
-	}
-	var lts []string
-	for _, lt := range logtype.All() {
-		lts = append(lts, lt.Name)
-	}
-	if err := a.store.CreateSource(ctx, &src, lts); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return fmt.Errorf("a source named %q exists: pick another --name, or use `opwatch source update %s`", s.Name, s.Name)
+			return fmt.Errorf("%w: pick another name, or change it with `opwatch source update %s`", err, s.Name)
 		}
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Added source %s (%s).\n", src.Name, client.BaseURL())
-	printClaims(e.stdout, client.Claims())
-	fmt.Fprintf(e.stdout, "Next: `opwatch source test %s`, then `opwatch serve`.\n", src.Name)
+	w := e.stdout
+	fmt.Fprintf(w, "Added source %s (%s).\n", safetext.Terminal(res.Source.Name), res.Host)
+	printClaims(w, res.Claims)
+	fmt.Fprintf(w, "Collecting: %s\n", strings.Join(res.LogTypes, ", "))
+	printNotes(w, res.Notes)
+	fmt.Fprintf(w, "Next: `opwatch source test %s`, then `opwatch serve`.\n", safetext.Terminal(res.Source.Name))
 	return nil
 }
 
-// source turns flags into a validated config.Source.
-func (sf *sourceFlags) source(fs *flag.FlagSet) (config.Source, error) {
-	s := sf.cfg
-	if s.Name == "" && fs.NArg() > 0 {
-		s.Name = fs.Arg(0)
+// parse reads the duration and log-type flags into s.
+func (sf *sourceFlags) parse(s *config.Source) error {
+	if sf.interval != "" {
+		d, err := config.ParseDuration(sf.interval)
+		if err != nil {
+			return usageError{fmt.Errorf("--interval: %w", err)}
+		}
+		s.Interval = config.Duration(d)
 	}
-	var err error
-	var d time.Duration
-	if d, err = config.ParseDuration(sf.interval); err != nil {
-		return s, usageError{err}
+	if sf.lookback != "" {
+		d, err := config.ParseDuration(sf.lookback)
+		if err != nil {
+			return usageError{fmt.Errorf("--lookback: %w", err)}
+		}
+		s.Lookback = config.Duration(d)
 	}
-	s.Interval = config.Duration(d)
-	if d, err = config.ParseDuration(sf.lookback); err != nil {
-		return s, usageError{err}
+	if sf.logTypes != "" {
+		lts, err := config.ParseLogTypes(sf.logTypes)
+		if err != nil {
+			return usageError{fmt.Errorf("--log-types: %w", err)}
+		}
+		s.LogTypes = lts
 	}
-	s.Lookback = config.Duration(d)
-	if err := s.Validate(); err != nil {
-		return s, usageError{err}
-	}
-	return s, nil
-}
-
-func (a *app) toStoreSource(s config.Source, tok string) (store.Source, error) {
-	sealed, err := a.secrets.Seal([]byte(tok))
-	if err != nil {
-		return store.Source{}, fmt.Errorf("encrypt token: %w", err)
-	}
-	return store.Source{
-		Name: s.Name, Region: s.Region, BaseURL: s.BaseURL, APIVersion: s.APIVersion,
-		InsecureSkipVerify: s.InsecureSkipVerify, Interval: time.Duration(s.Interval),
-		Lookback: time.Duration(s.Lookback), Token: sealed,
-	}, nil
+	return nil
 }
 
 func printClaims(w io.Writer, c onepassword.Claims) {
@@ -191,263 +219,293 @@ func printClaims(w io.Writer, c onepassword.Claims) {
 		feats = append(feats, string(f))
 	}
 	fmt.Fprintf(w, "Token features: %s\n", strings.Join(feats, ", "))
-	for _, f := range onepassword.AllFeatures() {
-		if !c.Has(f) {
-			fmt.Fprintf(w, "  note: no %s feature: that stream will stay stopped until the token has it\n", f)
-		}
-	}
-	if c.ExpiresAt.IsZero() {
-		fmt.Fprintln(w, "Token expiry: never")
-	} else {
-		fmt.Fprintf(w, "Token expiry: %s (in %s)\n", c.ExpiresAt.UTC().Format(time.RFC3339), time.Until(c.ExpiresAt).Round(time.Hour))
+	fmt.Fprintf(w, "Token expiry: %s\n", c.ExpiryText(time.Now()))
+}
+
+func printNotes(w io.Writer, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 }
 
 func sourceUpdate(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("source update", "source update N [--token-file F | --token-env VAR] [flags]",
-		"Change a source's settings or token. Only the flags given change. A new token clears stopped streams.")
+	fs := e.flags("source update", "source update NAME [--token-file F | --token-env VAR] [--name NEW] [flags]",
+		"Change a source's settings or token; only the flags given change anything.\n"+
+			"A new token resumes stopped streams (and replaces a token that the key can no\n"+
+			"longer open). A new host or API version makes every stream re-read from its last\n"+
+			"event: the old cursors belong to the old endpoint.")
 	var sf sourceFlags
-	sf.register(fs)
-	if err := fs.Parse(reorder(args)); err != nil {
+	sf.register(fs, true)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	name := sf.cfg.Name
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
+	if err := wantArgs(fs, pos, 1, 1, "the name of the source to update"); err != nil {
+		return err
 	}
-	if name == "" {
-		return usagef("name the source to update")
+	name := pos[0]
+	var u source.Update
+	var next config.Source
+	if err := sf.parse(&next); err != nil {
+		return err
 	}
-	a, err := e.open(ctx)
+	changed := 0
+	fs.Visit(func(f *flag.Flag) {
+		changed++
+		switch f.Name {
+		case "name":
+			u.Name = &sf.cfg.Name
+		case "token-file", "token-env":
+			// read below
+		case "region":
+			u.Region = &sf.cfg.Region
+		case "base-url":
+			u.BaseURL = &sf.cfg.BaseURL
+		case "insecure-skip-verify":
+			u.InsecureSkipVerify = &sf.cfg.InsecureSkipVerify
+		case "allow-other-host":
+			u.AllowOtherHost = &sf.cfg.AllowOtherHost
+		case "allow-insecure":
+			u.AllowInsecure = &sf.cfg.AllowInsecure
+		case "api-version":
+			u.APIVersion = &sf.cfg.APIVersion
+		case "interval":
+			u.Interval = (*time.Duration)(&next.Interval)
+		case "lookback":
+			u.Lookback = (*time.Duration)(&next.Lookback)
+		case "log-types":
+			u.LogTypes = next.LogTypes
+		default:
+			changed-- // --db, --log-level, --key-file
+		}
+	})
+	if changed == 0 {
+		fs.Usage()
+		return usagef("nothing to change: give the flags to change")
+	}
+	newToken := sf.cfg.TokenFile != "" || sf.cfg.TokenEnv != ""
+	if sf.cfg.TokenFile != "" && sf.cfg.TokenEnv != "" {
+		return usagef("give one of --token-file and --token-env")
+	}
+	if newToken {
+		tok, err := e.readToken(config.Source{TokenFile: sf.cfg.TokenFile, TokenEnv: sf.cfg.TokenEnv})
+		if err != nil {
+			return err
+		}
+		u.Token = &tok
+	}
+	// A new token may replace one sealed with a lost key: the key is
+	// created then, and said so.
+	kp := keyIfEmpty
+	if newToken {
+		kp = keyCreate
+	}
+	keyExisted := e.keyPath() == "" || fileExists(e.keyPath())
+	a, err := e.openWrite(ctx, engine.ReadWrite, kp)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	src, err := a.store.SourceByName(ctx, name)
-	if err != nil {
+	if !keyExisted && e.getenv("OPWATCH_SECRET_KEY") == "" && newToken {
+		fmt.Fprintf(e.stderr, "note: created a new key file %s; tokens sealed with the lost key cannot be opened: give each other source a new token too\n", e.keyPath())
+	}
+	if a.secrets == nil {
+		return errors.New("the key that seals tokens is not loaded")
+	}
+	res, err := a.sources.Update(ctx, name, u)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return sourceNotFound(name, err)
-	}
-	tokBytes, err := a.secrets.Open(src.Token)
-	if err != nil {
-		return fmt.Errorf("open stored token: %w", err)
-	}
-	tok := string(tokBytes)
-	cur := config.Source{
-		Name: src.Name, Region: src.Region, BaseURL: src.BaseURL, APIVersion: src.APIVersion,
-		InsecureSkipVerify: src.InsecureSkipVerify, Interval: config.Duration(src.Interval), Lookback: config.Duration(src.Lookback),
-	}
-	newToken := false
-	var perr error
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "token-file", "token-env":
-			newToken = true
-		case "region":
-			cur.Region, cur.BaseURL = sf.cfg.Region, ""
-		case "base-url":
-			cur.BaseURL, cur.Region = sf.cfg.BaseURL, ""
-		case "insecure-skip-verify":
-			cur.InsecureSkipVerify = sf.cfg.InsecureSkipVerify
-		case "api-version":
-			cur.APIVersion = sf.cfg.APIVersion
-		case "interval":
-			d, err := config.ParseDuration(sf.interval)
-			perr = errors.Join(perr, err)
-			cur.Interval = config.Duration(d)
-		case "lookback":
-			d, err := config.ParseDuration(sf.lookback)
-			perr = errors.Join(perr, err)
-			cur.Lookback = config.Duration(d)
-		}
-	})
-	if perr != nil {
-		return usageError{perr}
-	}
-	if err := cur.Validate(); err != nil {
-		return usageError{err}
-	}
-	if newToken {
-		cur.TokenFile, cur.TokenEnv = sf.cfg.TokenFile, sf.cfg.TokenEnv
-		if tok, err = e.readToken(cur); err != nil {
-			return err
-		}
-	}
-	client, err := checkToken(tok, cur)
-	if err != nil {
+	case errors.Is(err, store.ErrExists):
+		return fmt.Errorf("%w: pick another --name", err)
+	case errors.Is(err, source.ErrTokenUnreadable):
+		return fmt.Errorf("%w, with --token-file F or --token-env VAR", err)
+	case err != nil:
 		return err
 	}
-	next, err := a.toStoreSource(cur, tok)
-	if err != nil {
-		return err
+	w := e.stdout
+	fmt.Fprintf(w, "Updated source %s (%s).\n", safetext.Terminal(res.Source.Name), res.Host)
+	if res.Resumed {
+		fmt.Fprintln(w, "New token stored: stopped streams are polled again now.")
 	}
-	next.ID, next.CreatedAt = src.ID, src.CreatedAt
-	if err := a.store.UpdateSource(ctx, &next); err != nil {
-		return err
+	if res.DroppedCursors {
+		fmt.Fprintln(w, "The endpoint changed: every stream re-reads from its last event (nothing is stored twice).")
 	}
-	if newToken {
-		if err := resetStopped(ctx, a.store, src.ID); err != nil {
-			return err
-		}
+	if res.LogTypes != nil {
+		fmt.Fprintf(w, "Collecting: %s\n", strings.Join(res.LogTypes, ", "))
 	}
-	fmt.Fprintf(e.stdout, "Updated source %s (%s).\n", next.Name, client.BaseURL())
+	printNotes(w, res.Notes)
 	return nil
 }
 
-func resetStopped(ctx context.Context, st store.Store, sourceID string) error {
-	streams, err := st.Streams(ctx, sourceID)
-	if err != nil {
-		return err
-	}
-	for _, s := range streams {
-		if s.Status == store.StreamStopped {
-			if err := st.ResetStream(ctx, s.ID, nil); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// reorder moves a leading positional argument after the flags, so both
-// `source show N --db x` and `source show --db x N` work.
-func reorder(args []string) []string {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		return append(append([]string{}, args[1:]...), args[0])
-	}
-	return args
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 func sourceNotFound(name string, err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no source named %q: see `opwatch source list`", name)
+		return fmt.Errorf("no source named %q: see `opwatch source list`", safetext.Terminal(name))
 	}
 	return err
 }
 
-// oneSource parses flags plus one positional source name and opens the app.
-func (e *env) oneSource(ctx context.Context, name, about string, args []string) (*app, store.Source, error) {
+// oneSource parses flags plus exactly one source name.
+func (e *env) oneSource(name, about string, args []string, more func(fs *flag.FlagSet)) (string, error) {
 	fs := e.flags("source "+name, "source "+name+" NAME", about)
-	if err := fs.Parse(reorder(args)); err != nil {
-		return nil, store.Source{}, err
+	if more != nil {
+		more(fs)
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return nil, store.Source{}, usagef("name one source")
-	}
-	a, err := e.open(ctx)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return nil, store.Source{}, err
+		return "", err
 	}
-	src, err := a.store.SourceByName(ctx, fs.Arg(0))
-	if err != nil {
-		a.Close()
-		return nil, store.Source{}, sourceNotFound(fs.Arg(0), err)
+	if err := wantArgs(fs, pos, 1, 1, "the name of a source"); err != nil {
+		return "", err
 	}
-	return a, src, nil
+	return pos[0], nil
 }
 
 func sourceList(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("source list", "source list", "List sources and the state of their streams.")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	a, err := e.open(ctx)
+	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+		return err
+	}
+	a, err := e.openRead(ctx)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	srcs, err := a.store.ListSources(ctx)
+	sums, err := a.sources.List(ctx)
 	if err != nil {
 		return err
 	}
-	if len(srcs) == 0 {
-		fmt.Fprintln(e.stdout, "No sources. Add one with `opwatch source add --name N --token-file F`.")
+	if len(sums) == 0 {
+		fmt.Fprintln(e.stdout, "No sources. Add one with `opwatch source add NAME --token-file F`.")
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tHOST\tINTERVAL\tSTREAMS\tEVENTS\tLAST EVENT")
-	for _, s := range srcs {
-		streams, err := a.store.Streams(ctx, s.ID)
-		if err != nil {
-			return err
-		}
+	for _, s := range sums {
 		var events int64
 		var last time.Time
 		states := map[string]int{}
-		for _, st := range streams {
+		for _, st := range s.Streams {
 			events += st.Events
-			states[st.Status]++
+			states[streamState(st)]++
 			if st.LastEventAt.After(last) {
 				last = st.LastEventAt
 			}
 		}
 		var parts []string
-		for _, k := range []string{store.StreamOK, store.StreamError, store.StreamStopped} {
+		for _, k := range []string{store.StreamOK, store.StreamError, store.StreamStopped, notCollected} {
 			if states[k] > 0 {
 				parts = append(parts, fmt.Sprintf("%d %s", states[k], k))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, hostOf(s), s.Interval, strings.Join(parts, ", "), events, ago(last))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", safetext.Terminal(s.Source.Name), safetext.Terminal(s.Host),
+			s.Source.Interval, strings.Join(parts, ", "), events, ago(last))
 	}
 	return tw.Flush()
 }
 
-func hostOf(s store.Source) string {
-	switch {
-	case s.BaseURL != "":
-		return s.BaseURL
-	case s.Region != "":
-		h, err := onepassword.RegionHost(s.Region)
-		if err == nil {
-			return h
-		}
+const notCollected = "not collected"
+
+func streamState(st store.Stream) string {
+	if !st.Enabled {
+		return notCollected
 	}
-	return "(from token)"
+	return st.Status
 }
 
 func ago(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return t.UTC().Format("2006-01-02 15:04:05") + " (" + time.Since(t).Round(time.Second).String() + " ago)"
+	return t.UTC().Format("2006-01-02 15:04:05") + " (" + roughly(time.Since(t)) + " ago)"
+}
+
+// roughly rounds a duration for people: "40s", "12m", "3h5m", "4d".
+func roughly(d time.Duration) string {
+	switch {
+	case d < 0:
+		d = 0
+		fallthrough
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	case d < 48*time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+	return fmt.Sprintf("%dd", int(d.Round(24*time.Hour)/(24*time.Hour)))
 }
 
 func sourceShow(ctx context.Context, e *env, args []string) error {
-	a, src, err := e.oneSource(ctx, "show", "Show a source's settings and the state of its streams.", args)
+	name, err := e.oneSource("show", "Show a source's settings and the state of its streams.", args, nil)
+	if err != nil {
+		return err
+	}
+	a, err := e.openRead(ctx)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	streams, err := a.store.Streams(ctx, src.ID)
+	s, err := a.sources.Get(ctx, name)
 	if err != nil {
-		return err
+		return sourceNotFound(name, err)
 	}
+	src := s.Source
 	w := e.stdout
 	fmt.Fprintf(w, "Source %s\n  id:        %s\n  host:      %s\n  api:       v%d\n  interval:  %s\n  lookback:  %s\n  created:   %s\n",
-		src.Name, src.ID, hostOf(src), src.APIVersion, src.Interval, src.Lookback, src.CreatedAt.UTC().Format(time.RFC3339))
-	if tok, err := a.secrets.Open(src.Token); err != nil {
-		fmt.Fprintf(w, "  token:     cannot be opened: %v\n", err)
-	} else if c, err := onepassword.ParseClaims(string(tok)); err == nil {
+		safetext.Terminal(src.Name), src.ID, safetext.Terminal(s.Host), src.APIVersion, src.Interval, src.Lookback, src.CreatedAt.UTC().Format(time.RFC3339))
+	if src.AccountUUID != "" {
+		fmt.Fprintf(w, "  account:   %s\n", safetext.Terminal(src.AccountUUID))
+	} else {
+		fmt.Fprintf(w, "  account:   not known yet (learned at the first poll)\n")
+	}
+	if src.InsecureSkipVerify {
+		fmt.Fprintf(w, "  TLS:       NOT VERIFIED (--insecure-skip-verify)\n")
+	}
+	if src.AllowOtherHost {
+		fmt.Fprintf(w, "  host:      allowed to differ from the token's (--allow-other-host)\n")
+	}
+	if src.AllowInsecure {
+		fmt.Fprintf(w, "  insecure:  allowed for a host that is not loopback (--allow-insecure)\n")
+	}
+	switch {
+	case errors.Is(s.TokenErr, source.ErrNoBox):
+		fmt.Fprintf(w, "  token:     sealed (the key is not available here, so its claims are not shown)\n")
+	case s.TokenErr != nil:
+		fmt.Fprintf(w, "  token:     CANNOT BE OPENED: %v\n             give the source a new token: opwatch source update %s --token-file F\n",
+			s.TokenErr, safetext.Terminal(src.Name))
+	default:
 		var feats []string
-		for _, f := range c.Features {
+		for _, f := range s.Claims.Features {
 			feats = append(feats, string(f))
 		}
-		exp := "never"
-		if !c.ExpiresAt.IsZero() {
-			exp = c.ExpiresAt.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(w, "  token:     features %s; expires %s\n", strings.Join(feats, ", "), exp)
+		fmt.Fprintf(w, "  token:     features %s; expiry %s\n", strings.Join(feats, ", "), s.Claims.ExpiryText(time.Now()))
 	}
 	fmt.Fprintln(w)
-	for _, st := range streams {
-		fmt.Fprintf(w, "%s: %s\n", st.LogType, st.Status)
+	for _, st := range s.Streams {
+		fmt.Fprintf(w, "%s: %s\n", st.LogType, streamState(st))
 		fmt.Fprintf(w, "  events:        %d stored, %d quarantined\n", st.Events, st.Quarantined)
 		fmt.Fprintf(w, "  last event:    %s\n", ago(st.LastEventAt))
 		fmt.Fprintf(w, "  last success:  %s\n", ago(st.LastSuccessAt))
-		fmt.Fprintf(w, "  next poll:     %s\n", nextPoll(st))
+		if st.Enabled {
+			fmt.Fprintf(w, "  next poll:     %s\n", nextPoll(st, src.Name))
+		}
 		fmt.Fprintf(w, "  cursor:        %s\n", cursorState(st.Cursor))
 		if st.LastError != "" {
-			fmt.Fprintf(w, "  last error:    %s (%s; %d in a row)\n", st.LastError, ago(st.LastErrorAt), st.ConsecutiveFailures)
+			label := "last error:   "
+			if st.Status == store.StreamOK {
+				label = "earlier error:" // the stream has succeeded since
+			}
+			fmt.Fprintf(w, "  %s %s (%s; %d in a row)\n", label, safetext.Terminal(st.LastError), ago(st.LastErrorAt), st.ConsecutiveFailures)
 		}
 	}
 	q, err := a.store.ListQuarantine(ctx, src.ID, 5)
@@ -457,69 +515,101 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 	if len(q) > 0 {
 		fmt.Fprintf(w, "\nRecently quarantined (query the quarantine table for all):\n")
 		for _, x := range q {
-			fmt.Fprintf(w, "  %s %s: %s\n", x.At.UTC().Format(time.RFC3339), x.LogType, x.Reason)
+			fmt.Fprintf(w, "  %s %s: %s\n", x.At.UTC().Format(time.RFC3339), x.LogType, safetext.Terminal(x.Reason))
 		}
 	}
 	return nil
 }
 
-func nextPoll(st store.Stream) string {
+func nextPoll(st store.Stream, name string) string {
 	if st.Status == store.StreamStopped {
-		return "not scheduled: stopped until the token is fixed (`opwatch source update`, then `source reset`)"
+		return "not scheduled: stopped until the source has a working token with this log type's feature\n" +
+			"                 (`opwatch source update " + safetext.Terminal(name) + " --token-file F` resumes it)"
 	}
 	if st.NextPollAt.IsZero() {
 		return "now"
 	}
-	d := time.Until(st.NextPollAt).Round(time.Second)
+	d := time.Until(st.NextPollAt)
 	if d <= 0 {
 		return "due now"
 	}
-	return "in " + d.String()
+	return "in " + roughly(d)
 }
 
 func cursorState(c string) string {
 	if c == "" {
-		return "none (next poll starts from the lookback or the last event)"
+		return "none (next poll starts from the last event, or the lookback)"
 	}
 	return fmt.Sprintf("stored (%d characters)", len(c))
 }
 
 func sourceTest(ctx context.Context, e *env, args []string) error {
-	a, src, err := e.oneSource(ctx, "test", "Check a source's token against 1Password: host, features, expiry, and read access to each event type.", args)
+	name, err := e.oneSource("test", "Check a source's token against 1Password: host, features, expiry, and read access to each event type.", args, nil)
+	if err != nil {
+		return err
+	}
+	a, err := e.openRead(ctx)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	src, err := a.store.SourceByName(ctx, name)
+	if err != nil {
+		return sourceNotFound(name, err)
+	}
+	if a.secrets == nil {
+		return fmt.Errorf("cannot open the source's token: %w", secret.ErrNoKey)
+	}
 	client, err := ingest.NewClient(ctx, src, a.secrets, nil, ingest.ClientOptions{Logger: a.log,
-		Retry: onepassword.RetryPolicy{MaxAttempts: 2}})
+		Retry: onepassword.RetryPolicy{MaxAttempts: 2}, UserAgent: userAgent()})
 	if err != nil {
 		return err
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "Host: %s\n", client.BaseURL())
+	if why := client.Insecure(); why != "" {
+		fmt.Fprintf(w, "WARNING: insecure: %s\n", why)
+	}
 	in, err := client.Introspect(ctx)
 	if err != nil {
 		return fmt.Errorf("introspect: %w", err)
 	}
-	fmt.Fprintf(w, "Integration: %s (token issued %s)\n", in.UUID, in.IssuedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "Integration: %s (token issued %s)\n", safetext.Terminal(in.UUID), in.IssuedAt.UTC().Format(time.RFC3339))
 	if in.AccountUUID != "" {
-		fmt.Fprintf(w, "Account: %s\n", in.AccountUUID)
+		fmt.Fprintf(w, "Account: %s\n", safetext.Terminal(in.AccountUUID))
 	}
 	printClaims(w, client.Claims())
+	streams, err := a.store.Streams(ctx, src.ID)
+	if err != nil {
+		return err
+	}
+	enabled := map[string]bool{}
+	for _, st := range streams {
+		enabled[st.LogType] = st.Enabled
+	}
 	failed := 0
 	for _, f := range onepassword.AllFeatures() {
 		lt := logtype.ByFeature(string(f))
-		if !client.Claims().Has(f) {
-			fmt.Fprintf(w, "%-26s skipped: the token lacks the %s feature\n", lt.Name, f)
+		switch {
+		case !enabled[lt.Name] && !client.Claims().Has(f):
+			fmt.Fprintf(w, "%-26s not collected (the token lacks the %s feature)\n", lt.Name, f)
+			continue
+		case !client.Claims().Has(f):
+			failed++
+			fmt.Fprintf(w, "%-26s FAILED: collected, but the token lacks the %s feature\n", lt.Name, f)
 			continue
 		}
 		p, err := client.Fetch(ctx, f, onepassword.Request{Limit: 1, StartTime: time.Now().Add(-time.Hour)})
 		if err != nil {
 			failed++
-			fmt.Fprintf(w, "%-26s FAILED: %v\n", lt.Name, err)
+			fmt.Fprintf(w, "%-26s FAILED: %s\n", lt.Name, safetext.Terminal(err.Error()))
 			continue
 		}
-		fmt.Fprintf(w, "%-26s ok (%d event(s) in the last hour sampled)\n", lt.Name, len(p.Items))
+		note := ""
+		if !enabled[lt.Name] {
+			note = "; not collected (add it with --log-types)"
+		}
+		fmt.Fprintf(w, "%-26s ok (%d event(s) in the last hour sampled)%s\n", lt.Name, len(p.Items), note)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d event type(s) cannot be read", failed)
@@ -528,33 +618,46 @@ func sourceTest(ctx context.Context, e *env, args []string) error {
 }
 
 func sourceReset(ctx context.Context, e *env, args []string) error {
-	a, src, err := e.oneSource(ctx, "reset", "Clear stopped streams of a source and poll them at once (after fixing the token).", args)
+	var drop *bool
+	name, err := e.oneSource("reset", "Poll a source's stopped or failing streams at once. With --drop-cursors\n"+
+		"every stream also forgets its cursor and re-reads from its last event (nothing is\n"+
+		"stored twice).", args, func(fs *flag.FlagSet) {
+		drop = fs.Bool("drop-cursors", false, "forget the cursors and re-read from each stream's last event")
+	})
+	if err != nil {
+		return err
+	}
+	a, err := e.openWrite(ctx, engine.ReadWrite, keyOptional)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	streams, err := a.store.Streams(ctx, src.ID)
+	n, err := a.sources.Reset(ctx, name, *drop)
 	if err != nil {
-		return err
+		return sourceNotFound(name, err)
 	}
-	for _, st := range streams {
-		if err := a.store.ResetStream(ctx, st.ID, nil); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(e.stdout, "Source %s: %d stream(s) due now.\n", src.Name, len(streams))
+	fmt.Fprintf(e.stdout, "Source %s: %d stream(s) due now.\n", safetext.Terminal(name), n)
 	return nil
 }
 
 func sourceRemove(ctx context.Context, e *env, args []string) error {
-	a, src, err := e.oneSource(ctx, "remove", "Delete a source and its streams. Its events stay in the lake.", args)
+	name, err := e.oneSource("remove", "Delete a source and its streams. Its events stay in the lake; a source added\n"+
+		"again for the same 1Password account stores none of them twice.", args, nil)
+	if err != nil {
+		return err
+	}
+	a, err := e.openWrite(ctx, engine.ReadWrite, keyOptional)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.store.DeleteSource(ctx, src.ID); err != nil {
-		return err
+	src, err := a.sources.Remove(ctx, name)
+	if err != nil {
+		return sourceNotFound(name, err)
 	}
-	fmt.Fprintf(e.stdout, "Removed source %s. Its events stay queryable (p_source_id = %s).\n", src.Name, src.ID)
+	fmt.Fprintf(e.stdout, "Removed source %s and its streams.\n"+
+		"Its events stay in the lake (p_source_id = %s);\n"+
+		"a source added again for the same 1Password account continues without storing any twice.\n",
+		safetext.Terminal(src.Name), src.ID)
 	return nil
 }

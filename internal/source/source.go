@@ -1,0 +1,514 @@
+// Package source is the source service: it adds, updates, removes and
+// summarizes 1Password sources for the cli and the console alike. It holds
+// the rules that span the store and the token: a token is sealed bound to
+// its source and endpoint, is checked before anything is stored, a new token
+// resumes stopped streams, and a new endpoint drops the cursors it cannot
+// read, each change in one transaction.
+package source
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/config"
+	"github.com/opwatch/opwatch/internal/logtype"
+	"github.com/opwatch/opwatch/internal/onepassword"
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// Box seals and opens tokens (package secret's Box).
+type Box interface {
+	Seal(plain, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// Errors callers word for their users.
+var (
+	// ErrTokenUnreadable: the stored token cannot be opened (the key is lost
+	// or changed, or the source's settings were changed outside opwatch).
+	// A new token replaces it.
+	ErrTokenUnreadable = errors.New("the stored token cannot be opened")
+	// ErrNoBox: the service was built without the key, for reading only.
+	ErrNoBox = errors.New("the key that seals tokens is not loaded")
+)
+
+// Options wire a Service. Box may be nil for a service that only reads.
+type Options struct {
+	Box    Box
+	Logger *slog.Logger
+	// Introspect learns the account of a token that does not carry it, when
+	// a source is added; nil asks the Events API (with a short timeout).
+	// Failing that, ingest learns it before it stores anything.
+	Introspect func(ctx context.Context, c *onepassword.Client) (onepassword.Introspection, error)
+	Now        func() time.Time
+}
+
+// Service manages sources. It is safe for concurrent use.
+type Service struct {
+	store store.Sources
+	o     Options
+}
+
+// New returns a Service over st.
+func New(st store.Sources, o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Introspect == nil {
+		o.Introspect = func(ctx context.Context, c *onepassword.Client) (onepassword.Introspection, error) {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return c.Introspect(ctx)
+		}
+	}
+	return &Service{store: st, o: o}
+}
+
+// Result says what an add or update did, for the caller to tell the user.
+type Result struct {
+	Source   store.Source
+	Host     string // the base URL the token is sent to
+	Claims   onepassword.Claims
+	LogTypes []string // collected
+	Created  bool
+	// Resumed: stopped streams were made due again (a new token).
+	Resumed bool
+	// DroppedCursors: the endpoint changed; every stream re-reads from its
+	// last event.
+	DroppedCursors bool
+	// Notes are facts worth telling (a feature the token lacks, a host that
+	// differs from the token's, TLS not verified).
+	Notes []string
+}
+
+// Client builds the API client for settings and a token, offline: it parses
+// the token's claims and resolves the host, so a malformed token, a wrong
+// region or an unexpected host is refused before anything is stored.
+func Client(s config.Source, token string) (*onepassword.Client, error) {
+	return onepassword.New(onepassword.Options{
+		Token: token, Region: s.Region, BaseURL: s.BaseURL, APIVersion: s.APIVersion,
+		InsecureSkipVerify: s.InsecureSkipVerify, AllowOtherHost: s.AllowOtherHost, AllowInsecure: s.AllowInsecure,
+	})
+}
+
+// Add checks the token and stores a new source. Without explicit log types
+// it collects those the token grants.
+func (sv *Service) Add(ctx context.Context, s config.Source, token string) (Result, error) {
+	if sv.o.Box == nil {
+		return Result{}, ErrNoBox
+	}
+	s.ApplyDefaults()
+	if err := s.Validate(); err != nil {
+		return Result{}, err
+	}
+	client, err := Client(s, token)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Host: client.BaseURL(), Claims: client.Claims(), Created: true}
+	res.LogTypes, res.Notes = logTypesFor(s.LogTypes, client.Claims())
+	if len(res.LogTypes) == 0 {
+		return Result{}, errors.New("the token grants none of the sign-in attempts, item usages and audit events features: issue a token with at least one in 1Password's Events Reporting integration")
+	}
+	res.Notes = append(res.Notes, endpointNotes(s, client)...)
+	src := storeSource(s)
+	src.ID = newID()
+	src.AccountUUID = sv.account(ctx, client)
+	if src.Token, err = sv.o.Box.Seal([]byte(token), src.Binding()); err != nil {
+		return Result{}, fmt.Errorf("encrypt token: %w", err)
+	}
+	if err := sv.store.CreateSource(ctx, &src, res.LogTypes); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return Result{}, fmt.Errorf("a source named %q exists: %w", s.Name, store.ErrExists)
+		}
+		return Result{}, err
+	}
+	res.Source = src
+	sv.o.Logger.Info("source added", "source", src.Name, "host", res.Host, "log_types", res.LogTypes)
+	return res, nil
+}
+
+// account is the 1Password account of a token: its claim, else what
+// introspection says, else "" (ingest learns it before storing events).
+func (sv *Service) account(ctx context.Context, c *onepassword.Client) string {
+	if a := c.Claims().AccountUUID; a != "" {
+		return a
+	}
+	in, err := sv.o.Introspect(ctx, c)
+	if err != nil {
+		sv.o.Logger.Debug("introspect for the account", "err", err)
+		return ""
+	}
+	return in.AccountUUID
+}
+
+// Update is a change to a source; nil fields stay as they are.
+type Update struct {
+	Name               *string
+	Token              *string // a new token; also replaces one that cannot be opened
+	Region             *string // clears BaseURL
+	BaseURL            *string // clears Region
+	APIVersion         *int
+	InsecureSkipVerify *bool
+	AllowOtherHost     *bool
+	AllowInsecure      *bool
+	Interval           *time.Duration
+	Lookback           *time.Duration
+	LogTypes           []string // nil: unchanged
+}
+
+// Update changes the source named name. A new token resumes stopped
+// streams; a new host or API version drops the cursors, which only the old
+// endpoint can read.
+func (sv *Service) Update(ctx context.Context, name string, u Update) (Result, error) {
+	if sv.o.Box == nil {
+		return Result{}, ErrNoBox
+	}
+	cur, err := sv.store.SourceByName(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	var token string
+	if u.Token != nil {
+		token = *u.Token
+	} else {
+		plain, err := sv.o.Box.Open(cur.Token, cur.Binding())
+		if err != nil {
+			return Result{}, fmt.Errorf("source %s: %w (%w): give it a new token", cur.Name, ErrTokenUnreadable, err)
+		}
+		token = string(plain)
+	}
+	s := configSource(cur)
+	apply(&s, u)
+	if err := s.Validate(); err != nil {
+		return Result{}, err
+	}
+	client, err := Client(s, token)
+	if err != nil {
+		return Result{}, err
+	}
+	next := storeSource(s)
+	next.ID, next.CreatedAt, next.AccountUUID = cur.ID, cur.CreatedAt, cur.AccountUUID
+	res := Result{Host: client.BaseURL(), Claims: client.Claims()}
+	change := store.SourceChange{}
+	if u.Token != nil {
+		if a := sv.account(ctx, client); a != "" {
+			next.AccountUUID = a
+		}
+		change.ResumeStopped = true
+		res.Resumed = true
+	}
+	if u.LogTypes != nil {
+		res.LogTypes, res.Notes = logTypesFor(u.LogTypes, client.Claims())
+		change.LogTypes = res.LogTypes
+	}
+	res.Notes = append(res.Notes, endpointNotes(s, client)...)
+	if endpointOf(cur) != endpointOf(next) {
+		change.DropCursors = true
+		res.DroppedCursors = true
+	}
+	if next.Token, err = sv.o.Box.Seal([]byte(token), next.Binding()); err != nil {
+		return Result{}, fmt.Errorf("encrypt token: %w", err)
+	}
+	change.Source = next
+	if err := sv.store.UpdateSource(ctx, change); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return Result{}, fmt.Errorf("a source named %q exists: %w", next.Name, store.ErrExists)
+		}
+		return Result{}, err
+	}
+	res.Source = next
+	sv.o.Logger.Info("source updated", "source", next.Name, "resumed", res.Resumed, "dropped_cursors", res.DroppedCursors)
+	return res, nil
+}
+
+// Apply makes the store hold s with token, as declared in a configuration
+// file: it creates the source or rewrites all its settings. dropCursors
+// restarts every stream from its last event (the demo's emulator is new on
+// every run, so its cursors are void).
+func (sv *Service) Apply(ctx context.Context, s config.Source, token string, dropCursors bool) (Result, error) {
+	s.ApplyDefaults()
+	cur, err := sv.store.SourceByName(ctx, s.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return sv.Add(ctx, s, token)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	u := Update{
+		Region: &s.Region, BaseURL: &s.BaseURL, APIVersion: &s.APIVersion,
+		InsecureSkipVerify: &s.InsecureSkipVerify, AllowOtherHost: &s.AllowOtherHost, AllowInsecure: &s.AllowInsecure,
+		Interval: (*time.Duration)(&s.Interval), Lookback: (*time.Duration)(&s.Lookback),
+		LogTypes: s.LogTypes,
+	}
+	if s.Region != "" {
+		u.BaseURL = nil
+	} else {
+		u.Region = nil
+	}
+	if old, err := sv.o.Box.Open(cur.Token, cur.Binding()); err != nil || string(old) != token {
+		u.Token = &token
+	}
+	if u.LogTypes == nil {
+		// Sources as code: without log_types the source collects what its
+		// token grants, as when it was added.
+		c, err := onepassword.ParseClaims(token)
+		if err != nil {
+			return Result{}, err
+		}
+		u.LogTypes, _ = logTypesFor(nil, c)
+	}
+	res, err := sv.Update(ctx, s.Name, u)
+	if err != nil || !dropCursors || res.DroppedCursors {
+		return res, err
+	}
+	n, err := sv.Reset(ctx, s.Name, true)
+	if err == nil && n > 0 {
+		res.DroppedCursors = true
+	}
+	return res, err
+}
+
+// Remove deletes the source and its streams. Its events stay in the lake
+// under their account: a source added again for the same account finds
+// them and stores none twice.
+func (sv *Service) Remove(ctx context.Context, name string) (store.Source, error) {
+	src, err := sv.store.SourceByName(ctx, name)
+	if err != nil {
+		return src, err
+	}
+	return src, sv.store.DeleteSource(ctx, src.ID)
+}
+
+// Reset clears the stopped and failing state of the source's enabled
+// streams and makes them due now; with dropCursors they also forget their
+// cursors and re-read from their last events. It returns how many streams
+// it reset.
+func (sv *Service) Reset(ctx context.Context, name string, dropCursors bool) (int, error) {
+	src, err := sv.store.SourceByName(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	streams, err := sv.store.Streams(ctx, src.ID)
+	if err != nil {
+		return 0, err
+	}
+	var cursor *string
+	if dropCursors {
+		empty := ""
+		cursor = &empty
+	}
+	n := 0
+	for _, st := range streams {
+		if !st.Enabled {
+			continue
+		}
+		if err := sv.store.ResetStream(ctx, st.ID, cursor); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Summary is a source with its streams and what its token says.
+type Summary struct {
+	Source  store.Source
+	Host    string
+	Streams []store.Stream
+	// Claims of the token, when it could be opened (TokenErr otherwise).
+	Claims   onepassword.Claims
+	TokenErr error
+}
+
+// Get summarizes the source named name.
+func (sv *Service) Get(ctx context.Context, name string) (Summary, error) {
+	src, err := sv.store.SourceByName(ctx, name)
+	if err != nil {
+		return Summary{}, err
+	}
+	return sv.summarize(ctx, src)
+}
+
+// List summarizes every source, by name.
+func (sv *Service) List(ctx context.Context) ([]Summary, error) {
+	srcs, err := sv.store.ListSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Summary, 0, len(srcs))
+	for _, src := range srcs {
+		s, err := sv.summarize(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (sv *Service) summarize(ctx context.Context, src store.Source) (Summary, error) {
+	streams, err := sv.store.Streams(ctx, src.ID)
+	if err != nil {
+		return Summary{}, err
+	}
+	s := Summary{Source: src, Host: HostOf(src), Streams: streams}
+	switch tok, err := sv.OpenToken(src); {
+	case err != nil:
+		s.TokenErr = err
+	default:
+		s.Claims, s.TokenErr = onepassword.ParseClaims(string(tok))
+	}
+	return s, nil
+}
+
+// OpenToken opens a source's sealed token.
+func (sv *Service) OpenToken(src store.Source) ([]byte, error) {
+	if sv.o.Box == nil {
+		return nil, ErrNoBox
+	}
+	tok, err := sv.o.Box.Open(src.Token, src.Binding())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenUnreadable, err)
+	}
+	return tok, nil
+}
+
+// HostOf is where a source's requests go, as people read it.
+func HostOf(s store.Source) string {
+	switch {
+	case s.BaseURL != "":
+		return s.BaseURL
+	case s.Region != "":
+		if h, err := onepassword.RegionHost(s.Region); err == nil {
+			return h
+		}
+	}
+	return "(from the token)"
+}
+
+// endpointOf is what a cursor is valid for: the server and the API version.
+func endpointOf(s store.Source) string {
+	host := s.Region
+	if s.BaseURL != "" {
+		if u, err := url.Parse(s.BaseURL); err == nil {
+			host = u.Host
+		}
+	}
+	return fmt.Sprintf("%s v%d", host, s.APIVersion)
+}
+
+// logTypesFor resolves the log types to collect: the ones asked for, or
+// those the token grants, with a note for each that the token lacks.
+func logTypesFor(asked []string, c onepassword.Claims) (lts []string, notes []string) {
+	for _, lt := range logtype.All() {
+		has := c.Has(onepassword.Feature(lt.Feature))
+		switch {
+		case len(asked) == 0 && has:
+			lts = append(lts, lt.Name)
+		case len(asked) == 0:
+			notes = append(notes, fmt.Sprintf("the token lacks the %s feature: %s is not collected", lt.Feature, lt.Name))
+		case slices.Contains(asked, lt.Name):
+			lts = append(lts, lt.Name)
+			if !has {
+				notes = append(notes, fmt.Sprintf("the token lacks the %s feature: %s stays stopped until the source has a token with it", lt.Feature, lt.Name))
+			}
+		}
+	}
+	if lts == nil {
+		lts = []string{} // non-nil: "collect none" is never meant as "unchanged"
+	}
+	return lts, notes
+}
+
+func endpointNotes(s config.Source, c *onepassword.Client) []string {
+	var notes []string
+	if s.BaseURL != "" {
+		if aud := audienceHost(c.Claims()); aud != "" {
+			if u, err := url.Parse(s.BaseURL); err == nil && u.Host != aud {
+				notes = append(notes, fmt.Sprintf("the base URL's host %s is not the token's (%s): the token is sent there", u.Host, aud))
+			}
+		}
+	}
+	if why := c.Insecure(); why != "" {
+		notes = append(notes, "insecure: "+why)
+	}
+	return notes
+}
+
+func audienceHost(c onepassword.Claims) string {
+	for _, a := range c.Audience {
+		if u, err := url.Parse(a); err == nil && u.Host != "" {
+			return u.Host
+		}
+		return a
+	}
+	return ""
+}
+
+func storeSource(s config.Source) store.Source {
+	return store.Source{
+		Name: s.Name, Region: s.Region, BaseURL: s.BaseURL, APIVersion: s.APIVersion,
+		InsecureSkipVerify: s.InsecureSkipVerify, AllowOtherHost: s.AllowOtherHost, AllowInsecure: s.AllowInsecure,
+		Interval: time.Duration(s.Interval), Lookback: time.Duration(s.Lookback),
+	}
+}
+
+func configSource(s store.Source) config.Source {
+	return config.Source{
+		Name: s.Name, Region: s.Region, BaseURL: s.BaseURL, APIVersion: s.APIVersion,
+		InsecureSkipVerify: s.InsecureSkipVerify, AllowOtherHost: s.AllowOtherHost, AllowInsecure: s.AllowInsecure,
+		Interval: config.Duration(s.Interval), Lookback: config.Duration(s.Lookback),
+	}
+}
+
+func apply(s *config.Source, u Update) {
+	if u.Name != nil {
+		s.Name = *u.Name
+	}
+	if u.Region != nil {
+		s.Region, s.BaseURL = *u.Region, ""
+	}
+	if u.BaseURL != nil {
+		s.BaseURL, s.Region = *u.BaseURL, ""
+	}
+	if u.APIVersion != nil {
+		s.APIVersion = *u.APIVersion
+	}
+	if u.InsecureSkipVerify != nil {
+		s.InsecureSkipVerify = *u.InsecureSkipVerify
+	}
+	if u.AllowOtherHost != nil {
+		s.AllowOtherHost = *u.AllowOtherHost
+	}
+	if u.AllowInsecure != nil {
+		s.AllowInsecure = *u.AllowInsecure
+	}
+	if u.Interval != nil {
+		s.Interval = config.Duration(*u.Interval)
+	}
+	if u.Lookback != nil {
+		s.Lookback = config.Duration(*u.Lookback)
+	}
+}
+
+// newID returns a random UUID (version 4): the source's id, generated here
+// so the token can be sealed bound to it before the source is stored.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
