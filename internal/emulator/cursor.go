@@ -19,7 +19,8 @@ type cursorState struct {
 	account string
 	feature int
 	version int
-	pos     int
+	pos     int // next generated event (timeline index)
+	inj     int // next injected event (see InjectLate)
 	limit   int
 	start   int64 // Unix ns: events with earlier timestamps are skipped
 	end     int64 // Unix ns, when hasEnd: later events are skipped
@@ -27,7 +28,7 @@ type cursorState struct {
 }
 
 const (
-	cursorFormat   = 1
+	cursorFormat   = 2 // 2 added the injected position
 	macSize        = sha256.Size
 	maxCursorChars = 512
 	maxAccountLen  = 64
@@ -36,8 +37,9 @@ const (
 var errBadCursor = errors.New("invalid cursor")
 
 // The payload is fixed-width so that every cursor of an account has the same
-// length: format, feature, version, pos (8), limit (2), start (8), end (8,
-// valid when hasEnd), flags, account length (1) and account; then the MAC.
+// length: format, feature, version, pos (8), inj (4), limit (2), start (8),
+// end (8, valid when hasEnd), flags, account length (1) and account; then
+// the MAC.
 func encodeCursor(key []byte, c cursorState) string {
 	b := make([]byte, 0, 96)
 	flags := byte(0)
@@ -46,6 +48,7 @@ func encodeCursor(key []byte, c cursorState) string {
 	}
 	b = append(b, cursorFormat, byte(c.feature), byte(c.version))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.pos))
+	b = binary.BigEndian.AppendUint32(b, uint32(c.inj))
 	b = binary.BigEndian.AppendUint16(b, uint16(c.limit))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.start))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.end))
@@ -57,7 +60,7 @@ func encodeCursor(key []byte, c cursorState) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-const cursorFixed = 3 + 8 + 2 + 8 + 8 + 2
+const cursorFixed = 3 + 8 + 4 + 2 + 8 + 8 + 2
 
 // decodeCursor accepts url-safe or standard base64, padded or not.
 func decodeCursor(key []byte, s string) (cursorState, error) {
@@ -82,14 +85,15 @@ func decodeCursor(key []byte, s string) (cursorState, error) {
 	// Signed by us, so well-formed unless the format changed; check anyway.
 	c.feature, c.version = int(body[1]), int(body[2])
 	pos := binary.BigEndian.Uint64(body[3:])
-	c.limit = int(binary.BigEndian.Uint16(body[11:]))
-	c.start = int64(binary.BigEndian.Uint64(body[13:]))
-	c.end = int64(binary.BigEndian.Uint64(body[21:]))
-	flags, n := body[29], int(body[30])
+	inj := binary.BigEndian.Uint32(body[11:])
+	c.limit = int(binary.BigEndian.Uint16(body[15:]))
+	c.start = int64(binary.BigEndian.Uint64(body[17:]))
+	c.end = int64(binary.BigEndian.Uint64(body[25:]))
+	flags, n := body[33], int(body[34])
 	if body[0] != cursorFormat || c.feature >= numFeatures || (c.version != 1 && c.version != 2) ||
-		pos > 1<<53 || c.limit < 1 || c.limit > maxLimit || flags > 1 || n > maxAccountLen || len(body) != cursorFixed+n {
+		pos > 1<<53 || inj > maxInjected || c.limit < 1 || c.limit > maxLimit || flags > 1 || n > maxAccountLen || len(body) != cursorFixed+n {
 		return cursorState{}, errBadCursor
 	}
-	c.pos, c.hasEnd, c.account = int(pos), flags == 1, string(body[cursorFixed:])
+	c.pos, c.inj, c.hasEnd, c.account = int(pos), int(inj), flags == 1, string(body[cursorFixed:])
 	return c, nil
 }

@@ -14,7 +14,7 @@ func TestCursorRoundTrip(t *testing.T) {
 		{account: "KHUVUCTBHVDSNDHXKDGM7UESYU", feature: auditEvents, version: 2, pos: 0, limit: 1, start: 0},
 		{account: "KHUVUCTBHVDSNDHXKDGM7UESYU", feature: itemUsages, version: 1, pos: 123456789, limit: 1000,
 			start: 1753730000440749100, end: 1753733600000000000, hasEnd: true},
-		{account: "a", feature: signInAttempts, version: 2, pos: 7, limit: 100, start: -5},
+		{account: "a", feature: signInAttempts, version: 2, pos: 7, inj: 3, limit: 100, start: -5},
 	} {
 		s := encodeCursor(key, c)
 		if strings.ContainsAny(s, "+/=") {

@@ -61,6 +61,11 @@ type Options struct {
 	// LegacyErrorBody sends errors as {"Error":{"Message":..}} (specs 1.0 to
 	// 1.2) instead of {"status":..,"message":..} (1.4.1).
 	LegacyErrorBody bool
+	// CursorModel says what a continuing cursor serves; the real server's
+	// behaviour is undocumented (reference §7.2 and open question 5), so
+	// clients are tested under each. The default keeps the reset's
+	// start_time filter.
+	CursorModel CursorModel
 	// Faults injects failures at random; see also SetFaults and FailNext.
 	Faults Faults
 	// Now is the clock; default time.Now.
@@ -68,6 +73,42 @@ type Options struct {
 	// Logger receives one debug line per request (never a token); default
 	// discards.
 	Logger *slog.Logger
+}
+
+// CursorModel is how a cursor filters the events after its first page. Both
+// serve events in ingestion order; they differ on late events whose time is
+// older than the reset's start_time.
+type CursorModel int
+
+const (
+	// CursorKeepsStart keeps filtering every page by the reset's start_time:
+	// a late event older than it never comes by cursor, only by a new reset
+	// whose window covers it.
+	CursorKeepsStart CursorModel = iota
+	// CursorIngestionOrder filters only the first page by start_time; later
+	// pages bring every event ingested since, however old its timestamp.
+	CursorIngestionOrder
+)
+
+// String returns the name ParseCursorModel accepts.
+func (m CursorModel) String() string {
+	switch m {
+	case CursorKeepsStart:
+		return "keep-start"
+	case CursorIngestionOrder:
+		return "ingestion-order"
+	}
+	return fmt.Sprintf("CursorModel(%d)", int(m))
+}
+
+// ParseCursorModel parses "keep-start" or "ingestion-order", for flags.
+func ParseCursorModel(s string) (CursorModel, error) {
+	for _, m := range []CursorModel{CursorKeepsStart, CursorIngestionOrder} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("cursor model %q: want keep-start or ingestion-order", s)
 }
 
 // Limits that keep the arithmetic of timelines and the account map sane.
@@ -138,6 +179,9 @@ func New(opts Options) (*Emulator, error) {
 	}
 	if err := opts.Faults.validate(); err != nil {
 		return nil, err
+	}
+	if opts.CursorModel != CursorKeepsStart && opts.CursorModel != CursorIngestionOrder {
+		return nil, fmt.Errorf("cursor model %d: want CursorKeepsStart or CursorIngestionOrder", int(opts.CursorModel))
 	}
 	e := &Emulator{
 		opts:         opts,
@@ -388,14 +432,17 @@ func (e *Emulator) currentCursorKey() []byte {
 // Head returns how many events of feature ("signinattempts", "itemusages",
 // "auditevents") account ("" for the default) has ingested by now.
 func (e *Emulator) Head(account, feature string) int {
-	if _, err := e.account(account); err != nil || featureIndex(feature) < 0 {
+	a, err := e.account(account)
+	f := featureIndex(feature)
+	if err != nil || f < 0 {
 		return 0
 	}
-	return e.tl.head(e.now().UnixNano())
+	now := e.now().UnixNano()
+	return e.tl.head(now) + visible(a.injected[f].snapshot(), now)
 }
 
-// Each calls fn with every event of a stream ingested by now, in ingestion
-// order, as API version (1 or 2) serves it, until fn returns false. raw is
+// Each calls fn with every event of a stream ingested by now (injected ones
+// included), in ingestion order, as API version (1 or 2) serves it, until fn returns false. raw is
 // fn's to keep. It is what an exactly-once check compares against.
 func (e *Emulator) Each(account, feature string, version int, fn func(uuid string, raw []byte) bool) {
 	a, err := e.account(account)
@@ -407,15 +454,16 @@ func (e *Emulator) Each(account, feature string, version int, fn func(uuid strin
 		version = 2
 	}
 	s := &a.streams[f]
-	head := e.tl.head(e.now().UnixNano())
 	var buf []byte
-	for i := 0; i < head; i++ {
+	e.each(a, f, e.now().UnixNano(), func(i int, x *injected) bool {
+		if x != nil {
+			buf = a.appendInjected(buf[:0], f, x, version)
+			return fn(x.uuid, bytes.Clone(buf))
+		}
 		buf = a.appendEvent(buf[:0], f, i, e.tl.ingest(i)-s.offset(i), version)
 		// Every event starts {"uuid":"<26 characters>".
-		if !fn(string(buf[9:35]), bytes.Clone(buf)) {
-			return
-		}
-	}
+		return fn(string(buf[9:35]), bytes.Clone(buf))
+	})
 }
 
 // Requests returns how many requests were answered, by route and status,

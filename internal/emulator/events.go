@@ -35,12 +35,13 @@ func newTables() *tables {
 
 // account is one 1Password account: its data, its streams and its limits.
 type account struct {
-	uuid    string
-	pop     *population
-	streams [numFeatures]stream
-	limiter *limiter
-	msp     bool
-	t       *tables
+	uuid     string
+	pop      *population
+	streams  [numFeatures]stream
+	injected [numFeatures]injectedList
+	limiter  *limiter
+	msp      bool
+	t        *tables
 }
 
 // appendEvent appends event i of feature f, whose timestamp is ts (Unix ns),

@@ -335,9 +335,13 @@ func (e *Emulator) page(r *http.Request, a *account, rt route) response {
 		return e.errorResponse(http.StatusBadRequest)
 	}
 	buf := e.bufs.get()
-	items, next, more := e.scan((*buf)[:0], a, &c, e.tl.head(now.UnixNano()))
+	items, more := e.scan((*buf)[:0], a, &c, now.UnixNano())
 	*buf = items
-	c.pos = next
+	if e.opts.CursorModel == CursorIngestionOrder {
+		// Only the first page is filtered by start_time: the cursor is a
+		// position, and later pages bring whatever was ingested after it.
+		c.start = math.MinInt64
+	}
 	head := make([]byte, 0, 160)
 	head = append(head, `{"cursor":"`...)
 	head = append(head, encodeCursor(key, c)...)
@@ -353,7 +357,10 @@ func (e *Emulator) page(r *http.Request, a *account, rt route) response {
 
 // position turns a request into the cursor state to serve it from.
 func (e *Emulator) position(a *account, rt route, req pageRequest, key []byte, now time.Time) (cursorState, error) {
-	head := e.tl.head(now.UnixNano())
+	ns := now.UnixNano()
+	head := e.tl.head(ns)
+	xs := a.injected[rt.feature].snapshot()
+	xs = xs[:visible(xs, ns)]
 	var c cursorState
 	if req.cursor != "" {
 		var err error
@@ -363,61 +370,81 @@ func (e *Emulator) position(a *account, rt route, req pageRequest, key []byte, n
 		if c.account != a.uuid || c.feature != rt.feature || c.version != rt.version {
 			return c, errors.New("cursor belongs to another account, event type or API version")
 		}
+		if c.inj > len(a.injected[rt.feature].snapshot()) {
+			// Injected events live in memory: a cursor from before a
+			// restart may point past them.
+			return c, errors.New("cursor points past the injected events")
+		}
 	} else {
 		start, end, hasEnd := req.window(now)
 		c = cursorState{account: a.uuid, feature: rt.feature, version: rt.version,
 			limit: req.limit, start: start, end: end, hasEnd: hasEnd}
+		// An event happens before it is ingested, so none ingested before
+		// start can be in the window.
 		c.pos = e.tl.first(start, head)
+		c.inj = firstInjected(xs, start)
 	}
 	// Events older than the retention period are gone.
-	c.pos = max(c.pos, e.tl.first(now.Add(-retention).UnixNano(), head))
+	oldest := now.Add(-retention).UnixNano()
+	c.pos = max(c.pos, e.tl.first(oldest, head))
+	c.inj = max(c.inj, firstInjected(xs, oldest))
 	return c, nil
 }
 
-// scan appends to b the events of the page that c describes: from c.pos in
-// ingestion order, those whose timestamp lies in the window, up to c.limit.
-// It stops at the head, or once ingestion passes the window's end by more
-// than any event can be late. It returns the next position, and whether an
-// already-ingested event in the window lies past the page.
-func (e *Emulator) scan(b []byte, a *account, c *cursorState, head int) ([]byte, int, bool) {
+// scan appends to b the events of the page that c describes: from its
+// position in ingestion order (generated and injected events merged), those
+// whose timestamp lies in the window, up to c.limit; and moves c past them.
+// Generated events stop counting once ingestion passes the window's end by
+// more than any of them can be late. It reports whether an already-ingested
+// event in the window lies past the page.
+func (e *Emulator) scan(b []byte, a *account, c *cursorState, now int64) ([]byte, bool) {
 	s := &a.streams[c.feature]
+	head := e.tl.head(now)
+	xs := a.injected[c.feature].snapshot()
+	xs = xs[:visible(xs, now)]
 	stop := int64(math.MaxInt64)
 	if c.hasEnd && c.end < math.MaxInt64-s.maxOffset {
 		stop = c.end + s.maxOffset
 	}
 	in := func(ts int64) bool { return ts >= c.start && (!c.hasEnd || ts <= c.end) }
-	i, n, budget := c.pos, 0, maxScan
-	for ; i < head && n < c.limit; i++ {
-		ing := e.tl.ingest(i)
-		if ing > stop {
-			return b, i, false
+	n, budget := 0, maxScan
+	for {
+		gen := c.pos < head && e.tl.ingest(c.pos) <= stop
+		inj := c.inj < len(xs)
+		if !gen && !inj {
+			return b, false
 		}
 		if budget == 0 {
-			return b, i, true // "has_more: true, the next page may be empty"
+			return b, true // "has_more: true, the next page may be empty"
 		}
 		budget--
-		ts := ing - s.offset(i)
-		if !in(ts) {
+		// At equal ingestion times the generated event comes first, as in each.
+		if gen && (!inj || e.tl.ingest(c.pos) <= xs[c.inj].ing) {
+			ts := e.tl.ingest(c.pos) - s.offset(c.pos)
+			if in(ts) {
+				if n == c.limit {
+					return b, true
+				}
+				if n > 0 {
+					b = append(b, ',')
+				}
+				b = a.appendEvent(b, c.feature, c.pos, ts, c.version)
+				n++
+			}
+			c.pos++
 			continue
 		}
-		if n > 0 {
-			b = append(b, ',')
+		x := &xs[c.inj]
+		if in(x.ts) {
+			if n == c.limit {
+				return b, true
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = a.appendInjected(b, c.feature, x, c.version)
+			n++
 		}
-		b = a.appendEvent(b, c.feature, i, ts, c.version)
-		n++
+		c.inj++
 	}
-	for ; i < head; i++ {
-		ing := e.tl.ingest(i)
-		if ing > stop {
-			return b, i, false
-		}
-		if budget == 0 {
-			return b, i, true
-		}
-		budget--
-		if in(ing - s.offset(i)) {
-			return b, i, true
-		}
-	}
-	return b, i, false
 }
