@@ -211,6 +211,12 @@ func (sv *Service) Update(ctx context.Context, name string, u Update) (Result, e
 	if u.LogTypes != nil {
 		res.LogTypes, res.Notes = logTypesFor(u.LogTypes, client.Claims())
 		change.LogTypes = res.LogTypes
+	} else if u.Token != nil {
+		notes, err := sv.uncollected(ctx, cur.ID, client.Claims())
+		if err != nil {
+			return Result{}, err
+		}
+		res.Notes = append(res.Notes, notes...)
 	}
 	res.Notes = append(res.Notes, endpointNotes(s, client)...)
 	if endpointOf(cur) != endpointOf(next) {
@@ -230,6 +236,27 @@ func (sv *Service) Update(ctx context.Context, name string, u Update) (Result, e
 	res.Source = next
 	sv.o.Logger.Info("source updated", "source", next.Name, "resumed", res.Resumed, "dropped_cursors", res.DroppedCursors)
 	return res, nil
+}
+
+// uncollected notes the log types a new token grants that the source does
+// not collect: the user chose the log types (or the old token did), so a
+// new token does not change them unasked.
+func (sv *Service) uncollected(ctx context.Context, sourceID string, c onepassword.Claims) ([]string, error) {
+	streams, err := sv.store.Streams(ctx, sourceID)
+	if err != nil {
+		return nil, err
+	}
+	on := map[string]bool{}
+	for _, st := range streams {
+		on[st.LogType] = st.Enabled
+	}
+	var notes []string
+	for _, lt := range logtype.All() {
+		if !on[lt.Name] && c.Has(onepassword.Feature(lt.Feature)) {
+			notes = append(notes, fmt.Sprintf("the token also grants %s, which this source does not collect: add %s to its log types to collect it", lt.Feature, lt.Name))
+		}
+	}
+	return notes, nil
 }
 
 // Apply makes the store hold s with token, as declared in a configuration
