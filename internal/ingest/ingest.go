@@ -6,13 +6,11 @@ package ingest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
+	"net/http"
 	"sync"
 	"time"
 
@@ -21,20 +19,29 @@ import (
 	"github.com/opwatch/opwatch/internal/store"
 )
 
-// Opener opens a sealed token (package secret's Box).
+// Opener opens a sealed token (package secret's Box). aad is the data the
+// token was sealed with (store.Source.Binding): a token moved to another
+// source, or a source whose endpoint was changed without the key, fails.
 type Opener interface {
-	Open(sealed []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
 }
 
 // Config wires an Ingester. Store and Secrets are required.
 type Config struct {
-	Store    store.Store
+	Store    store.Ingest
 	Secrets  Opener
 	Limiters *onepassword.Limiters // one rate limiter per 1Password account; nil = unlimited
 	Logger   *slog.Logger
-	Now      func() time.Time
+	// Now is the clock for what ingest decides itself (start times, the
+	// next poll, the poll's time limit). Leases never use it: the store
+	// fences them with its own clock.
+	Now func() time.Time
+	// HTTPClient, when set, carries every source's requests (tests, an
+	// in-process transport); a source's InsecureSkipVerify then does not
+	// apply. Nil builds one per source.
+	HTTPClient *http.Client
 
-	Owner           string        // lease owner; default host-pid-random
+	Owner           string        // lease owner; default: this process's identity (see ownerID)
 	PageLimit       int           // events per page, 1..1000; default 1000
 	Concurrency     int           // streams polled at once; default 8
 	LeaseFor        time.Duration // default 1m, renewed every third of it while a poll runs
@@ -42,8 +49,17 @@ type Config struct {
 	ReconcileEvery  time.Duration // 0 disables the periodic re-read
 	ReconcileWindow time.Duration // how far back it re-reads
 	RecoverOverlap  time.Duration // after a rejected cursor, re-read from the last event minus this; default 24h
-	Retry           onepassword.RetryPolicy
-	UserAgent       string
+	// MaxPollPages and MaxPollTime bound one poll of one stream (pages read,
+	// reconciliation included, and time), so that a server answering
+	// has_more forever cannot keep a poll running. What was committed
+	// stays, and the stream is due again soon: a long backlog drains over
+	// successive polls. Defaults 5000 pages (5 million events) and 10m; at
+	// 1Password's 600 requests a minute either lets 120 days of a large
+	// account drain within hours.
+	MaxPollPages int
+	MaxPollTime  time.Duration
+	Retry        onepassword.RetryPolicy
+	UserAgent    string
 }
 
 // Ingester polls streams. It is safe for concurrent use.
@@ -53,12 +69,15 @@ type Ingester struct {
 	rowIDs *logtype.RowIDs
 
 	mu      sync.Mutex
-	clients map[string]cachedClient
+	clients map[string]sourceClient
 }
 
-type cachedClient struct {
+// sourceClient is a source's API client and the 1Password account its token
+// reads, built once per version of the source.
+type sourceClient struct {
 	updated time.Time
 	client  *onepassword.Client
+	account string
 }
 
 // New returns an Ingester with cfg's defaults filled in.
@@ -87,6 +106,12 @@ func New(cfg Config) *Ingester {
 	if cfg.RecoverOverlap <= 0 {
 		cfg.RecoverOverlap = 24 * time.Hour
 	}
+	if cfg.MaxPollPages <= 0 {
+		cfg.MaxPollPages = 5000
+	}
+	if cfg.MaxPollTime <= 0 {
+		cfg.MaxPollTime = 10 * time.Minute
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "opwatch"
 	}
@@ -94,31 +119,36 @@ func New(cfg Config) *Ingester {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		rowIDs:  logtype.NewRowIDs(),
-		clients: map[string]cachedClient{},
+		clients: map[string]sourceClient{},
 	}
 }
 
-func defaultOwner() string {
-	host, _ := os.Hostname()
-	var b [4]byte
-	rand.Read(b[:])
-	return ownerID(host, os.Getpid(), hex.EncodeToString(b[:]))
-}
+// Owner is the lease owner id this Ingester polls as.
+func (in *Ingester) Owner() string { return in.cfg.Owner }
 
 // Run polls due streams until ctx is cancelled, then waits for the polls in
-// flight to finish their current page and release their leases.
+// flight to finish their current page and release their leases. It fails at
+// once when the store cannot list the streams at start: a store that is
+// unusable then (wrong schema, unreadable file) would only fail every claim
+// after it, and the caller should say so rather than log it every second.
+// Later store errors are logged and retried.
 func (in *Ingester) Run(ctx context.Context) error {
+	streams, err := in.cfg.Store.Streams(ctx, "")
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("ingest cannot start: list streams: %w", err)
+	}
+	in.releaseStale(ctx, streams)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, in.cfg.Concurrency)
 	tick := time.NewTicker(in.cfg.ClaimEvery)
 	defer tick.Stop()
-	if streams, err := in.cfg.Store.Streams(ctx, ""); err == nil {
-		in.releaseStale(ctx, streams)
-	}
 	for {
 		if free := cap(slots) - len(slots); free > 0 {
-			streams, err := in.cfg.Store.ClaimStreams(ctx, in.cfg.Owner, in.cfg.Now(), in.cfg.LeaseFor, free)
+			streams, err := in.cfg.Store.ClaimStreams(ctx, in.cfg.Owner, in.cfg.LeaseFor, free)
 			if err != nil && ctx.Err() == nil {
 				in.log.Error("claim streams", "err", err)
 			}
@@ -148,7 +178,10 @@ type Result struct {
 	Inserted   int
 	Duplicates int
 	Quarantine int
-	Err        error
+	// NotCollected: the stream's log type is not among the source's log
+	// types (the stream is disabled); it was not polled.
+	NotCollected bool
+	Err          error
 }
 
 // Poll drains one leased stream and records the outcome. With reconcile,
@@ -156,49 +189,57 @@ type Result struct {
 func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) Result {
 	res := Result{Stream: st}
 	log := in.log.With("stream", st.ID, "log_type", st.LogType)
-	ctx, stopHeartbeat := in.heartbeat(ctx, st)
+	hctx, stopHeartbeat := in.heartbeat(ctx, st)
 	defer stopHeartbeat()
-	src, err := in.cfg.Store.SourceByID(ctx, st.SourceID)
+	src, err := in.cfg.Store.SourceByID(hctx, st.SourceID)
 	if err != nil {
-		res.Err = fmt.Errorf("load source of stream %d: %w", st.ID, err)
-		in.finish(ctx, st, nil, res.Err, false)
+		res.Err = fmt.Errorf("load the stream's source: %w", err)
+		in.finish(ctx, st, nil, res.Err, false, nil, false)
 		return res
 	}
 	res.Source = src.Name
 	log = log.With("source", src.Name)
 	lt := logtype.ByName(st.LogType)
 	if lt == nil {
-		res.Err = fmt.Errorf("stream %d has unknown log type %q", st.ID, st.LogType)
-		in.finish(ctx, st, &src, res.Err, true)
+		res.Err = fmt.Errorf("unknown log type %q (written by a newer opwatch?)", st.LogType)
+		in.finish(ctx, st, &src, res.Err, true, nil, false)
 		return res
 	}
 	feature := onepassword.Feature(lt.Feature)
-	client, err := in.client(ctx, src)
+	sc, err := in.client(hctx, src)
 	if err != nil {
 		res.Err = err
-		in.finish(ctx, st, &src, err, true)
+		in.finish(ctx, st, &src, err, stopsClient(err), nil, false)
+		in.logResult(log, res)
 		return res
 	}
-	if !client.Claims().Has(feature) {
-		res.Err = fmt.Errorf("token of source %s lacks the %s feature: issue a token with %s enabled in 1Password, then `opwatch source update` it", src.Name, feature, lt.Name)
-		in.finish(ctx, st, &src, res.Err, true)
+	in.warnInsecure(log, sc.client)
+	if !sc.client.Claims().Has(feature) {
+		res.Err = lacksFeature(sc.client, feature, lt.Name)
+		in.finish(ctx, st, &src, res.Err, true, nil, false)
+		in.logResult(log, res)
 		return res
 	}
 
 	now := in.cfg.Now()
+	budget := in.newBudget(now)
+	// The time limit also holds while a page is being fetched: a server
+	// that answers slowly cannot stretch a poll past it.
+	pctx, cancel := context.WithTimeoutCause(hctx, in.cfg.MaxPollTime, errPollTime)
+	defer cancel()
 	req := in.request(st, src, now)
-	err = in.drain(ctx, client, feature, lt, src, st, req, &res, true)
+	err = in.drain(pctx, sc, feature, lt, src, st, req, &res, true, budget)
 	var newCursor *string
-	if kind, ok := onepassword.KindOf(err); ok && kind == onepassword.BadRequest && req.Cursor != "" {
+	var apiErr *onepassword.Error
+	if errors.As(err, &apiErr) && apiErr.Kind == onepassword.BadRequest && req.Cursor != "" {
 		// A rejected stored cursor must not loop: drop it, so the next poll
 		// resets to a day before what the stream had read (resumeFrom). The
 		// unique key absorbs what is read twice.
 		empty := ""
 		newCursor = &empty
-		err = fmt.Errorf("stored cursor rejected, next poll re-reads from %s: %w",
-			in.resumeFrom(st, src, now).Format(time.RFC3339), err)
+		err = &cursorRejectedError{from: in.resumeFrom(st, src, now), err: apiErr}
 	}
-	if cause := context.Cause(ctx); errors.Is(cause, store.ErrLeaseLost) {
+	if cause := context.Cause(hctx); errors.Is(cause, store.ErrLeaseLost) {
 		err = cause // the heartbeat found the lease gone and stopped the drain
 	}
 	if errors.Is(err, store.ErrLeaseLost) {
@@ -206,17 +247,20 @@ func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) R
 		res.Err = err
 		return res
 	}
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), errPollTime) {
+		err = budget.timeUp(in.cfg.Now())
+	}
 	if err == nil && reconcile && in.reconcileDue(st, now) {
-		if rerr := in.reconcile(ctx, client, feature, lt, src, st, now, &res); rerr != nil {
+		if rerr := in.reconcile(pctx, sc, feature, lt, src, st, now, &res, budget); rerr != nil {
 			log.Warn("reconciliation failed; it is retried next poll", "err", rerr)
 		} else {
-			in.finishOutcome(ctx, st, &src, nil, false, nil, true)
+			in.finish(ctx, st, &src, nil, false, nil, true)
 			in.logResult(log, res)
 			return res
 		}
 	}
 	res.Err = err
-	in.finishOutcome(ctx, st, &src, err, stops(err), newCursor, false)
+	in.finish(ctx, st, &src, err, stops(err), newCursor, false)
 	in.logResult(log, res)
 	return res
 }
@@ -231,6 +275,80 @@ func (in *Ingester) logResult(log *slog.Logger, res Result) {
 		return
 	}
 	log.Debug("polled", "pages", res.Pages, "duplicates", res.Duplicates)
+}
+
+// warnInsecure says on every poll that a source's token travels without
+// TLS verification or in plain text: the setting must stay visible.
+func (in *Ingester) warnInsecure(log *slog.Logger, c *onepassword.Client) {
+	if why := c.Insecure(); why != "" {
+		log.Warn("the connection to the Events API is not secure: the token can be read or replaced on the way", "why", why)
+	}
+}
+
+// lacksFeature is the error of a stream whose log type the token cannot read.
+func lacksFeature(c *onepassword.Client, f onepassword.Feature, logType string) error {
+	return &onepassword.Error{Kind: onepassword.MissingFeature, Host: c.Host(), Feature: f,
+		Message: fmt.Sprintf("the token lacks the %s feature, so %s cannot be collected: a token issued with it is needed", f, logType)}
+}
+
+// cursorRejectedError is a poll whose stored cursor the server refused:
+// the cursor was dropped and the next poll re-reads from a start time.
+type cursorRejectedError struct {
+	from time.Time
+	err  *onepassword.Error
+}
+
+func (e *cursorRejectedError) Error() string {
+	// The server's words, not the client's advice: the recovery is done.
+	said := ""
+	if e.err.Status != 0 {
+		said = fmt.Sprintf(" (%d from %s)", e.err.Status, e.err.Host)
+	}
+	return fmt.Sprintf("the server rejected the stored cursor%s; it was dropped and the next poll re-reads from %s, storing what it had read once",
+		said, e.from.UTC().Format(time.RFC3339))
+}
+
+func (e *cursorRejectedError) Unwrap() error { return e.err }
+
+// ErrPollLimit is matched (errors.Is) by the error of a poll that stopped
+// at its page or time limit. What it read is stored; the rest is read by
+// the next poll, which is due soon.
+var ErrPollLimit = errors.New("poll stopped at its limit")
+
+var errPollTime = errors.New("poll time limit reached")
+
+type pollLimitError struct{ msg string }
+
+func (e *pollLimitError) Error() string        { return e.msg }
+func (e *pollLimitError) Is(target error) bool { return target == ErrPollLimit }
+
+// budget counts what a poll has read against its limits.
+type budget struct {
+	start    time.Time
+	pages    int
+	maxPages int
+	maxTime  time.Duration
+}
+
+func (in *Ingester) newBudget(now time.Time) *budget {
+	return &budget{start: now, maxPages: in.cfg.MaxPollPages, maxTime: in.cfg.MaxPollTime}
+}
+
+// spend counts a committed page and returns an error once a limit is reached.
+func (b *budget) spend(now time.Time) error {
+	b.pages++
+	if b.pages >= b.maxPages {
+		return &pollLimitError{fmt.Sprintf("stopped after %d pages in one poll (the limit); what was read is stored and the rest is read next poll", b.pages)}
+	}
+	if now.Sub(b.start) >= b.maxTime {
+		return b.timeUp(now)
+	}
+	return nil
+}
+
+func (b *budget) timeUp(now time.Time) error {
+	return &pollLimitError{fmt.Sprintf("stopped after %s and %d pages in one poll (the limit is %s); what was read is stored and the rest is read next poll",
+		now.Sub(b.start).Round(time.Second), b.pages, b.maxTime)}
 }
 
 // request is where a poll starts: the stored cursor, or a reset.
@@ -262,18 +380,19 @@ func (in *Ingester) resumeFrom(st store.Stream, src store.Source, now time.Time)
 }
 
 // drain pages the stream from req and commits each page with its cursor
-// (withCursor) or, for re-reads, inserts its events only.
-func (in *Ingester) drain(ctx context.Context, client *onepassword.Client, feature onepassword.Feature, lt *logtype.LogType,
-	src store.Source, st store.Stream, req onepassword.Request, res *Result, withCursor bool) error {
-	return client.Drain(ctx, feature, req, func(p onepassword.Page) error {
+// (withCursor) or, for re-reads, inserts its events only. It stops after
+// the page that exhausts the budget.
+func (in *Ingester) drain(ctx context.Context, sc sourceClient, feature onepassword.Feature, lt *logtype.LogType,
+	src store.Source, st store.Stream, req onepassword.Request, res *Result, withCursor bool, b *budget) error {
+	return sc.client.Drain(ctx, feature, req, func(p onepassword.Page) error {
 		now := in.cfg.Now()
-		events, quarantine := in.normalize(lt, src, p.Items, now)
+		events, quarantine := in.normalize(lt, src, sc.account, p.Items, now)
 		var cr store.CommitResult
 		var err error
 		if withCursor {
 			cr, err = in.cfg.Store.CommitPage(ctx, store.PageCommit{
 				StreamID: st.ID, LeaseOwner: in.cfg.Owner, Cursor: p.Cursor,
-				Events: events, Quarantine: quarantine, Now: now,
+				Events: events, Quarantine: quarantine,
 			})
 		} else {
 			cr, err = in.cfg.Store.InsertEvents(ctx, st.ID, events, quarantine)
@@ -285,13 +404,13 @@ func (in *Ingester) drain(ctx context.Context, client *onepassword.Client, featu
 		res.Inserted += cr.Inserted
 		res.Duplicates += cr.Duplicates
 		res.Quarantine += cr.Quarantined
-		return nil
+		return b.spend(now)
 	})
 }
 
 // normalize parses a page's items; the ones that fail validation are
 // quarantined with the reason, the rest proceed.
-func (in *Ingester) normalize(lt *logtype.LogType, src store.Source, items []json.RawMessage, now time.Time) ([]store.Event, []store.Quarantined) {
+func (in *Ingester) normalize(lt *logtype.LogType, src store.Source, account string, items []json.RawMessage, now time.Time) ([]store.Event, []store.Quarantined) {
 	events := make([]store.Event, 0, len(items))
 	var quarantine []store.Quarantined
 	for _, raw := range items {
@@ -303,7 +422,7 @@ func (in *Ingester) normalize(lt *logtype.LogType, src store.Source, items []jso
 			continue
 		}
 		events = append(events, store.Event{
-			SourceID: src.ID, LogType: lt.Name, UUID: ev.UUID,
+			SourceID: src.ID, Account: account, LogType: lt.Name, UUID: ev.UUID,
 			EventTime: ev.Time, ParseTime: now, RowID: in.rowIDs.Next(), SourceLabel: src.Name,
 			IPs: ev.IPs, Emails: ev.Emails, Raw: ev.Raw,
 		})
@@ -322,14 +441,14 @@ func (in *Ingester) reconcileDue(st store.Stream, now time.Time) bool {
 // 1Password's ingestion order, so late events arrive by cursor; this pass is
 // the safety net, and the unique key makes it free of duplicates. A stream's
 // first poll only starts the clock.
-func (in *Ingester) reconcile(ctx context.Context, client *onepassword.Client, feature onepassword.Feature, lt *logtype.LogType,
-	src store.Source, st store.Stream, now time.Time, res *Result) error {
+func (in *Ingester) reconcile(ctx context.Context, sc sourceClient, feature onepassword.Feature, lt *logtype.LogType,
+	src store.Source, st store.Stream, now time.Time, res *Result, b *budget) error {
 	if st.LastReconcileAt.IsZero() {
 		return nil
 	}
 	req := onepassword.Request{Limit: in.cfg.PageLimit, StartTime: now.Add(-in.cfg.ReconcileWindow), EndTime: now}
 	var rr Result
-	err := in.drain(ctx, client, feature, lt, src, st, req, &rr, false)
+	err := in.drain(ctx, sc, feature, lt, src, st, req, &rr, false, b)
 	res.Inserted += rr.Inserted
 	res.Quarantine += rr.Quarantine
 	if rr.Inserted > 0 {
@@ -345,19 +464,27 @@ func stops(err error) bool {
 	return ok && (kind == onepassword.Unauthorized || kind == onepassword.MissingFeature)
 }
 
-func (in *Ingester) finish(ctx context.Context, st store.Stream, src *store.Source, err error, stopped bool) {
-	in.finishOutcome(ctx, st, src, err, stopped, nil, false)
+// stopsClient reports whether a failure to build a source's client needs
+// the operator. Only a failed request (learning the account) can pass by
+// itself; a token that cannot be opened or read, or settings the client
+// refuses, stay wrong until someone changes them.
+func stopsClient(err error) bool {
+	if _, ok := onepassword.KindOf(err); ok {
+		return stops(err)
+	}
+	return true
 }
 
-// finishOutcome records a poll's end and schedules the next one. It runs
-// even when ctx is cancelled (shutdown), so the lease is released.
-func (in *Ingester) finishOutcome(ctx context.Context, st store.Stream, src *store.Source, err error, stopped bool, cursor *string, reconciled bool) {
+// finish records a poll's end and schedules the next one. It runs even when
+// ctx is cancelled (shutdown), so the lease is released. cursor, when
+// non-nil, replaces the stored one.
+func (in *Ingester) finish(ctx context.Context, st store.Stream, src *store.Source, err error, stopped bool, cursor *string, reconciled bool) {
 	now := in.cfg.Now()
 	interval := time.Minute
 	if src != nil && src.Interval > 0 {
 		interval = src.Interval
 	}
-	o := store.PollOutcome{StreamID: st.ID, LeaseOwner: in.cfg.Owner, At: now, Cursor: cursor, Reconciled: reconciled}
+	o := store.PollOutcome{StreamID: st.ID, LeaseOwner: in.cfg.Owner, Cursor: cursor, Reconciled: reconciled}
 	switch {
 	case err == nil:
 		o.NextPollAt = nextSlot(st.ID, interval, now)
@@ -371,8 +498,8 @@ func (in *Ingester) finishOutcome(ctx context.Context, st store.Stream, src *sto
 		o.NextPollAt = now.Add(backoff(st.ConsecutiveFailures+1, nil))
 		var apiErr *onepassword.Error
 		switch {
-		case cursor != nil:
-			o.NextPollAt = now.Add(backoffBase) // recovery: retry soon
+		case cursor != nil, errors.Is(err, ErrPollLimit):
+			o.NextPollAt = now.Add(backoffBase) // recovery, or the rest of a backlog: soon
 		case errors.As(err, &apiErr) && apiErr.RetryAfter > 0:
 			o.NextPollAt = now.Add(apiErr.RetryAfter) // the server said when
 		}
@@ -384,65 +511,102 @@ func (in *Ingester) finishOutcome(ctx context.Context, st store.Stream, src *sto
 	}
 }
 
-// client returns the source's API client, built once per source version.
-func (in *Ingester) client(ctx context.Context, src store.Source) (*onepassword.Client, error) {
+// client returns the source's API client and account, built once per
+// version of the source. The account is known before any event is stored:
+// events are unique per account.
+func (in *Ingester) client(ctx context.Context, src store.Source) (sourceClient, error) {
 	in.mu.Lock()
 	c, ok := in.clients[src.ID]
 	in.mu.Unlock()
 	if ok && c.updated.Equal(src.UpdatedAt) {
-		return c.client, nil
+		return c, nil
 	}
-	client, err := NewClient(ctx, src, in.cfg.Secrets, in.cfg.Limiters, ClientOptions{
-		Logger: in.log, Retry: in.cfg.Retry, UserAgent: in.cfg.UserAgent,
-	})
+	opts := ClientOptions{Logger: in.log, Retry: in.cfg.Retry, UserAgent: in.cfg.UserAgent, HTTPClient: in.cfg.HTTPClient}
+	client, account, err := newClient(ctx, src, in.cfg.Secrets, in.cfg.Limiters, opts, true)
 	if err != nil {
-		return nil, err
+		return sourceClient{}, err
 	}
+	if account != src.AccountUUID {
+		if err := in.cfg.Store.SetSourceAccount(ctx, src.ID, account); err != nil {
+			return sourceClient{}, fmt.Errorf("record the token's 1Password account: %w", err)
+		}
+	}
+	c = sourceClient{updated: src.UpdatedAt, client: client, account: account}
 	in.mu.Lock()
-	in.clients[src.ID] = cachedClient{updated: src.UpdatedAt, client: client}
+	in.clients[src.ID] = c
 	in.mu.Unlock()
-	return client, nil
+	return c, nil
 }
 
 // ClientOptions are the client settings that do not come from the source.
 type ClientOptions struct {
-	Logger    *slog.Logger
-	Retry     onepassword.RetryPolicy
-	UserAgent string
+	Logger     *slog.Logger
+	Retry      onepassword.RetryPolicy
+	UserAgent  string
+	HTTPClient *http.Client // nil: the client builds its own
 }
 
-// NewClient opens the source's sealed token and builds its API client, with
-// the rate limiter of the token's 1Password account.
+// NewClient opens the source's sealed token and builds its API client. With
+// limiters, the client shares the rate limiter of the token's 1Password
+// account (learned from the token, the source, or introspection; failing
+// all three, the source counts as its own account).
 func NewClient(ctx context.Context, src store.Source, secrets Opener, limiters *onepassword.Limiters, o ClientOptions) (*onepassword.Client, error) {
-	tok, err := secrets.Open(src.Token)
+	client, _, err := newClient(ctx, src, secrets, limiters, o, false)
+	return client, err
+}
+
+// newClient builds the client and, when needed for the limiter or asked
+// (mustKnow), learns the account; with mustKnow, not learning it fails.
+func newClient(ctx context.Context, src store.Source, secrets Opener, limiters *onepassword.Limiters, o ClientOptions, mustKnow bool) (*onepassword.Client, string, error) {
+	tok, err := secrets.Open(src.Token, src.Binding())
 	if err != nil {
-		return nil, fmt.Errorf("source %s: cannot open its stored token: %w", src.Name, err)
+		return nil, "", fmt.Errorf("cannot open the stored token (another secret key, or the source's endpoint settings were changed outside opwatch): %w", err)
 	}
 	opts := onepassword.Options{
 		Token: string(tok), Region: src.Region, BaseURL: src.BaseURL, APIVersion: src.APIVersion,
-		InsecureSkipVerify: src.InsecureSkipVerify, Retry: o.Retry, UserAgent: o.UserAgent, Logger: o.Logger,
+		InsecureSkipVerify: src.InsecureSkipVerify, AllowOtherHost: src.AllowOtherHost,
+		HTTPClient: o.HTTPClient, Retry: o.Retry, UserAgent: o.UserAgent, Logger: o.Logger,
 	}
 	client, err := onepassword.New(opts)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", src.Name, err)
+		return nil, "", err
+	}
+	if limiters == nil && !mustKnow {
+		return client, "", nil
+	}
+	account, err := learnAccount(ctx, client, src)
+	if err != nil {
+		if mustKnow {
+			return nil, "", err
+		}
+		account = "source:" + src.ID
 	}
 	if limiters == nil {
-		return client, nil
+		return client, account, nil
 	}
 	// All tokens of one account share its limits (600 requests a minute).
-	// The account is in the token's claims, or else introspection tells it;
-	// failing both, the source counts as its own account.
-	key := client.Claims().AccountUUID
-	if key == "" {
-		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if in, err := client.Introspect(ictx); err == nil && in.AccountUUID != "" {
-			key = in.AccountUUID
-		}
-		cancel()
+	opts.Limiter = limiters.For(account)
+	client, err = onepassword.New(opts)
+	return client, account, err
+}
+
+// learnAccount is the 1Password account a token reads: its auuid claim,
+// else the one recorded for the source, else introspection's account_uuid.
+func learnAccount(ctx context.Context, client *onepassword.Client, src store.Source) (string, error) {
+	if a := client.Claims().AccountUUID; a != "" {
+		return a, nil
 	}
-	if key == "" {
-		key = "source:" + src.ID
+	if src.AccountUUID != "" {
+		return src.AccountUUID, nil
 	}
-	opts.Limiter = limiters.For(key)
-	return onepassword.New(opts)
+	ictx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	intro, err := client.Introspect(ictx)
+	if err != nil {
+		return "", fmt.Errorf("the token does not name its 1Password account and introspection failed; no event is stored until the account is known: %w", err)
+	}
+	if intro.AccountUUID == "" {
+		return "", errors.New("the token does not name its 1Password account and introspection did not tell it; no event is stored until the account is known")
+	}
+	return intro.AccountUUID, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 
 // Pull drains every stream of the given sources (all when empty) once, until
 // caught up, whatever their schedule: `opwatch pull`. Stopped streams are
-// tried too, since the operator asked. It returns one Result per stream, and
-// an error naming every stream that failed.
+// tried too, since the operator asked; streams that are not collected (not
+// enabled) are not, and their Results say NotCollected. It returns one Result
+// per stream, and an error naming every stream that failed.
 func (in *Ingester) Pull(ctx context.Context, sourceIDs []string) ([]Result, error) {
 	var streams []store.Stream
 	if len(sourceIDs) == 0 {
@@ -38,9 +40,13 @@ func (in *Ingester) Pull(ctx context.Context, sourceIDs []string) ([]Result, err
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			claimed, err := in.cfg.Store.ClaimStream(ctx, st.ID, in.cfg.Owner, in.cfg.Now(), in.cfg.LeaseFor)
+			if !st.Enabled {
+				results[i] = Result{Stream: st, NotCollected: true}
+				return
+			}
+			claimed, err := in.cfg.Store.ClaimStream(ctx, st.ID, in.cfg.Owner, in.cfg.LeaseFor)
 			if err != nil {
-				results[i] = Result{Stream: st, Err: fmt.Errorf("claim stream: %w", err)}
+				results[i] = Result{Stream: st, Err: fmt.Errorf("claim the stream: %w", err)}
 				return
 			}
 			results[i] = in.Poll(ctx, claimed, false)
@@ -50,7 +56,11 @@ func (in *Ingester) Pull(ctx context.Context, sourceIDs []string) ([]Result, err
 	var errs []error
 	for _, r := range results {
 		if r.Err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %w", r.Source, r.Stream.LogType, r.Err))
+			name := r.Source
+			if name == "" {
+				name = "source " + r.Stream.SourceID
+			}
+			errs = append(errs, fmt.Errorf("%s %s: %w", name, r.Stream.LogType, r.Err))
 		}
 	}
 	return results, errors.Join(errs...)
@@ -70,16 +80,19 @@ type Progress struct {
 // Backfill re-reads the window [since, until) of the source's streams with a
 // reset cursor, alongside the live cursor, which it never touches. Events
 // already stored are absorbed by the unique key. progress is called after
-// every page, from several goroutines (one per log type).
+// every page, from several goroutines (one per log type). Streams that are
+// not collected are left out.
 func (in *Ingester) Backfill(ctx context.Context, src store.Source, since, until time.Time, progress func(Progress)) ([]Result, error) {
 	streams, err := in.cfg.Store.Streams(ctx, src.ID)
 	if err != nil {
 		return nil, fmt.Errorf("list streams: %w", err)
 	}
-	client, err := in.client(ctx, src)
+	streams = slices.DeleteFunc(streams, func(st store.Stream) bool { return !st.Enabled })
+	sc, err := in.client(ctx, src)
 	if err != nil {
 		return nil, err
 	}
+	in.warnInsecure(in.log.With("source", src.Name), sc.client)
 	if progress == nil {
 		progress = func(Progress) {}
 	}
@@ -89,7 +102,7 @@ func (in *Ingester) Backfill(ctx context.Context, src store.Source, since, until
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = in.backfillStream(ctx, client, src, st, since, until, progress)
+			results[i] = in.backfillStream(ctx, sc, src, st, since, until, progress)
 		}()
 	}
 	wg.Wait()
@@ -102,7 +115,7 @@ func (in *Ingester) Backfill(ctx context.Context, src store.Source, since, until
 	return results, errors.Join(errs...)
 }
 
-func (in *Ingester) backfillStream(ctx context.Context, client *onepassword.Client, src store.Source, st store.Stream,
+func (in *Ingester) backfillStream(ctx context.Context, sc sourceClient, src store.Source, st store.Stream,
 	since, until time.Time, progress func(Progress)) Result {
 	res := Result{Stream: st, Source: src.Name}
 	lt := logtype.ByName(st.LogType)
@@ -111,8 +124,9 @@ func (in *Ingester) backfillStream(ctx context.Context, client *onepassword.Clie
 		return res
 	}
 	feature := onepassword.Feature(lt.Feature)
+	client := sc.client
 	if !client.Claims().Has(feature) {
-		res.Err = fmt.Errorf("token lacks the %s feature; skipped", feature)
+		res.Err = lacksFeature(client, feature, lt.Name)
 		progress(Progress{LogType: lt.Name, Done: true, Err: res.Err})
 		return res
 	}
@@ -120,7 +134,7 @@ func (in *Ingester) backfillStream(ctx context.Context, client *onepassword.Clie
 	req := onepassword.Request{Limit: in.cfg.PageLimit, StartTime: since, EndTime: until}
 	err := client.Drain(ctx, feature, req, func(page onepassword.Page) error {
 		now := in.cfg.Now()
-		events, quarantine := in.normalize(lt, src, page.Items, now)
+		events, quarantine := in.normalize(lt, src, sc.account, page.Items, now)
 		cr, err := in.cfg.Store.InsertEvents(ctx, st.ID, events, quarantine)
 		if err != nil {
 			return err
