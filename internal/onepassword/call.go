@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 )
@@ -45,7 +47,7 @@ func (c *Client) do(ctx context.Context, k call) error {
 			return c.stopped(ctx, k, ctx.Err())
 		}
 		var e *Error
-		if !errors.As(err, &e) || !e.Kind.retryable() {
+		if !errors.As(err, &e) || !e.Kind.retryable() || e.final {
 			return err
 		}
 		if attempt >= c.retry.MaxAttempts {
@@ -99,6 +101,7 @@ func (c *Client) attempt(ctx context.Context, k call) error {
 		return c.networkError(k, "cannot reach", err)
 	}
 	defer resp.Body.Close()
+	c.contacted.Store(true)
 	if resp.StatusCode != http.StatusOK {
 		msg := c.serverMessage(resp.Body)
 		// Drain a little so the connection can be reused.
@@ -131,7 +134,22 @@ func (c *Client) networkError(k call, what string, err error) *Error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("%s %s for %s within %s; the server or network is slow", what, c.ep.host, k.what(), c.timeout)
 	}
-	return &Error{Kind: Network, Host: c.ep.host, Feature: k.feature, Message: msg, Err: err}
+	// Before the server has ever answered, a refused connection or an
+	// unknown host is most likely a wrong address: say so at once instead
+	// of retrying for a minute. Once it has answered, they are outages.
+	final := false
+	if !c.contacted.Load() {
+		var dnsErr *net.DNSError
+		switch {
+		case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+			final = true
+			msg = fmt.Sprintf("cannot reach %s for %s: no such host; check the region or base URL, and the DNS of this machine", c.ep.host, k.what())
+		case errors.Is(err, syscall.ECONNREFUSED):
+			final = true
+			msg = fmt.Sprintf("cannot reach %s for %s: connection refused (nothing listens there); check the base URL and that the server runs", c.ep.host, k.what())
+		}
+	}
+	return &Error{Kind: Network, Host: c.ep.host, Feature: k.feature, Message: msg, Err: err, final: final}
 }
 
 // statusError turns a non-200 response into an Error that says what to do.
@@ -178,16 +196,19 @@ func (c *Client) statusError(k call, resp *http.Response, msg string) *Error {
 	return e
 }
 
-// authProblem explains a 401 with what the claims tell.
+// authProblem explains a 401 with what the claims tell. The server says
+// no more than 401, so a token that has not expired by its claims is not
+// called expired: it was revoked, or its signature does not verify (a
+// damaged or partial copy, or a token made by another server).
 func (c *Client) authProblem() string {
 	switch {
 	case !c.claims.ExpiresAt.IsZero() && time.Now().After(c.claims.ExpiresAt):
 		return fmt.Sprintf("token expired at %s: issue a new token in 1Password and update the source",
 			c.claims.ExpiresAt.Format(time.RFC3339))
-	case c.audHost != "" && !strings.EqualFold(c.audHost, c.ep.host):
-		return fmt.Sprintf("token revoked, expired, or for another region (token is for %s): issue a new token in 1Password or fix the base URL", c.audHost)
+	case c.audHost != "" && !sameHost(c.audHost, c.ep.host):
+		return fmt.Sprintf("token refused; it is for %s, not this host (or it was revoked, or its signature is not valid): fix the base URL or region, or issue a new token in 1Password", c.audHost)
 	}
-	return "token revoked or expired: issue a new token in 1Password and update the source"
+	return "token refused: it was revoked, or its signature is not valid (a damaged or partial copy, or a token of another server): paste the whole token again, or issue a new token in 1Password and update the source"
 }
 
 // serverMessage extracts the message of an error body, in either

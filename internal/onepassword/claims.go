@@ -91,3 +91,36 @@ func numericDate(name string, n *json.Number) (time.Time, error) {
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 }
+
+// ExpiryText says when the token expires, for people: "never",
+// "2026-12-01T10:00:00Z (in 40s)" or "2026-12-01T10:00:00Z (expired 3h ago)".
+func (c Claims) ExpiryText(now time.Time) string {
+	if c.ExpiresAt.IsZero() {
+		return "never"
+	}
+	at := c.ExpiresAt.UTC().Format(time.RFC3339)
+	d := c.ExpiresAt.Sub(now)
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%s (in %s)", at, approxDuration(d))
+	case d > -time.Second:
+		return fmt.Sprintf("%s (expires now)", at)
+	}
+	return fmt.Sprintf("%s (expired %s ago)", at, approxDuration(-d))
+}
+
+// approxDuration rounds d (positive) to its largest sensible unit, so that
+// 40s stays "40s" and 89 days is not "2136h0m0s".
+func approxDuration(d time.Duration) string {
+	if s := d.Round(time.Second); s < time.Minute {
+		return fmt.Sprintf("%ds", s/time.Second)
+	}
+	if m := d.Round(time.Minute); m < time.Hour {
+		return fmt.Sprintf("%dm", m/time.Minute)
+	}
+	if h := d.Round(time.Hour); h < 48*time.Hour {
+		return fmt.Sprintf("%dh", h/time.Hour)
+	}
+	days := d.Round(24*time.Hour) / (24 * time.Hour)
+	return fmt.Sprintf("%d days", days)
+}

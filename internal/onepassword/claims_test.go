@@ -98,3 +98,36 @@ func FuzzParseClaims(f *testing.F) {
 		}
 	})
 }
+
+func TestExpiryText(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   time.Duration // expiry minus now
+		want string
+	}{
+		{40 * time.Second, "(in 40s)"},
+		{1500 * time.Millisecond, "(in 2s)"},
+		{59*time.Second + 600*time.Millisecond, "(in 1m)"},
+		{12*time.Minute + 20*time.Second, "(in 12m)"},
+		{59*time.Minute + 40*time.Second, "(in 1h)"},
+		{3*time.Hour + 20*time.Minute, "(in 3h)"},
+		{47 * time.Hour, "(in 47h)"},
+		{90*24*time.Hour - time.Minute, "(in 90 days)"},
+		{300 * time.Millisecond, "(expires now)"},
+		{-3 * time.Hour, "(expired 3h ago)"},
+		{-20 * time.Second, "(expired 20s ago)"},
+	}
+	for _, tt := range tests {
+		c := Claims{ExpiresAt: now.Add(tt.in)}
+		got := c.ExpiryText(now)
+		if !strings.HasSuffix(got, tt.want) || !strings.HasPrefix(got, c.ExpiresAt.UTC().Format(time.RFC3339)) {
+			t.Errorf("expiry in %s: %q, want the time and %q", tt.in, got, tt.want)
+		}
+	}
+	if got := (Claims{}).ExpiryText(now); got != "never" {
+		t.Errorf("no exp claim: %q, want never", got)
+	}
+	if got := (Claims{ExpiresAt: now.Add(40 * time.Second)}).ExpiryText(now); got != "2026-12-01T10:00:40Z (in 40s)" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,12 +17,20 @@ type Options struct {
 	BaseURL            string // e.g. the emulator's http://127.0.0.1:port
 	APIVersion         int    // 1 or 2; 0 means 2
 	InsecureSkipVerify bool   // only for the default HTTP client
-	HTTPClient         *http.Client
-	Limiter            *Limiter // shared by the account's clients; nil = unlimited
-	RequestTimeout     time.Duration
-	Retry              RetryPolicy
-	UserAgent          string
-	Logger             *slog.Logger
+	// AllowOtherHost lets BaseURL name a host other than the token's
+	// audience (the emulator, a proxy). Without it such a base URL is
+	// refused: it would send the token to a server it was not issued for.
+	AllowOtherHost bool
+	// AllowInsecure lets a host that is not this machine be reached over
+	// plain http:// or without verifying its certificate. Loopback hosts
+	// need no permission: the token does not leave the machine.
+	AllowInsecure  bool
+	HTTPClient     *http.Client
+	Limiter        *Limiter // shared by the account's clients; nil = unlimited
+	RequestTimeout time.Duration
+	Retry          RetryPolicy
+	UserAgent      string
+	Logger         *slog.Logger
 }
 
 // Client calls the Events API of one token. It is safe for concurrent use.
@@ -32,12 +40,17 @@ type Client struct {
 	token   secret
 	claims  Claims
 	audHost string // the host in the token's audience; "" for legacy tokens
-	http    *http.Client
-	limiter *Limiter
-	timeout time.Duration
-	retry   RetryPolicy
-	ua      string
-	log     *slog.Logger
+	// insecure says why the connection is not private, "" when it is.
+	insecure string
+	// contacted is set once the server has answered at all: before that, a
+	// refused connection or an unknown host is a setup mistake, not an outage.
+	contacted *atomic.Bool
+	http      *http.Client
+	limiter   *Limiter
+	timeout   time.Duration
+	retry     RetryPolicy
+	ua        string
+	log       *slog.Logger
 }
 
 // New checks o and returns a client. It makes no request.
@@ -51,18 +64,27 @@ func New(o Options) (*Client, error) {
 		return nil, err
 	}
 	aud, _ := audienceHost(claims)
+	if err := checkHost(o, ep, aud); err != nil {
+		return nil, err
+	}
+	insecure, err := checkInsecure(o, ep)
+	if err != nil {
+		return nil, err
+	}
 	c := &Client{
-		ep:      ep,
-		version: o.APIVersion,
-		token:   secret(o.Token),
-		claims:  claims,
-		audHost: aud,
-		http:    o.HTTPClient,
-		limiter: o.Limiter,
-		timeout: o.RequestTimeout,
-		retry:   o.Retry.withDefaults(),
-		ua:      o.UserAgent,
-		log:     o.Logger,
+		ep:        ep,
+		version:   o.APIVersion,
+		token:     secret(o.Token),
+		claims:    claims,
+		audHost:   aud,
+		insecure:  insecure,
+		contacted: new(atomic.Bool),
+		http:      o.HTTPClient,
+		limiter:   o.Limiter,
+		timeout:   o.RequestTimeout,
+		retry:     o.Retry.withDefaults(),
+		ua:        o.UserAgent,
+		log:       o.Logger,
 	}
 	switch c.version {
 	case 0:
@@ -95,14 +117,17 @@ func New(o Options) (*Client, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	if o.BaseURL != "" && strings.HasPrefix(ep.base, "http:") && !isLoopback(ep.host) {
-		c.log.Warn("the Events API base URL is plain http: the token crosses the network unencrypted; use https")
-	}
-	if o.BaseURL != "" && aud != "" && aud != ep.host {
-		c.log.Info("base URL host differs from the token's host", "token_host", aud)
+	if c.insecure != "" {
+		c.log.Warn("the Events API connection is not secure, as allowed", "why", c.insecure)
 	}
 	return c, nil
 }
+
+// Insecure says why the connection to a host other than this machine is
+// not private (plain http, or a certificate not verified), "" when it is,
+// so that callers can warn on every poll. Loopback hosts are never called
+// insecure: the token does not leave the machine.
+func (c *Client) Insecure() string { return c.insecure }
 
 // BaseURL is the Events API base URL in use, without a trailing slash.
 func (c *Client) BaseURL() string { return c.ep.base }

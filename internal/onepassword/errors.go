@@ -67,6 +67,9 @@ type Error struct {
 	Message    string
 	RetryAfter time.Duration // the server's Retry-After, when it sent one
 	Err        error         // the underlying error, if any
+	// final stops the retries of a kind that is otherwise retried: an
+	// unreachable server on first contact.
+	final bool
 }
 
 func (e *Error) Error() string {

@@ -116,9 +116,69 @@ func isLoopback(host string) bool {
 	if hh, _, err := net.SplitHostPort(host); err == nil {
 		h = hh
 	}
-	if h == "localhost" {
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// sameHost compares two host[:port] values, a missing port being 443.
+func sameHost(a, b string) bool {
+	return strings.EqualFold(withPort(a), withPort(b))
+}
+
+func withPort(h string) string {
+	if _, _, err := net.SplitHostPort(h); err == nil {
+		return h
+	}
+	return net.JoinHostPort(strings.Trim(h, "[]"), "443")
+}
+
+// checkHost refuses a base URL whose host is not the one the token was
+// issued for, unless o allows it: whoever can change the base URL could
+// otherwise have the token sent to a server of theirs. A token whose
+// audience names no host may be sent to 1Password's own hosts only.
+func checkHost(o Options, ep endpoint, aud string) error {
+	if o.BaseURL == "" || o.AllowOtherHost {
+		return nil
+	}
+	switch {
+	case aud != "" && sameHost(aud, ep.host):
+		return nil
+	case aud != "" && isLoopback(aud) && isLoopback(ep.host):
+		return nil // a token issued for this machine, used on this machine
+	case aud == "" && regionOf(ep.host) != "" && strings.HasPrefix(ep.base, "https:"):
+		return nil
+	}
+	tokenHost := aud
+	if tokenHost == "" {
+		tokenHost = "no host (a legacy token)"
+	}
+	return fmt.Errorf("the base URL's host %s is not the token's host, %s, so the token would be sent to a server it was not issued for: "+
+		"remove the base URL, or, if this server is meant (the emulator, a proxy), allow it with --allow-other-host (config allow_other_host)",
+		ep.host, tokenHost)
+}
+
+// checkInsecure refuses plain http and unverified certificates for hosts
+// other than this machine unless o allows them, and says why a connection
+// it allows is not private.
+func checkInsecure(o Options, ep endpoint) (string, error) {
+	var why string
+	switch {
+	case strings.HasPrefix(ep.base, "http:"):
+		why = fmt.Sprintf("plain http to %s: the token and events cross the network unencrypted", ep.host)
+	case o.InsecureSkipVerify && o.HTTPClient == nil:
+		why = fmt.Sprintf("the TLS certificate of %s is not verified: anyone on the path can read the token", ep.host)
+	default:
+		return "", nil
+	}
+	if isLoopback(ep.host) {
+		return "", nil
+	}
+	if !o.AllowInsecure {
+		return "", fmt.Errorf("refusing %s: use https with a trusted certificate, or allow it with --allow-insecure (config allow_insecure)", why)
+	}
+	return why, nil
 }

@@ -39,8 +39,39 @@ func TestNewResolvesHost(t *testing.T) {
 		{name: "from aud string", o: Options{Token: tok("events.ent.1password.com")}, wantBase: "https://events.ent.1password.com"},
 		{name: "region agrees", o: Options{Token: tok([]string{"events.1password.ca"}), Region: "ca"}, wantBase: "https://events.1password.ca"},
 		{name: "region for legacy token", o: Options{Token: tok([]string{"com.1password.streamingservice"}), Region: "business"}, wantBase: "https://events.1password.com"},
-		{name: "base URL wins", o: Options{Token: tok([]string{"events.1password.com"}), BaseURL: "http://127.0.0.1:8080/"}, wantBase: "http://127.0.0.1:8080"},
-		{name: "base URL with prefix", o: Options{Token: tok([]string{"com.1password.streamingservice"}), BaseURL: "https://proxy.example/1p/"}, wantBase: "https://proxy.example/1p"},
+		{name: "base URL wins", o: Options{Token: tok([]string{"events.1password.com"}), BaseURL: "http://127.0.0.1:8080/", AllowOtherHost: true}, wantBase: "http://127.0.0.1:8080"},
+		{name: "base URL with prefix", o: Options{Token: tok([]string{"com.1password.streamingservice"}), BaseURL: "https://proxy.example/1p/", AllowOtherHost: true}, wantBase: "https://proxy.example/1p"},
+		{name: "base URL of the token's host", o: Options{Token: tok([]string{"events.1password.eu"}), BaseURL: "https://events.1password.eu:443"}, wantBase: "https://events.1password.eu:443"},
+		{name: "legacy token, base URL of a region", o: Options{Token: tok([]string{"com.1password.streamingservice"}), BaseURL: "https://events.ent.1password.com"}, wantBase: "https://events.ent.1password.com"},
+		{name: "loopback token on loopback", o: Options{Token: tok([]string{"127.0.0.1:9000"}), BaseURL: "http://localhost:9001"}, wantBase: "http://localhost:9001"},
+		{
+			// D1: whoever can change the base URL must not get the token sent to them.
+			name:    "base URL of another host",
+			o:       Options{Token: tok([]string{"events.1password.com"}), BaseURL: "https://attacker.example"},
+			wantErr: []string{"attacker.example is not the token's host, events.1password.com", "--allow-other-host", "allow_other_host"},
+		},
+		{
+			name:    "emulator on loopback with a real host's token",
+			o:       Options{Token: tok([]string{"events.1password.com"}), BaseURL: "http://127.0.0.1:8080"},
+			wantErr: []string{"127.0.0.1:8080 is not the token's host", "--allow-other-host"},
+		},
+		{
+			name:    "legacy token, base URL of another host",
+			o:       Options{Token: tok([]string{"com.1password.streamingservice"}), BaseURL: "https://proxy.example"},
+			wantErr: []string{"proxy.example is not the token's host, no host (a legacy token)", "--allow-other-host"},
+		},
+		{
+			// D3: plain http and unverified certificates only on this machine,
+			// or when allowed explicitly.
+			name:    "plain http to a real host",
+			o:       Options{Token: tok([]string{"events.1password.com"}), BaseURL: "http://events.1password.com"},
+			wantErr: []string{"refusing plain http to events.1password.com", "--allow-insecure", "allow_insecure"},
+		},
+		{
+			name:    "unverified certificate of a real host",
+			o:       Options{Token: tok([]string{"events.1password.com"}), InsecureSkipVerify: true},
+			wantErr: []string{"certificate of events.1password.com is not verified", "--allow-insecure"},
+		},
 		{
 			name:    "region disagrees with aud",
 			o:       Options{Token: tok([]string{"events.1password.com"}), Region: "eu"},
@@ -85,5 +116,31 @@ func TestNewResolvesHost(t *testing.T) {
 				t.Errorf("Host() = %q does not match base %q", c.Host(), tt.wantBase)
 			}
 		})
+	}
+}
+
+// Insecure names an allowed insecure connection, for a warning on every
+// poll; on this machine the token does not leave it, so nothing is said.
+func TestInsecure(t *testing.T) {
+	tok := allFeaturesToken(t, "events.1password.com")
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"https", Options{Token: tok}, ""},
+		{"plain http, allowed", Options{Token: tok, BaseURL: "http://events.1password.com", AllowInsecure: true}, "plain http to events.1password.com"},
+		{"unverified, allowed", Options{Token: tok, InsecureSkipVerify: true, AllowInsecure: true}, "certificate of events.1password.com is not verified"},
+		{"plain http on loopback", Options{Token: tok, BaseURL: "http://[::1]:8080", AllowOtherHost: true}, ""},
+		{"unverified on localhost", Options{Token: tok, BaseURL: "https://localhost:8443", AllowOtherHost: true, InsecureSkipVerify: true}, ""},
+	}
+	for _, tt := range tests {
+		c, err := New(tt.o)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := c.Insecure(); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("%s: Insecure() = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
