@@ -6,9 +6,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,109 +43,254 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(out, "  "+name) {
 			t.Errorf("help does not list %s", name)
 		}
-		_, errOut, code := runCLI(t, nil, "", name, "--help")
-		if name == "source" || name == "bench" {
-			continue // take subcommands; checked below
-		}
-		if code != 0 || !strings.Contains(errOut, "Usage: opwatch "+name) {
-			t.Errorf("%s --help: exit %d, output:\n%s", name, code, errOut)
+		stdout, errOut, code := runCLI(t, nil, "", name, "--help")
+		if code != 0 || !strings.Contains(stdout+errOut, "Usage: opwatch "+name) {
+			t.Errorf("%s --help: exit %d, output:\n%s%s", name, code, stdout, errOut)
 		}
 	}
 	if _, errOut, code := runCLI(t, nil, "", "nope"); code != 2 || !strings.Contains(errOut, "unknown command") {
 		t.Errorf("unknown command: exit %d, %s", code, errOut)
 	}
-	if _, errOut, code := runCLI(t, nil, "", "source", "add", "--help"); code != 0 || !strings.Contains(errOut, "--token-file") {
-		t.Errorf("source add --help: exit %d, %s", code, errOut)
+	for _, sub := range []string{"add", "list", "show", "test", "update", "reset", "remove"} {
+		_, errOut, code := runCLI(t, nil, "", "source", sub, "--help")
+		if code != 0 || !strings.Contains(errOut, "Usage: opwatch source "+sub) {
+			t.Errorf("source %s --help: exit %d, %s", sub, code, errOut)
+		}
+	}
+	// update changes only what is given: its help shows no defaults that
+	// would read as values it sets.
+	_, errOut, _ := runCLI(t, nil, "", "source", "update", "--help")
+	for _, bad := range []string{"(default 1m)", "(default 24h)", "(default 2)"} {
+		if strings.Contains(errOut, bad) {
+			t.Errorf("source update --help shows %s", bad)
+		}
 	}
 }
 
-func TestSourceLifecycle(t *testing.T) {
-	em, err := emulator.Start(emulator.Options{Seed: 9, Events: 500, Span: 6 * time.Hour}, "127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer em.Close()
-	tok, err := em.IssueToken(emulator.TokenOptions{Features: []string{"signinattempts", "itemusages"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	vars := map[string]string{"OPWATCH_DB": filepath.Join(dir, "o.db"), "OP_TOKEN": tok}
-	var transcript strings.Builder
-	cli := func(wantCode int, stdin string, args ...string) string {
-		t.Helper()
-		out, errOut, code := runCLI(t, vars, stdin, args...)
-		transcript.WriteString(out + errOut)
-		if code != wantCode {
-			t.Fatalf("opwatch %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, out, errOut)
-		}
-		return out + errOut
-	}
+// cliHarness runs verbs against one database and records everything printed.
+type cliHarness struct {
+	t          *testing.T
+	vars       map[string]string
+	transcript strings.Builder
+}
 
-	out := cli(0, "", "source", "add", "--name", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL())
-	if !strings.Contains(out, "no auditevents feature") {
-		t.Errorf("source add does not warn about the missing feature:\n%s", out)
+func (h *cliHarness) run(wantCode int, stdin string, args ...string) string {
+	h.t.Helper()
+	out, errOut, code := runCLI(h.t, h.vars, stdin, args...)
+	h.transcript.WriteString(out + errOut)
+	if code != wantCode {
+		h.t.Fatalf("opwatch %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, out, errOut)
 	}
-	cli(1, "", "source", "add", "--name", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL()) // duplicate
-	cli(2, "", "source", "add", "--name", "bad", "--token-env", "OP_TOKEN", "--region", "mars")
+	return out + errOut
+}
+
+func startEmulator(t *testing.T, o emulator.Options) *emulator.Emulator {
+	t.Helper()
+	em, err := emulator.Start(o, "127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Close() })
+	return em
+}
+
+func issue(t *testing.T, em *emulator.Emulator, o emulator.TokenOptions) string {
+	t.Helper()
+	tok, err := em.IssueToken(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestSourceLifecycle(t *testing.T) {
+	em := startEmulator(t, emulator.Options{Seed: 9, Events: 500, Span: 6 * time.Hour})
+	tok := issue(t, em, emulator.TokenOptions{Features: []string{"signinattempts", "itemusages"}})
+	dir := t.TempDir()
+	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": filepath.Join(dir, "o.db"), "OP_TOKEN": tok}}
+	cli := h.run
+
+	// Flags after the name, as people type them.
+	out := cli(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host")
+	if !strings.Contains(out, "lacks the auditevents feature") || !strings.Contains(out, "Collecting: OnePassword.SignInAttempt, OnePassword.ItemUsage") {
+		t.Errorf("source add does not say what it collects:\n%s", out)
+	}
+	cli(1, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host") // duplicate
+	cli(2, "", "source", "add", "bad", "--token-env", "OP_TOKEN", "--region", "mars")
+	out = cli(1, "", "source", "add", "elsewhere", "--token-env", "OP_TOKEN", "--base-url", em.URL())
+	if !strings.Contains(out, "allow-other-host") {
+		t.Errorf("a base URL on another host than the token's was not refused with the way out:\n%s", out)
+	}
 	// A token read from stdin works too.
-	cli(0, tok+"\n", "source", "add", "--name", "stdin", "--token-file", "-", "--base-url", em.URL(), "--interval", "30s")
+	cli(0, tok+"\n", "source", "add", "--name", "stdin", "--token-file", "-", "--base-url", em.URL(), "--allow-other-host", "--interval", "30s")
 	cli(0, "", "source", "remove", "stdin")
+	cli(2, "", "source", "list", "extra")
 
 	out = cli(0, "", "source", "test", "acme")
-	if !strings.Contains(out, "OnePassword.SignInAttempt") || !strings.Contains(out, "lacks the auditevents feature") {
+	if !strings.Contains(out, "OnePassword.SignInAttempt") || !strings.Contains(out, "not collected") {
 		t.Errorf("source test output:\n%s", out)
 	}
-	out = cli(1, "", "pull")
-	if !strings.Contains(out, "auditevents") {
-		t.Errorf("pull does not name the missing feature:\n%s", out)
+	// A feature the token deliberately lacks is not collected, not a failure.
+	out = cli(0, "", "pull")
+	if strings.Contains(out, "FAILED") {
+		t.Errorf("pull failed on a log type that is not collected:\n%s", out)
 	}
 	out = cli(0, "", "source", "show", "acme")
-	for _, want := range []string{"OnePassword.SignInAttempt: ok", "OnePassword.AuditEvent: stopped", "500 stored"} {
+	for _, want := range []string{"OnePassword.SignInAttempt: ok", "500 stored"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("source show lacks %q:\n%s", want, out)
 		}
 	}
 	cli(0, "", "source", "list")
 
-	// A token with every feature fixes the stopped stream.
-	full, err := em.IssueToken(emulator.TokenOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// A token with every feature, and the audit events asked for.
+	vars := h.vars
+	vars["OP_TOKEN2"] = issue(t, em, emulator.TokenOptions{})
+	out = cli(0, "", "source", "update", "acme", "--token-env", "OP_TOKEN2")
+	if !strings.Contains(out, "does not collect") {
+		t.Errorf("update with a token granting more does not say what is not collected:\n%s", out)
 	}
-	vars["OP_TOKEN2"] = full
-	cli(0, "", "source", "update", "acme", "--token-env", "OP_TOKEN2")
-	cli(0, "", "pull")
+	cli(0, "", "source", "update", "--log-types", "signinattempts,itemusages,auditevents", "acme")
+	cli(0, "", "pull", "acme")
 	if out := cli(0, "", "source", "show", "acme"); !strings.Contains(out, "OnePassword.AuditEvent: ok") {
 		t.Errorf("after a new token the audit stream is not ok:\n%s", out)
 	}
+	// Changing the API version drops the cursors the old endpoint gave.
+	if out := cli(0, "", "source", "update", "acme", "--api-version", "1"); !strings.Contains(out, "re-reads from its last event") {
+		t.Errorf("api version change:\n%s", out)
+	}
+	if out := cli(0, "", "source", "show", "acme"); !strings.Contains(out, "cursor:        none") {
+		t.Errorf("cursors kept after an API version change:\n%s", out)
+	}
+	cli(0, "", "source", "update", "acme", "--api-version", "2")
+	cli(0, "", "source", "update", "acme", "--name", "acme2")
+	cli(1, "", "source", "show", "acme")
+	cli(0, "", "source", "show", "acme2")
 
-	out = cli(0, "", "query", "SELECT count(*) AS n FROM onepassword_signinattempt")
-	if !strings.Contains(out, "500") {
-		t.Errorf("query count:\n%s", out)
-	}
-	out = cli(0, "", "query", "--format", "json", "SELECT uuid, client FROM onepassword_itemusage LIMIT 2")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var row map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &row); err != nil || row["uuid"] == "" {
-		t.Errorf("query --format json: %v\n%s", err, out)
-	}
-	out = cli(0, "", "query", "--format", "csv", "SELECT category, count(*) FROM onepassword_signinattempt GROUP BY 1")
-	if !strings.HasPrefix(out, "category,count(*)\n") {
-		t.Errorf("query --format csv:\n%s", out)
-	}
 	out = cli(1, "", "query", "DELETE FROM events")
 	if !strings.Contains(out, "read-only") {
 		t.Errorf("a write was not refused clearly:\n%s", out)
 	}
-
-	cli(0, "", "source", "remove", "acme")
-	out = cli(0, "", "query", "SELECT count(*) FROM events")
-	if !strings.Contains(out, "1500") {
-		t.Errorf("events did not stay after the source was removed:\n%s", out)
+	count := func() string {
+		return strings.TrimSpace(cli(0, "", "query", "--format", "csv", "SELECT count(*) AS n, count(DISTINCT uuid) AS u FROM events"))
 	}
-	if strings.Contains(transcript.String(), tok) || strings.Contains(transcript.String(), full) {
+	before := count()
+	if !strings.HasSuffix(before, "\n1500,1500") {
+		t.Fatalf("events before remove: %q", before)
+	}
+	// Removed and added again: the account's events are not stored twice,
+	// nor by a second source on the same account.
+	cli(0, "", "source", "remove", "acme2")
+	cli(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN2", "--base-url", em.URL(), "--allow-other-host", "--lookback", "7d")
+	cli(0, "", "source", "add", "twin", "--token-env", "OP_TOKEN2", "--base-url", em.URL(), "--allow-other-host", "--lookback", "7d")
+	cli(0, "", "pull")
+	if after := count(); after != before {
+		t.Errorf("events after re-adding the source: %q, want %q", after, before)
+	}
+	if strings.Contains(h.transcript.String(), tok) || strings.Contains(h.transcript.String(), vars["OP_TOKEN2"]) {
 		t.Fatal("a token appeared in opwatch's output")
+	}
+}
+
+// Flags after positional arguments change what they say, or are refused.
+func TestFlagsAfterArguments(t *testing.T) {
+	em := startEmulator(t, emulator.Options{Seed: 2, Events: 20, Span: time.Hour})
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": a, "OP_TOKEN": issue(t, em, emulator.TokenOptions{})}}
+	h.run(0, "", "source", "add", "only-in-b", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host", "--db", b)
+	if fileExists(a) {
+		t.Error("--db after the arguments was ignored: a.db was created")
+	}
+	if out := h.run(0, "", "source", "list", "--db", b); !strings.Contains(out, "only-in-b") {
+		t.Errorf("source list --db b:\n%s", out)
+	}
+	h.run(0, "", "pull", "only-in-b", "--db", b)
+	h.run(2, "", "pull", "--db", b, "only-in-b", "--bogus")
+	h.run(1, "", "pull", "nope", "--db", b)
+	h.run(2, "", "source", "show", "only-in-b", "extra", "--db", b)
+	h.run(0, "", "source", "show", "--db", b, "only-in-b")
+}
+
+// Read verbs need no key and create nothing; write verbs never create a key
+// beside sealed tokens; a new token recovers a source whose key was lost.
+func TestReadOnlyAndLostKey(t *testing.T) {
+	em := startEmulator(t, emulator.Options{Seed: 5, Events: 20, Span: time.Hour})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "k.db")
+	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": db, "OP_TOKEN": issue(t, em, emulator.TokenOptions{})}}
+
+	missing := filepath.Join(dir, "typo.db")
+	for _, args := range [][]string{{"source", "list"}, {"source", "show", "x"}, {"query", "SELECT 1"}} {
+		out := h.run(1, "", append(args, "--db", missing)...)
+		if !strings.Contains(out, missing) {
+			t.Errorf("%v on a missing database does not name it:\n%s", args, out)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("read verbs created files: %v", entries)
+	}
+
+	h.run(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host")
+	for _, f := range []string{db, keyFile(db)} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: %v, mode %v: want no access for group and others", f, err, fi.Mode())
+		}
+	}
+	h.run(0, "", "pull")
+	os.Remove(keyFile(db))
+	if out := h.run(0, "", "source", "show", "acme"); !strings.Contains(out, "sealed") {
+		t.Errorf("source show without the key:\n%s", out)
+	}
+	out := h.run(1, "", "pull")
+	if !strings.Contains(out, "source update") {
+		t.Errorf("pull with a lost key does not say how to recover:\n%s", out)
+	}
+	if fileExists(keyFile(db)) {
+		t.Fatal("a key was created beside a database holding sealed tokens")
+	}
+	h.run(1, "", "source", "update", "acme", "--interval", "30s")
+	out = h.run(0, "", "source", "update", "acme", "--token-env", "OP_TOKEN")
+	if !strings.Contains(out, "new key") {
+		t.Errorf("the new key was not announced:\n%s", out)
+	}
+	h.run(0, "", "pull")
+}
+
+// A source's endpoint changed in the database by someone without the key
+// must not make opwatch send the token there.
+func TestTamperedEndpointKeepsToken(t *testing.T) {
+	em := startEmulator(t, emulator.Options{Seed: 6, Events: 20, Span: time.Hour})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	tok := issue(t, em, emulator.TokenOptions{})
+	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": db, "OP_TOKEN": tok}}
+	h.run(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host")
+
+	var mu sync.Mutex
+	var seen []string
+	trap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer trap.Close()
+	conn, err := sql.Open("sqlite", "file:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(`UPDATE sources SET settings = json_set(settings, '$.base_url', ?)`, trap.URL); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	h.run(1, "", "pull")
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range seen {
+		if strings.Contains(a, tok) {
+			t.Fatal("the token was sent to the endpoint written into the database")
+		}
 	}
 }
 
@@ -157,7 +305,7 @@ func TestServeConfigAndShutdown(t *testing.T) {
 	tokFile := filepath.Join(dir, "token")
 	os.WriteFile(tokFile, []byte(tok+"\n"), 0o600)
 	cfg := filepath.Join(dir, "opwatch.yaml")
-	os.WriteFile(cfg, []byte("sources:\n  - name: coded\n    token_file: "+tokFile+"\n    base_url: "+em.URL()+"\n    interval: 10s\n"), 0o600)
+	os.WriteFile(cfg, []byte("sources:\n  - name: coded\n    token_file: "+tokFile+"\n    base_url: "+em.URL()+"\n    allow_other_host: true\n    interval: 10s\n"), 0o600)
 	db := filepath.Join(dir, "s.db")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -220,7 +368,11 @@ func TestViewsGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := store.Source{Name: "golden", APIVersion: 2, Interval: time.Minute, Lookback: time.Hour}
-	if err := st.CreateSource(ctx, &src, allLogTypes()); err != nil {
+	var all []string
+	for _, lt := range logtype.All() {
+		all = append(all, lt.Name)
+	}
+	if err := st.CreateSource(ctx, &src, all); err != nil {
 		t.Fatal(err)
 	}
 	streams, _ := st.Streams(ctx, src.ID)
