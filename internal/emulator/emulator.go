@@ -115,6 +115,7 @@ func ParseCursorModel(s string) (CursorModel, error) {
 const (
 	maxRate     = 6e6 // events per minute: 100,000 a second
 	maxAccounts = 1000
+	maxIntegs   = 1 << 17
 	maxScan     = 1 << 20 // events examined per request before answering has_more
 )
 
@@ -139,6 +140,7 @@ type Emulator struct {
 	host      string
 	accounts  map[string]*account
 	revoked   map[string]bool
+	integs    map[string]string // integration UUID -> account UUID
 	verified  map[string]*tokenClaims // cache: ECDSA verification is the costliest step of a request
 	cursorGen uint64
 	cursorKey []byte
@@ -195,6 +197,7 @@ func New(opts Options) (*Emulator, error) {
 		done:         make(chan struct{}),
 		accounts:     map[string]*account{},
 		revoked:      map[string]bool{},
+		integs:       map[string]string{},
 		verified:     map[string]*tokenClaims{},
 		faults:       opts.Faults,
 		faultRNG:     newRNG(uint64(opts.Seed) ^ 0x6661756c7473), // "faults"
@@ -383,24 +386,80 @@ func (e *Emulator) IssueToken(o TokenOptions) (string, error) {
 			return "", fmt.Errorf("unknown feature %q: want signinattempts, itemusages or auditevents", f)
 		}
 	}
-	a, err := e.account(o.Account)
+	integ, acct, err := e.integration(o.Integration, o.Account)
 	if err != nil {
 		return "", err
 	}
 	now := e.now()
 	c := tokenClaims{
-		Account:  a.uuid,
+		Account:  acct,
 		Features: append([]string{}, features...),
 		Audience: []string{host},
 		IssuedAt: now.Unix(),
 		Issuer:   tokenIssuer,
 		ID:       randomID(true),
-		Subject:  randomID(true),
+		Subject:  integ,
+	}
+	if o.NoAccountClaim {
+		c.Account = ""
 	}
 	if o.ExpiresIn > 0 {
 		c.Expiry = now.Add(o.ExpiresIn).Unix()
 	}
 	return e.signer.sign(c)
+}
+
+// integration returns the integration named integ ("" for a new one) and its
+// account, creating it in account if it is new.
+func (e *Emulator) integration(integ, account string) (string, string, error) {
+	if integ != "" {
+		if err := validAccount(integ); err != nil {
+			return "", "", fmt.Errorf("integration: %w", err)
+		}
+		e.mu.Lock()
+		acct, ok := e.integs[integ]
+		e.mu.Unlock()
+		if ok {
+			if account != "" && account != acct {
+				return "", "", fmt.Errorf("integration %s belongs to account %s, not %s", integ, acct, account)
+			}
+			return integ, acct, nil
+		}
+	} else {
+		integ = randomID(true)
+	}
+	a, err := e.account(account)
+	if err != nil {
+		return "", "", err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if acct, ok := e.integs[integ]; ok { // created meanwhile
+		if acct != a.uuid {
+			return "", "", fmt.Errorf("integration %s belongs to account %s, not %s", integ, acct, a.uuid)
+		}
+		return integ, acct, nil
+	}
+	if len(e.integs) >= maxIntegs {
+		return "", "", fmt.Errorf("the emulator already has %d integrations: name one in TokenOptions.Integration", maxIntegs)
+	}
+	e.integs[integ] = a.uuid
+	return integ, a.uuid, nil
+}
+
+// accountOf returns the account of a verified token: its auuid claim, else
+// its integration's.
+func (e *Emulator) accountOf(c *tokenClaims) (*account, error) {
+	name := c.Account
+	if name == "" {
+		e.mu.Lock()
+		name = e.integs[c.Subject]
+		e.mu.Unlock()
+		if name == "" {
+			return nil, errors.New("token names no account and an unknown integration")
+		}
+	}
+	return e.account(name)
 }
 
 // Revoke makes the server refuse token from now on (401).

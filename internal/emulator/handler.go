@@ -195,31 +195,26 @@ func (e *Emulator) respond(r *http.Request, rt route) response {
 		e.log.Debug("unauthorized", "path", r.URL.Path, "reason", err.Error())
 		return e.errorResponse(http.StatusUnauthorized)
 	}
-	a, err := e.account(claims.Account)
+	a, err := e.accountOf(claims)
 	if err != nil {
+		e.log.Debug("unauthorized", "path", r.URL.Path, "reason", err.Error())
 		return e.errorResponse(http.StatusUnauthorized)
 	}
 	v := a.limiter.allow(e.now().UnixNano())
-	var rate *verdict
-	if v.limited && !e.opts.NoRateLimitHeaders {
-		rate = &v
-	}
 	if !v.ok {
+		// The headers are documented only on 429s, and only for v3
+		// (reference §3.5), so that is the only place they are sent.
 		resp := e.errorResponse(http.StatusTooManyRequests)
-		resp.rate = rate
-		if rate != nil {
+		if !e.opts.NoRateLimitHeaders {
+			resp.rate = &v
 			resp.retryAfter = v.retryAfter
 		}
 		return resp
 	}
-	var resp response
 	if rt.feature < 0 {
-		resp = e.introspect(claims, a, rt.version)
-	} else {
-		resp = e.page(r, a, rt)
+		return e.introspect(claims, a, rt.version)
 	}
-	resp.rate = rate
-	return resp
+	return e.page(r, a, rt)
 }
 
 // authenticate returns the claims of the request's valid bearer token.
