@@ -140,7 +140,7 @@ type Emulator struct {
 	host      string
 	accounts  map[string]*account
 	revoked   map[string]bool
-	integs    map[string]string // integration UUID -> account UUID
+	integs    map[string]string       // integration UUID -> account UUID
 	verified  map[string]*tokenClaims // cache: ECDSA verification is the costliest step of a request
 	cursorGen uint64
 	cursorKey []byte
