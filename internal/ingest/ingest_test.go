@@ -63,12 +63,14 @@ func newHarness(t *testing.T, opts emulator.Options) *harness {
 	t.Cleanup(func() { em.Close() })
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir+"/test.db", sqlite.Options{})
+	// The store fences leases with its own clock: the shared one, so that
+	// advancing it moves the schedule as the ingester sees it.
+	st, err := sqlite.Open(ctx, dir+"/test.db", sqlite.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	box, err := secret.Load(func(string) string { return "" }, dir+"/test.key")
+	box, err := secret.Load(func(string) string { return "" }, dir+"/test.key", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,19 +97,30 @@ func (h *harness) token(account string) string {
 
 func (h *harness) addSource(name, token string) store.Source {
 	h.t.Helper()
-	sealed, err := h.box.Seal([]byte(token))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	src := store.Source{Name: name, BaseURL: h.em.URL(), APIVersion: 2, Interval: time.Minute, Lookback: 48 * time.Hour, Token: sealed}
+	src := store.Source{ID: "id-" + name, Name: name, BaseURL: h.em.URL(), APIVersion: 2, Interval: time.Minute, Lookback: 48 * time.Hour}
 	var lts []string
 	for _, lt := range logtype.All() {
 		lts = append(lts, lt.Name)
 	}
-	if err := h.st.CreateSource(h.ctx, &src, lts); err != nil {
-		h.t.Fatal(err)
-	}
+	createSource(h.t, h.st, h.box, &src, token, lts)
 	return src
+}
+
+// createSource seals token to src, as the source service does, and stores
+// src with streams of logTypes.
+func createSource(t *testing.T, st store.Sources, box *secret.Box, src *store.Source, token string, logTypes []string) {
+	t.Helper()
+	if src.ID == "" {
+		src.ID = "id-" + src.Name
+	}
+	sealed, err := box.Seal([]byte(token), src.Binding())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Token = sealed
+	if err := st.CreateSource(context.Background(), src, logTypes); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (h *harness) pull(sources ...store.Source) ([]ingest.Result, error) {
@@ -350,7 +363,8 @@ func TestRevokedTokenStopsOnlyItsSource(t *testing.T) {
 	}
 	h.assertExact(b, "beta")
 	// The scheduler leaves stopped streams alone.
-	claimed, err := h.st.ClaimStreams(h.ctx, "x", h.clock.Now().Add(time.Hour), time.Minute, 10)
+	h.clock.Advance(time.Hour)
+	claimed, err := h.st.ClaimStreams(h.ctx, "x", time.Minute, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,16 +375,10 @@ func TestRevokedTokenStopsOnlyItsSource(t *testing.T) {
 	}
 	// A new token fixes it.
 	fresh := h.token("alpha")
-	sealed, _ := h.box.Seal([]byte(fresh))
+	sealed, _ := h.box.Seal([]byte(fresh), a.Binding())
 	a.Token = sealed
-	a.UpdatedAt = time.Now()
-	if err := h.st.UpdateSource(h.ctx, &a); err != nil {
+	if err := h.st.UpdateSource(h.ctx, store.SourceChange{Source: a, ResumeStopped: true}); err != nil {
 		t.Fatal(err)
-	}
-	for _, s := range h.streams(a) {
-		if err := h.st.ResetStream(h.ctx, s.ID, nil); err != nil {
-			t.Fatal(err)
-		}
 	}
 	h.mustPull(a)
 	h.assertExact(a, "alpha")

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"os"
 	"testing"
 	"time"
 )
@@ -36,22 +35,5 @@ func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
 	}
 	if d := backoff(50, hi); d > backoffCap || d < backoffCap*9/10 {
 		t.Errorf("capped backoff: %v", d)
-	}
-}
-
-func TestStaleOwner(t *testing.T) {
-	host, _ := os.Hostname()
-	if staleOwner(ownerID(host, os.Getpid(), "x")) {
-		t.Error("this process is stale")
-	}
-	if staleOwner(ownerID("another-host", 999999999, "x")) {
-		t.Error("another host's owner judged stale")
-	}
-	// A pid beyond the kernel's limit is never running.
-	if !staleOwner(ownerID(host, 999999999, "x")) {
-		t.Error("a dead local owner is not stale")
-	}
-	if staleOwner("garbage") {
-		t.Error("garbage owner judged stale")
 	}
 }

@@ -45,10 +45,20 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, body)
 }
 
-// unsignedToken is a JWT with the claims clients read; clients never verify it.
+// unsignedToken is a JWT with the claims clients read; clients never verify
+// it. Its account is "ACCOUNT1".
 func unsignedToken(aud string, features ...string) string {
+	return unsignedTokenOf(aud, "ACCOUNT1", features...)
+}
+
+// unsignedTokenOf is unsignedToken of an account ("" leaves the claim out).
+func unsignedTokenOf(aud, account string, features ...string) string {
 	enc := base64.RawURLEncoding.EncodeToString
-	claims, _ := json.Marshal(map[string]any{"aud": []string{aud}, "1password.com/fts": features, "iat": time.Now().Unix()})
+	c := map[string]any{"aud": []string{aud}, "1password.com/fts": features, "iat": time.Now().Unix()}
+	if account != "" {
+		c["1password.com/auuid"] = account
+	}
+	claims, _ := json.Marshal(c)
 	return enc([]byte(`{"alg":"ES256","typ":"JWT"}`)) + "." + enc(claims) + "." + enc([]byte("signature"))
 }
 
@@ -75,16 +85,13 @@ func TestMalformedEventsAreQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	box, err := secret.Load(func(string) string { return "" }, dir+"/q.key")
+	box, err := secret.Load(func(string) string { return "" }, dir+"/q.key", true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok := unsignedToken(strings.TrimPrefix(ts.URL, "http://"), "signinattempts")
-	sealed, _ := box.Seal([]byte(tok))
-	src := store.Source{Name: "q", BaseURL: ts.URL, APIVersion: 2, Interval: time.Minute, Lookback: time.Hour, Token: sealed}
-	if err := st.CreateSource(ctx, &src, []string{"OnePassword.SignInAttempt"}); err != nil {
-		t.Fatal(err)
-	}
+	src := store.Source{Name: "q", BaseURL: ts.URL, APIVersion: 2, Interval: time.Minute, Lookback: time.Hour}
+	createSource(t, st, box, &src, tok, []string{"OnePassword.SignInAttempt"})
 	in := ingest.New(ingest.Config{Store: st, Secrets: box,
 		Retry: onepassword.RetryPolicy{MaxAttempts: 1, Base: time.Millisecond, Cap: time.Millisecond}})
 
@@ -155,24 +162,21 @@ func TestReconciliationFindsWhatTheCursorMissed(t *testing.T) {
 	defer ts.Close()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir+"/r.db", sqlite.Options{})
+	now := time.Now()
+	st, err := sqlite.Open(ctx, dir+"/r.db", sqlite.Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	box, _ := secret.Load(func(string) string { return "" }, dir+"/r.key")
-	sealed, _ := box.Seal([]byte(unsignedToken(strings.TrimPrefix(ts.URL, "http://"), "itemusages")))
-	src := store.Source{Name: "r", BaseURL: ts.URL, APIVersion: 2, Interval: time.Minute, Lookback: time.Hour, Token: sealed}
-	if err := st.CreateSource(ctx, &src, []string{"OnePassword.ItemUsage"}); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
+	box, _ := secret.Load(func(string) string { return "" }, dir+"/r.key", true)
+	src := store.Source{Name: "r", BaseURL: ts.URL, APIVersion: 2, Interval: time.Minute, Lookback: time.Hour}
+	createSource(t, st, box, &src, unsignedToken(strings.TrimPrefix(ts.URL, "http://"), "itemusages"), []string{"OnePassword.ItemUsage"})
 	in := ingest.New(ingest.Config{Store: st, Secrets: box, Now: func() time.Time { return now }, Owner: "me",
 		ReconcileEvery: 24 * time.Hour, ReconcileWindow: 48 * time.Hour})
 	poll := func() store.Stream {
 		t.Helper()
 		ss, _ := st.Streams(ctx, src.ID)
-		claimed, err := st.ClaimStream(ctx, ss[0].ID, "me", now, time.Minute)
+		claimed, err := st.ClaimStream(ctx, ss[0].ID, "me", time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
