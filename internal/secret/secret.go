@@ -1,6 +1,8 @@
 // Package secret seals the 1Password tokens opwatch stores, with AES-256-GCM
 // under a key that lives outside the database: in OPWATCH_SECRET_KEY or in a
-// key file beside it.
+// key file beside it. Each sealed token is bound to additional data (its
+// source's id and endpoint settings), so a token copied to another source or
+// a source whose settings were changed in the database does not open.
 package secret
 
 import (
@@ -14,8 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"runtime"
 	"strings"
 )
 
@@ -25,20 +25,37 @@ const EnvKey = "OPWATCH_SECRET_KEY"
 // KeySize is the key length in bytes (AES-256).
 const KeySize = 32
 
-// version 1: version byte, key id (4 bytes), nonce (12 bytes), then the
-// ciphertext with its tag. The header is authenticated too.
+// Sealed formats. Version 2: version byte, key id (4 bytes), nonce (12
+// bytes), then the ciphertext with its tag; GCM's additional data is the
+// header followed by the caller's aad. Version 1 had no caller aad; it is
+// recognised only to say so.
 const (
 	version1   = 1
+	version2   = 2
 	keyIDSize  = 4
 	headerSize = 1 + keyIDSize
 )
 
 var (
-	// ErrWrongKey means the token was sealed with another key.
-	ErrWrongKey = errors.New("the secret key does not match the one the token was sealed with")
-	// ErrCorrupt means the sealed token is damaged or not a sealed token.
+	// ErrNoKey means there is no key: OPWATCH_SECRET_KEY is unset and the
+	// key file is missing (and was not to be created) or was not given.
+	ErrNoKey = errors.New("no secret key")
+	// ErrCannotOpen means a sealed token did not open: the key changed, the
+	// additional data (the source's settings) changed, or the stored bytes
+	// were altered. Every Open error wraps it, so a caller can offer to
+	// replace the token.
+	ErrCannotOpen = errors.New("the token cannot be opened with this key")
+	// ErrOldFormat means the token was sealed by an opwatch that did not
+	// bind tokens to their source. It comes wrapped with ErrCannotOpen.
+	ErrOldFormat = errors.New("the token was sealed in an older format")
+	// ErrCorrupt means the bytes are not a sealed token at all (too short,
+	// unknown format). It comes wrapped with ErrCannotOpen.
 	ErrCorrupt = errors.New("the sealed token is damaged")
 )
+
+// recovery is the advice every missing or unusable key error ends with.
+const recovery = "set " + EnvKey + " or give --key-file; a database holding sealed tokens needs the key that sealed them: " +
+	"if it is lost, give each source a new token with `opwatch source update NAME --token-file F`"
 
 // Box seals and opens tokens with one key. It is safe for concurrent use.
 type Box struct {
@@ -47,11 +64,21 @@ type Box struct {
 	from  string // where the key came from, for messages
 }
 
-// Load returns the Box for the key in OPWATCH_SECRET_KEY (read through env)
-// or, when that is unset, in keyFile, which is created with a new random key
-// on first use. A key file that others can read is refused.
-func Load(env func(string) string, keyFile string) (*Box, error) {
-	if v := strings.TrimSpace(env(EnvKey)); v != "" {
+// Load returns the Box for the key in OPWATCH_SECRET_KEY (read through
+// getenv) or, when that is unset, in keyFile.
+//
+// When keyFile does not exist, create decides: true writes a new random key
+// there (mode 0600); false returns an error wrapping ErrNoKey. Only a
+// command that starts a new local database should create: a key made beside
+// a database that already holds sealed tokens opens none of them. keyFile ""
+// means there is no key file (an engine other than a local SQLite file): the
+// key must come from the environment, or ErrNoKey.
+//
+// A key file is refused unless it is a regular file (not a symlink) owned
+// by the current user, unreadable by others, in a directory others cannot
+// write (on Windows only the symlink check applies).
+func Load(getenv func(string) string, keyFile string, create bool) (*Box, error) {
+	if v := strings.TrimSpace(getenv(EnvKey)); v != "" {
 		key, err := parseKey(v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", EnvKey, err)
@@ -59,9 +86,18 @@ func Load(env func(string) string, keyFile string) (*Box, error) {
 		return newBox(key, EnvKey)
 	}
 	if keyFile == "" {
-		return nil, fmt.Errorf("no secret key: set %s (32 bytes as base64 or hex, e.g. from: openssl rand -base64 32) or give a key file", EnvKey)
+		return nil, fmt.Errorf("%w: %s is unset and no key file was given: %s", ErrNoKey, EnvKey, recovery)
 	}
-	key, err := loadKeyFile(keyFile)
+	key, err := readKeyFile(keyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return nil, fmt.Errorf("%w: %s is unset and the key file %s does not exist: %s", ErrNoKey, EnvKey, keyFile, recovery)
+		}
+		key, err = createKeyFile(keyFile)
+		if errors.Is(err, fs.ErrExist) { // another process just made it
+			key, err = readKeyFile(keyFile)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -111,86 +147,48 @@ func parseKey(s string) ([]byte, error) {
 	return nil, fmt.Errorf("the key is neither base64 nor hex of %d bytes (make one with: openssl rand -base64 32)", KeySize)
 }
 
-func loadKeyFile(path string) ([]byte, error) {
-	key, err := readKeyFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		key, err = createKeyFile(path)
-		if errors.Is(err, fs.ErrExist) { // another process just made it
-			key, err = readKeyFile(path)
-		}
-	}
-	return key, err
+// additional is GCM's additional data: the header, then the caller's aad.
+// The header has a fixed length, so the split is unambiguous.
+func additional(header, aad []byte) []byte {
+	ad := make([]byte, 0, len(header)+len(aad))
+	return append(append(ad, header...), aad...)
 }
 
-func readKeyFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("secret key file %s can be accessed by other users (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read secret key file: %w", err)
-	}
-	key, err := parseKey(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("secret key file %s: %w", path, err)
-	}
-	return key, nil
-}
-
-// createKeyFile writes a new random key, base64 encoded so that it can be
-// moved into OPWATCH_SECRET_KEY as it is.
-func createKeyFile(path string) ([]byte, error) {
-	key := make([]byte, KeySize)
-	rand.Read(key)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("create secret key file (or set %s): %w", EnvKey, err)
-	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("write secret key file: %w", err)
-	}
-	return key, nil
-}
-
-// Seal encrypts plain with a fresh random nonce.
-func (b *Box) Seal(plain []byte) ([]byte, error) {
+// Seal encrypts plain with a fresh random nonce, bound to aad: Open needs
+// the same aad. Callers pass the source's binding (its id and endpoint
+// settings).
+func (b *Box) Seal(plain, aad []byte) ([]byte, error) {
 	ns := b.aead.NonceSize()
 	out := make([]byte, headerSize+ns, headerSize+ns+len(plain)+b.aead.Overhead())
-	out[0] = version1
+	out[0] = version2
 	copy(out[1:headerSize], b.keyID[:])
 	if _, err := rand.Read(out[headerSize:]); err != nil {
 		return nil, fmt.Errorf("seal token: %w", err)
 	}
-	return b.aead.Seal(out, out[headerSize:], plain, out[:headerSize]), nil
+	return b.aead.Seal(out, out[headerSize:], plain, additional(out[:headerSize], aad)), nil
 }
 
-// Open decrypts what Seal made. Its errors never include the plaintext.
-func (b *Box) Open(sealed []byte) ([]byte, error) {
+// Open decrypts what Seal made with the same aad. Every error wraps
+// ErrCannotOpen and never includes the plaintext.
+func (b *Box) Open(sealed, aad []byte) ([]byte, error) {
 	ns := b.aead.NonceSize()
+	if len(sealed) >= 1 && sealed[0] == version1 {
+		return nil, fmt.Errorf("%w: %w (before tokens were bound to their source): give the source its token again", ErrCannotOpen, ErrOldFormat)
+	}
 	if len(sealed) < headerSize+ns+b.aead.Overhead() {
-		return nil, fmt.Errorf("open token: %w: too short", ErrCorrupt)
+		return nil, fmt.Errorf("%w: %w: too short", ErrCannotOpen, ErrCorrupt)
 	}
-	if sealed[0] != version1 {
-		return nil, fmt.Errorf("open token: %w: unknown format version %d (sealed by a newer opwatch?)", ErrCorrupt, sealed[0])
+	if sealed[0] != version2 {
+		return nil, fmt.Errorf("%w: %w: unknown format version %d (sealed by a newer opwatch?)", ErrCannotOpen, ErrCorrupt, sealed[0])
 	}
+	// The key id is not secret and not proof of anything (whoever can write
+	// the database can change it), so a mismatch is only a likelier cause.
 	if !bytes.Equal(sealed[1:headerSize], b.keyID[:]) {
-		return nil, fmt.Errorf("open token: %w (key from %s): use the key the token was stored with, or store the token again", ErrWrongKey, b.from)
+		return nil, fmt.Errorf("%w (key from %s): it was sealed under another key, or altered outside opwatch", ErrCannotOpen, b.from)
 	}
-	plain, err := b.aead.Open(nil, sealed[headerSize:headerSize+ns], sealed[headerSize+ns:], sealed[:headerSize])
+	plain, err := b.aead.Open(nil, sealed[headerSize:headerSize+ns], sealed[headerSize+ns:], additional(sealed[:headerSize], aad))
 	if err != nil {
-		return nil, fmt.Errorf("open token: %w: authentication failed", ErrCorrupt)
+		return nil, fmt.Errorf("%w (key from %s): the key changed, or the source's settings were altered outside opwatch", ErrCannotOpen, b.from)
 	}
 	return plain, nil
 }
