@@ -215,3 +215,51 @@ func TestLateItemUsages(t *testing.T) {
 		}
 	}
 }
+
+// TestV1ServesOnlyV1Values checks that the v1 endpoints never send a value
+// that came with v2 (spec 1.2 is v1's last), while v2 does, and that both
+// versions serve the same events.
+func TestV1ServesOnlyV1Values(t *testing.T) {
+	e, err := New(Options{Seed: 11, Events: 6000, Now: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type fields struct {
+		Type, Action string
+		ObjectType   string `json:"object_type"`
+	}
+	for _, f := range featureNames {
+		seen := [3]map[string]int{}
+		var uuids [3][]string
+		for _, v := range []int{1, 2} {
+			seen[v] = map[string]int{}
+			e.Each("", f, v, func(uuid string, raw []byte) bool {
+				var x fields
+				if err := json.Unmarshal(raw, &x); err != nil {
+					t.Fatal(err)
+				}
+				for _, val := range []string{x.Type, x.Action, x.ObjectType} {
+					if val != "" && v2Only(val) {
+						seen[v][val]++
+					}
+				}
+				uuids[v] = append(uuids[v], uuid)
+				return true
+			})
+		}
+		if len(seen[1]) != 0 {
+			t.Errorf("%s v1 serves v2-only values: %v", f, seen[1])
+		}
+		if len(seen[2]) == 0 {
+			t.Errorf("%s v2 never serves a v2-only value (setup)", f)
+		}
+		if !slices.Equal(uuids[1], uuids[2]) {
+			t.Errorf("%s: v1 and v2 serve different events", f)
+		}
+	}
+	for _, v := range []string{"federated", "expire", "launchi", "unlink", "mngdacc", "other"} {
+		if !v2Only(v) {
+			t.Errorf("%s is not marked v2-only", v)
+		}
+	}
+}

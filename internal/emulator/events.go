@@ -5,31 +5,60 @@ import (
 	"time"
 )
 
-// tables are the weighted catalogues every account draws from.
+// tables are the weighted catalogues every account draws from. The v1
+// tables leave out the values that came with the v2 endpoints (v1 serves what
+// spec 1.2 lists), so a v1 event that drew one draws again from them.
 type tables struct {
-	audit    []auditKind
-	auditW   weighted
-	outcomes []signInOutcome
-	outcomeW weighted
-	actions  []string
-	actionW  weighted
+	audit      []auditKind
+	auditW     weighted
+	auditV1W   weighted
+	outcomes   []signInOutcome
+	outcomeW   weighted
+	outcomeV1W weighted
+	actions    []string
+	actionW    weighted
+	actionV1W  weighted
+}
+
+// v2Only reports the values absent from spec 1.2, the last spec of the v1
+// endpoints (reference §5.2 to §5.5): the sign-in type federated (1.4.0),
+// the audit actions expire, launchi and unlink and the object type mngdacc
+// (most likely 1.3.0), and the item usage action other.
+func v2Only(value string) bool {
+	switch value {
+	case "federated", "expire", "launchi", "unlink", "mngdacc", "other":
+		return true
+	}
+	return false
 }
 
 func newTables() *tables {
 	t := &tables{audit: auditCatalogue(), outcomes: signInOutcomes()}
-	w := make([]int, len(t.audit))
+	w, w1 := make([]int, len(t.audit)), make([]int, len(t.audit))
 	for i, k := range t.audit {
 		w[i] = k.weight
+		if !v2Only(k.action) && !v2Only(k.objectType) {
+			w1[i] = k.weight
+		}
 	}
-	t.auditW = newWeighted(w)
-	w = make([]int, len(t.outcomes))
+	t.auditW, t.auditV1W = newWeighted(w), newWeighted(w1)
+	w, w1 = make([]int, len(t.outcomes)), make([]int, len(t.outcomes))
 	for i, o := range t.outcomes {
 		w[i] = o.weight
+		if !v2Only(o.typ) {
+			w1[i] = o.weight
+		}
 	}
-	t.outcomeW = newWeighted(w)
+	t.outcomeW, t.outcomeV1W = newWeighted(w), newWeighted(w1)
 	var aw []int
 	t.actions, aw = itemActions()
-	t.actionW = newWeighted(aw)
+	w1 = make([]int, len(aw))
+	for i, a := range t.actions {
+		if !v2Only(a) {
+			w1[i] = aw[i]
+		}
+	}
+	t.actionW, t.actionV1W = newWeighted(aw), newWeighted(w1)
 	return t
 }
 
@@ -80,6 +109,9 @@ func (a *account) appendSignIn(b []byte, i int, ts int64, v2 bool) []byte {
 	r := s.eventRNG(i)
 	u1, u2, s1, s2 := r.next(), r.next(), r.next(), r.next()
 	o := &a.t.outcomes[r.pickW(a.t.outcomeW)]
+	if !v2 && v2Only(o.typ) {
+		o = &a.t.outcomes[r.pickW(a.t.outcomeV1W)]
+	}
 
 	var who int
 	switch {
@@ -208,6 +240,9 @@ func (a *account) appendItemUsage(b []byte, i int, ts int64, v2 bool) []byte {
 		}
 	} else {
 		action = a.t.actions[r.pickW(a.t.actionW)]
+		if !v2 && v2Only(action) {
+			action = a.t.actions[r.pickW(a.t.actionV1W)]
+		}
 	}
 	d := &p.devices[pp.devices[r.intn(len(pp.devices))]]
 	place := d.place
@@ -259,6 +294,9 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 	r := s.eventRNG(i)
 	u1, u2 := r.next(), r.next()
 	k := &a.t.audit[r.pickW(a.t.auditW)]
+	if !v2 && (v2Only(k.action) || v2Only(k.objectType)) {
+		k = &a.t.audit[r.pickW(a.t.auditV1W)]
+	}
 
 	var who int
 	switch k.actor {

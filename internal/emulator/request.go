@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -90,7 +91,7 @@ func parseTime(raw json.RawMessage, name string) (time.Time, bool, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return time.Time{}, false, fmt.Errorf("%s must be an RFC 3339 string", name)
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := time.Parse(time.RFC3339Nano, upperTZ(s))
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("%s must be an RFC 3339 time: %w", name, err)
 	}
@@ -126,4 +127,24 @@ func clampUnixNano(t time.Time) int64 {
 		return math.MaxInt64
 	}
 	return t.UnixNano()
+}
+
+// upperTZ upper-cases t and z: RFC 3339 (section 5.6, note) allows the
+// lowercase forms, and the server accepts any RFC 3339 time (reference
+// §3.2), but time.Parse refuses them. No other letter is valid, so mapping
+// every t and z changes nothing else.
+func upperTZ(s string) string {
+	if !strings.ContainsAny(s, "tz") {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		switch c {
+		case 't':
+			b[i] = 'T'
+		case 'z':
+			b[i] = 'Z'
+		}
+	}
+	return string(b)
 }

@@ -21,6 +21,9 @@ func TestParseBody(t *testing.T) {
 		{body: `{"start_time":"2021-06-11T19:32:50Z","end_time":"2021-06-11T19:32:50.000Z"}`,
 			want: pageRequest{limit: 100, start: t0, hasStart: true, end: t0, hasEnd: true}},
 		{body: `{"start_time":"2021-06-11T19:32:50-00:00"}`, want: pageRequest{limit: 100, start: t0, hasStart: true}},
+		// RFC 3339 allows lowercase t and z.
+		{body: `{"start_time":"2021-06-11t19:32:50z","end_time":"2021-06-11t16:32:50.000-03:00"}`,
+			want: pageRequest{limit: 100, start: t0, hasStart: true, end: t0, hasEnd: true}},
 		{body: `{ "cursor": "abc" }`, want: pageRequest{cursor: "abc"}},
 		// The cursor wins over reset fields, even invalid ones.
 		{body: `{"cursor":"abc","limit":5000,"start_time":"yesterday"}`, want: pageRequest{cursor: "abc"}},
@@ -96,7 +99,8 @@ func TestWindowDefaults(t *testing.T) {
 
 func FuzzParseBody(f *testing.F) {
 	for _, s := range []string{`{}`, `{"limit":1000,"start_time":"2020-01-01T00:00:00Z"}`, `{ "cursor": "x" }`,
-		`{"limit":1e2,"end_time":"2021-06-11T16:32:50-03:00"}`, `[`, `{"limit":-0}`} {
+		`{"limit":1e2,"end_time":"2021-06-11T16:32:50-03:00"}`, `[`, `{"limit":-0}`,
+		`{"start_time":"2021-06-11t16:32:50.5z"}`} {
 		f.Add([]byte(s))
 	}
 	now := time.Date(2025, 7, 28, 19, 0, 0, 0, time.UTC)
