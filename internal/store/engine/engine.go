@@ -5,9 +5,15 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
 
 	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/sqlite"
 )
 
 // Mode says what an open may do to the database.
@@ -34,7 +40,65 @@ type Options struct {
 
 // Local reports whether dsn names a local database file (SQLite), beside
 // which a key file may live.
-func Local(dsn string) bool
+func Local(dsn string) bool {
+	_, err := localPath(dsn)
+	return err == nil
+}
 
-// Open opens the store named by dsn.
-func Open(ctx context.Context, dsn string, o Options) (store.Store, error)
+// Open opens the store named by dsn. Errors name the database once; the
+// caller need not add "open database".
+func Open(ctx context.Context, dsn string, o Options) (store.Store, error) {
+	path, err := localPath(dsn)
+	if err != nil {
+		return nil, err
+	}
+	opts := sqlite.Options{Logger: o.Logger}
+	switch o.Mode {
+	case ReadWrite:
+	case ReadOnly:
+		opts.ReadOnly = true
+	case Migrate:
+		opts.Migrate = true
+	default:
+		return nil, fmt.Errorf("open database %s: unknown mode %d", path, o.Mode)
+	}
+	return sqlite.Open(ctx, path, opts)
+}
+
+// localPath returns the file a DSN names: a path, or a file: URI without
+// parameters. Anything else is an error that says what is supported; it
+// never repeats the DSN, which may hold a password.
+func localPath(dsn string) (string, error) {
+	if dsn == "" {
+		return "", errors.New("no database given: name a file (or a postgres:// URL)")
+	}
+	scheme, rest, found := strings.Cut(dsn, ":")
+	switch lower := strings.ToLower(scheme); {
+	case !found || len(scheme) == 1: // a path; or a Windows drive letter
+		return dsn, nil
+	case lower == "postgres" || lower == "postgresql":
+		return "", errors.New("PostgreSQL databases are not supported by this opwatch yet: use a database file path")
+	case lower == "file":
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("database file URI: %w", err)
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return "", errors.New("database file URI: parameters are not supported: give the path alone")
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return "", errors.New("database file URI: only local files can be opened")
+		}
+		p := u.Path
+		if p == "" {
+			p = u.Opaque // file:relative.db
+		}
+		if p == "" {
+			return "", errors.New("database file URI: no path")
+		}
+		return filepath.FromSlash(p), nil
+	case strings.HasPrefix(rest, "//") || !strings.ContainsAny(scheme, `/\.`):
+		return "", errors.New("unknown kind of database: name a file, or use a postgres:// URL")
+	}
+	return dsn, nil // a relative path with a colon in it
+}

@@ -77,12 +77,12 @@ func BenchmarkCommitPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	src := &store.Source{Name: "bench"}
+	src := &store.Source{Name: "bench", AccountUUID: "VZSYVT2LGHTBWBQGUJAIZVRABM"}
 	if err := s.CreateSource(ctx, src, []string{"OnePassword.SignInAttempt"}); err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now().UTC()
-	sts, err := s.ClaimStreams(ctx, "bench", now, 1000*time.Hour, 1)
+	sts, err := s.ClaimStreams(ctx, "bench", 1000*time.Hour, 1)
 	if err != nil || len(sts) != 1 {
 		b.Fatal(sts, err)
 	}
@@ -93,7 +93,7 @@ func BenchmarkCommitPage(b *testing.B) {
 		page := pg.page(uint64(i)*pageSize, pageSize, now.Add(time.Duration(i)*time.Second))
 		b.StartTimer()
 		res, err := s.CommitPage(ctx, store.PageCommit{
-			StreamID: sts[0].ID, LeaseOwner: "bench", Cursor: fmt.Sprint(i), Events: page, Now: now,
+			StreamID: sts[0].ID, LeaseOwner: "bench", Cursor: fmt.Sprint(i), Events: page,
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -66,23 +66,35 @@ func openOne(dsn string) (*sql.DB, error) {
 	return db, nil
 }
 
-// openReaders opens the pool used by reads and Query. Three locks keep it
-// read-only: SQLite opens the file read-only (mode=ro), query_only refuses
-// writes to temp tables, and an authorizer refuses to even compile anything
-// but reads, so that "PRAGMA query_only=0" or ATTACH cannot undo the others.
-func openReaders(uri string, conns int) (*sql.DB, error) {
+// openReaders opens a read-only pool. Three locks keep it read-only: SQLite
+// opens the file read-only (mode=ro), query_only refuses writes to temp
+// tables, and an authorizer refuses to even compile anything but reads, so
+// that "PRAGMA query_only=0" or ATTACH cannot undo the others. The pool of
+// Query (lake) also denies reading the secrets: sealed tokens and cursors.
+// immutable reads a file no one can be writing (see openReadOnly).
+func openReaders(uri string, conns int, lake, immutable bool) (*sql.DB, error) {
 	dsn := uri + "?mode=ro&_pragma=busy_timeout(5000)&_query_only=1"
+	if immutable {
+		dsn += "&immutable=1"
+	}
 	c, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, err
 	}
-	db := sql.OpenDB(readerConnector{c})
+	auth := readOnlyAuthorizer
+	if lake {
+		auth = lakeAuthorizer
+	}
+	db := sql.OpenDB(readerConnector{c, auth})
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	return db, nil
 }
 
-type readerConnector struct{ driver.Connector }
+type readerConnector struct {
+	driver.Connector
+	auth sqlite.AuthorizerFn
+}
 
 func (c readerConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
@@ -94,11 +106,37 @@ func (c readerConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, errors.New("the SQLite driver cannot install a read-only authorizer")
 	}
-	if err := ar.RegisterAuthorizer(readOnlyAuthorizer); err != nil {
+	if err := ar.RegisterAuthorizer(c.auth); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("install read-only authorizer: %w", err)
 	}
 	return conn, nil
+}
+
+// maxValueBytes caps the length of any string, BLOB or row a query makes
+// (SQLITE_LIMIT_LENGTH): group_concat over the lake or a zeroblob(1e9) fails
+// instead of growing the process. Sorts and DISTINCT spill to temporary
+// files past the page cache, so with this cap a query's memory is bounded.
+const maxValueBytes = 32 << 20
+
+// limitQueryConn applies the caps of Query to the connection c.
+func limitQueryConn(c *sql.Conn) error {
+	_, err := sqlite.Limit(c, sqlite3.SQLITE_LIMIT_LENGTH, maxValueBytes)
+	return err
+}
+
+// secretColumns are the columns Query may not read: a source's sealed token
+// and a stream's cursor (which replays the stream's events to whoever holds
+// the token).
+var secretColumns = map[[2]string]bool{{"sources", "token"}: true, {"streams", "cursor"}: true}
+
+// lakeAuthorizer is readOnlyAuthorizer that also denies the secret columns,
+// wherever a statement names them (select list, WHERE, a view).
+func lakeAuthorizer(action sqlite.AuthorizerActionCode, arg1, arg2, db, view string) sqlite.AuthorizerReturnCode {
+	if action == sqlite.AuthRead && secretColumns[[2]string{strings.ToLower(arg1), strings.ToLower(arg2)}] {
+		return sqlite.AuthorizerDeny
+	}
+	return readOnlyAuthorizer(action, arg1, arg2, db, view)
 }
 
 // readablePragmas are the introspection pragmas a query may use (PRAGMA
@@ -135,4 +173,16 @@ func isReadOnlyError(err error) bool {
 		return true
 	}
 	return false
+}
+
+// isTooBig reports whether err is SQLite refusing a value over maxValueBytes.
+func isTooBig(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_TOOBIG
+}
+
+// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY conflict.
+func isUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }

@@ -28,18 +28,18 @@ func insertQuarantine(ctx context.Context, tx *sql.Tx, t target, qs []store.Quar
 	return nil
 }
 
-const streamTarget = `SELECT st.source_id, st.log_type, coalesce(so.name, '')
+// streamTarget reads what a stream's events share. An event's account is
+// Event.Account, else its source's, else (not known yet, or the source is
+// gone) 'source:' || source_id, the key events had before accounts.
+const streamTarget = `SELECT st.source_id, st.log_type, coalesce(so.name, ''),
+		coalesce(nullif(so.account_uuid, ''), 'source:' || st.source_id)
 	FROM streams st LEFT JOIN sources so ON so.id = st.source_id WHERE st.id = ?`
 
 // CommitPage stores the page and the cursor in one transaction, fenced by the
 // lease: checked first (so a lost lease costs nothing) and again by the final
 // UPDATE, whose zero rows roll everything back.
 func (s *Store) CommitPage(ctx context.Context, c store.PageCommit) (store.CommitResult, error) {
-	now := c.Now
-	if now.IsZero() {
-		now = s.now()
-	}
-	b, err := s.prepareBatch(ctx, c.Events, now)
+	b, err := s.prepareBatch(ctx, c.Events, s.now())
 	if err != nil {
 		return store.CommitResult{}, fmt.Errorf("commit page of stream %d: %w", c.StreamID, err)
 	}
@@ -47,9 +47,10 @@ func (s *Store) CommitPage(ctx context.Context, c store.PageCommit) (store.Commi
 	lost := fmt.Errorf("commit page of stream %d: %w: %q no longer holds a live lease; the page will be fetched again",
 		c.StreamID, store.ErrLeaseLost, c.LeaseOwner)
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.now() // the lease is fenced by the time the write lock was taken
 		var t target
 		err := tx.QueryRowContext(ctx, streamTarget+` AND st.lease_owner = ? AND st.lease_until > ?`,
-			c.StreamID, c.LeaseOwner, timeText(now)).Scan(&t.sourceID, &t.logType, &t.sourceName)
+			c.StreamID, c.LeaseOwner, timeText(now)).Scan(&t.sourceID, &t.logType, &t.sourceName, &t.account)
 		if errors.Is(err, sql.ErrNoRows) || c.LeaseOwner == "" {
 			return lost
 		}
@@ -96,7 +97,7 @@ func (s *Store) InsertEvents(ctx context.Context, streamID int64, events []store
 	var res store.CommitResult
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		var t target
-		err := tx.QueryRowContext(ctx, streamTarget, streamID).Scan(&t.sourceID, &t.logType, &t.sourceName)
+		err := tx.QueryRowContext(ctx, streamTarget, streamID).Scan(&t.sourceID, &t.logType, &t.sourceName, &t.account)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("stream %d: %w", streamID, store.ErrNotFound)
 		}

@@ -25,16 +25,16 @@ const maxChunk = 512
 // rowColumns is the number of values bound per row.
 const rowColumns = 6
 
-// insertEventsSQL inserts rows events. ?1..?4 hold what a run of rows shares
-// (source, log type, parse time, source label); each row binds its own six
-// values after them. OR IGNORE skips rows already stored (see events_key), so
+// insertEventsSQL inserts rows events. ?1..?5 hold what a run of rows shares
+// (source, log type, parse time, source label, account); each row binds its
+// own six values after them. OR IGNORE skips rows already stored (see events_key), so
 // a replayed page or an overlapping re-scan inserts nothing twice; unlike ON
 // CONFLICT DO NOTHING it also spares SQLite a statement journal.
 func insertEventsSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT OR IGNORE INTO events (source_id, log_type, p_parse_time, p_source_label,
+	b.WriteString(`INSERT OR IGNORE INTO events (source_id, log_type, p_parse_time, p_source_label, account,
 	uuid, p_event_time, p_row_id, p_any_ip_addresses, p_any_emails, raw)
-	SELECT ?1, ?2, ?3, ?4, * FROM (VALUES `)
+	SELECT ?1, ?2, ?3, ?4, ?5, * FROM (VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
@@ -81,13 +81,14 @@ func (s *Store) insertStmt(ctx context.Context, rows int) (*sql.Stmt, error) {
 // target is the stream a batch of events goes to.
 type target struct {
 	sourceID, logType, sourceName string
+	account                       string // the source's, or its stand-in; see 0002_account_key.sql
 }
 
 // run is a stretch of a batch's rows sharing parse time and source label
 // (normally the whole page).
 type run struct {
-	parseTime, label string
-	start, n         int
+	parseTime, label, account string
+	start, n                  int
 }
 
 // batch is a page's events, converted for binding.
@@ -119,8 +120,8 @@ func (s *Store) prepareBatch(ctx context.Context, events []store.Event, now time
 		if parsedText == "" || !parsed.Equal(parsedAt) {
 			parsedAt, parsedText = parsed, timeText(parsed)
 		}
-		if len(b.runs) == 0 || b.runs[len(b.runs)-1].parseTime != parsedText || b.runs[len(b.runs)-1].label != e.SourceLabel {
-			b.runs = append(b.runs, run{parseTime: parsedText, label: e.SourceLabel, start: i})
+		if r := len(b.runs) - 1; r < 0 || b.runs[r].parseTime != parsedText || b.runs[r].label != e.SourceLabel || b.runs[r].account != e.Account {
+			b.runs = append(b.runs, run{parseTime: parsedText, label: e.SourceLabel, account: e.Account, start: i})
 		}
 		b.runs[len(b.runs)-1].n++
 		at := e.EventTime
@@ -159,15 +160,19 @@ func (s *Store) prepareBatch(ctx context.Context, events []store.Event, now time
 // insert runs the batch's inserts in tx and returns how many rows were new.
 func (b *batch) insert(ctx context.Context, tx *sql.Tx, t target) (int, error) {
 	inserted := 0
-	args := make([]any, 0, 4+rowColumns*maxChunk)
+	args := make([]any, 0, 5+rowColumns*maxChunk)
 	for _, r := range b.runs {
 		label := r.label
 		if label == "" {
 			label = t.sourceName
 		}
+		account := r.account
+		if account == "" {
+			account = t.account
+		}
 		off := r.start
 		for _, n := range chunkSizes(r.n) {
-			args = append(args[:0], t.sourceID, t.logType, r.parseTime, label)
+			args = append(args[:0], t.sourceID, t.logType, r.parseTime, label, account)
 			args = append(args, b.rows[off*rowColumns:(off+n)*rowColumns]...)
 			res, err := tx.StmtContext(ctx, b.stmts[n]).ExecContext(ctx, args...)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -51,26 +52,27 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// Migrate applies the migrations the database lacks, each in its own
-// transaction, and records them in schema_migrations. Open calls it.
+// Migrate brings the schema up to date, each migration in its own
+// transaction recorded in schema_migrations. A database from a newer
+// opwatch is refused with store.ErrSchemaNewer.
 func (s *Store) Migrate(ctx context.Context) error {
+	if s.writer == nil {
+		return s.errReadOnlyStore()
+	}
+	current, err := schemaVersion(ctx, s.writer)
+	if err != nil {
+		return err
+	}
+	if latest := LatestSchemaVersion(); current > latest {
+		return newerError(current, latest)
+	}
+	return s.migrate(ctx, current)
+}
+
+func (s *Store) migrate(ctx context.Context, current int) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
-	}
-	if _, err := s.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at TEXT NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	current, err := s.schemaVersion(ctx, s.writer)
-	if err != nil {
-		return err
-	}
-	if current > len(ms) {
-		return fmt.Errorf("database schema version %d is newer than this opwatch knows (%d): run a newer opwatch", current, len(ms))
 	}
 	for _, m := range ms[current:] {
 		if err := s.apply(ctx, m); err != nil {
@@ -82,28 +84,34 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 func (s *Store) apply(ctx context.Context, m migration) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at TEXT NOT NULL
+		)`); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, timeText(s.now())); err != nil {
+			return fmt.Errorf("record it: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("migration %s: %w", m.name, err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, timeText(s.now())); err != nil {
-		return fmt.Errorf("migration %s: record it: %w", m.name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migration %s: commit: %w", m.name, err)
 	}
 	return nil
 }
 
-// SchemaVersion reports the schema version of the database: the number of
-// migrations applied. After Open it equals LatestSchemaVersion.
-func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	return s.schemaVersion(ctx, s.reader)
+// SchemaVersion reports the database's schema version (the number of
+// migrations applied) and the latest this build knows.
+func (s *Store) SchemaVersion(ctx context.Context) (current, latest int, err error) {
+	current, err = schemaVersion(ctx, s.reader)
+	return current, LatestSchemaVersion(), err
 }
 
 // LatestSchemaVersion is the schema version this build migrates to.
@@ -115,10 +123,23 @@ func LatestSchemaVersion() int {
 	return len(ms)
 }
 
-func (s *Store) schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
-	var v sql.NullInt64
-	err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v)
+// schemaVersion reads the version of the database behind db: 0 for an
+// empty database; an error for a SQLite file that is not opwatch's.
+func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var tables, ours int
+	err := db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE name = 'schema_migrations')
+		FROM sqlite_schema WHERE type = 'table'`).Scan(&tables, &ours)
 	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if ours == 0 {
+		if tables > 0 {
+			return 0, errors.New("the file is a SQLite database, but not opwatch's (it has no schema_migrations table)")
+		}
+		return 0, nil
+	}
+	var v sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return int(v.Int64), nil

@@ -10,24 +10,33 @@ import (
 	"github.com/opwatch/opwatch/internal/store"
 )
 
-// Query runs one read-only statement on the reader pool. The readers cannot
-// write (see openReaders); singleStatement keeps a second statement from
-// hiding behind the first.
+// Query runs one read-only statement on the lake pool. Those connections
+// cannot write or read secrets (see openReaders), and cap every value at
+// maxValueBytes; ctx's deadline interrupts the statement. singleStatement
+// keeps a second statement from hiding behind the first.
 func (s *Store) Query(ctx context.Context, query string, row func(columns []string, values []any) error) error {
 	if strings.TrimSpace(strings.TrimRight(strings.TrimSpace(query), ";")) == "" {
 		return errors.New("query: the statement is empty")
 	}
 	if !singleStatement(query) {
-		return fmt.Errorf("query: %w: run one statement at a time", store.ErrReadOnly)
+		return errors.New("query: it holds more than one statement: run one statement at a time")
 	}
-	rows, err := s.reader.QueryContext(ctx, query)
+	conn, err := s.lake.Conn(ctx)
 	if err != nil {
-		return queryError(err)
+		return queryError(ctx, err)
+	}
+	defer conn.Close()
+	if err := limitQueryConn(conn); err != nil {
+		return fmt.Errorf("query: cap its memory: %w", err)
+	}
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return queryError(ctx, err)
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return queryError(err)
+		return queryError(ctx, err)
 	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
@@ -36,7 +45,7 @@ func (s *Store) Query(ctx context.Context, query string, row func(columns []stri
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return queryError(err)
+			return queryError(ctx, err)
 		}
 		for i, v := range vals {
 			vals[i] = plain(v)
@@ -46,14 +55,29 @@ func (s *Store) Query(ctx context.Context, query string, row func(columns []stri
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return queryError(err)
+		return queryError(ctx, err)
 	}
 	return nil
 }
 
-func queryError(err error) error {
+func queryError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		// SQLite says "interrupted"; say why.
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
+			return fmt.Errorf("query: stopped at its time limit: %w", ctxErr)
+		}
+		return fmt.Errorf("query: %w", ctxErr)
+	}
 	if isReadOnlyError(err) {
+		for col := range secretColumns {
+			if strings.Contains(err.Error(), col[0]+"."+col[1]) {
+				return fmt.Errorf("query: %w: %s.%s is secret and cannot be read", store.ErrReadOnly, col[0], col[1])
+			}
+		}
 		return fmt.Errorf("query: %w (%v)", store.ErrReadOnly, err)
+	}
+	if isTooBig(err) {
+		return fmt.Errorf("query: a value would exceed %d MiB, the most one query may make: %w", maxValueBytes>>20, err)
 	}
 	return fmt.Errorf("query: %w", err)
 }

@@ -1,5 +1,6 @@
 // Package sqlite is the embedded storage engine of opwatch: one SQLite file in
-// WAL mode, one writer connection and a pool of read-only readers.
+// WAL mode, one writer connection, a pool of read-only readers for the
+// store's own reads and another for Query.
 package sqlite
 
 import (
@@ -9,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,13 +20,14 @@ import (
 	"github.com/opwatch/opwatch/internal/store"
 )
 
-// Options tune a Store; the zero value is ready to use.
+// Options tune a Store; the zero value opens read-write.
 type Options struct {
 	Logger *slog.Logger
-	// Now is the clock for times the store sets itself (created_at,
-	// ResetStream's "due now"); time.Now if nil.
+	// Now is the store's clock: leases are fenced by it, and it stamps the
+	// times the store sets itself (created_at, polls, "due now"); time.Now
+	// if nil.
 	Now func() time.Time
-	// Readers is the size of the read-only pool (default 4).
+	// Readers is the size of each read-only pool (default 4).
 	Readers int
 	// CacheMiB is the writer's page cache (default 8). The unique key leads
 	// with event time, so inserts touch only the right edge of the index and
@@ -32,16 +35,28 @@ type Options struct {
 	// grows the process (modernc's allocator holds several times the cache
 	// in resident memory: 64 MiB cost over 400 MB of RSS in bench ingest).
 	CacheMiB int
+	// ReadOnly opens an existing database for reading only: nothing is
+	// created, migrated or written, and no writer connection is opened, so
+	// read access to the file is enough. A missing database is
+	// store.ErrNoDatabase.
+	ReadOnly bool
+	// Migrate upgrades an older schema. Without it an older schema is
+	// refused with store.ErrSchemaOutdated. A new database is always created
+	// at the latest schema.
+	Migrate bool
 }
 
 // Store is the SQLite engine. It is safe for concurrent use.
 type Store struct {
-	writer *sql.DB // one connection: SQLite has one writer at a time
-	reader *sql.DB // read-only pool for reads and Query
-	ckpt   *checkpointer
-	pause  sync.RWMutex // write transactions hold it to read; see checkpointer.restart
-	log    *slog.Logger
-	now    func() time.Time
+	path     string
+	readOnly bool
+	writer   *sql.DB // one connection: SQLite has one writer at a time; nil when read-only
+	reader   *sql.DB // read-only pool for the store's own reads
+	lake     *sql.DB // read-only pool for Query: secrets denied, values capped
+	ckpt     *checkpointer
+	pause    sync.RWMutex // every write holds it to read; see checkpointer.restart
+	log      *slog.Logger
+	now      func() time.Time
 
 	mu      sync.Mutex
 	inserts map[int]*sql.Stmt // multi-row event inserts by row count
@@ -49,8 +64,10 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database at path and brings its schema
-// up to date.
+// Open opens the database at path. Read-write, it creates a new database
+// (mode 0600, and so its -wal and -shm) when nothing is at path, and opens an
+// existing one at the latest schema; see Options for the rest. Errors name
+// the path once.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open database: no path given")
@@ -67,51 +84,166 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 8
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("open database %s: its directory is missing or unreadable: %w", path, err)
-		}
-	}
-	uri, err := fileURI(path)
+	s := &Store{path: path, readOnly: opts.ReadOnly, log: opts.Logger, now: opts.Now, inserts: make(map[int]*sql.Stmt)}
+	created, err := s.open(ctx, opts)
 	if err != nil {
-		return nil, err
+		s.closeAll()
+		if created {
+			// Leave nothing behind that looks like a database.
+			for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+				os.Remove(path + suffix)
+			}
+		}
+		if errors.Is(err, store.ErrNoDatabase) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{log: opts.Logger, now: opts.Now, inserts: make(map[int]*sql.Stmt)}
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context, opts Options) (created bool, err error) {
+	fi, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if opts.ReadOnly {
+			return false, fmt.Errorf("%w at %s", store.ErrNoDatabase, s.path)
+		}
+		if _, err := os.Stat(filepath.Dir(s.path)); err != nil {
+			return false, fmt.Errorf("its directory is missing or unreadable: %w", err)
+		}
+		if err := createPrivate(s.path); err != nil {
+			return false, err
+		}
+		created = true
+	case err != nil:
+		return false, err
+	case fi.IsDir():
+		return false, errors.New("it is a directory, not a database file")
+	}
+	uri, err := fileURI(s.path)
+	if err != nil {
+		return created, err
+	}
+	if opts.ReadOnly {
+		return false, s.openReadOnly(ctx, uri, opts.Readers)
+	}
 	s.writer, err = openWriter(uri, opts.CacheMiB*1024)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+		return created, err
 	}
 	// The readers open the file read-only, so it must exist (and be in WAL
 	// mode) first: the writer's first connection does that.
 	if err := s.writer.PingContext(ctx); err != nil {
-		s.writer.Close()
-		return nil, fmt.Errorf("open database %s: %w (is the file a SQLite database, and is its directory writable?)", path, err)
+		return created, fmt.Errorf("%w (is the file a SQLite database, and is its directory writable?)", err)
 	}
-	if err := s.Migrate(ctx); err != nil {
-		s.writer.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+	current, err := schemaVersion(ctx, s.writer)
+	if err != nil {
+		return created, err
 	}
-	s.reader, err = openReaders(uri, opts.Readers)
-	if err == nil {
+	latest := LatestSchemaVersion()
+	switch {
+	case current > latest:
+		return created, newerError(current, latest)
+	case current > 0 && current < latest && !opts.Migrate:
+		return created, outdatedError(current, latest)
+	case current < latest:
+		// A new (or empty) database starts at the latest schema; an older
+		// one is upgraded because the caller asked.
+		if err := s.migrate(ctx, current); err != nil {
+			return created, err
+		}
+	}
+	if s.reader, err = openReaders(uri, opts.Readers, false, false); err == nil {
 		err = s.reader.PingContext(ctx)
 	}
 	if err != nil {
-		s.writer.Close()
-		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
+		return created, fmt.Errorf("for reading: %w", err)
+	}
+	if s.lake, err = openReaders(uri, opts.Readers, true, false); err != nil {
+		return created, fmt.Errorf("for queries: %w", err)
 	}
 	ckdb, err := openCheckpointer(uri)
 	if err == nil {
-		s.ckpt, err = newCheckpointer(ctx, ckdb, s.writer, path+"-wal", &s.pause, s.log)
+		s.ckpt, err = newCheckpointer(ctx, ckdb, s.writer, s.path+"-wal", &s.pause, s.log)
 		if err != nil {
 			ckdb.Close()
 		}
 	}
+	return created, err
+}
+
+// openReadOnly opens only the read-only pools, and checks the schema.
+func (s *Store) openReadOnly(ctx context.Context, uri string, readers int) error {
+	current, err := s.openReaderPools(ctx, uri, readers, false)
 	if err != nil {
-		s.reader.Close()
-		s.writer.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+		// A WAL database needs its -shm: in a directory the user cannot
+		// write, with no writer around to have made one, SQLite cannot open
+		// it at all. No writer can be running then, so reading the file as
+		// immutable is safe.
+		if _, werr := os.Stat(s.path + "-wal"); errors.Is(werr, fs.ErrNotExist) {
+			if cur, ierr := s.openReaderPools(ctx, uri, readers, true); ierr == nil {
+				current, err = cur, nil
+			}
+		}
 	}
-	return s, nil
+	if err != nil {
+		return err
+	}
+	latest := LatestSchemaVersion()
+	switch {
+	case current == 0:
+		return fmt.Errorf("%w at %s: the file holds no opwatch database", store.ErrNoDatabase, s.path)
+	case current > latest:
+		return newerError(current, latest)
+	case current < latest:
+		return outdatedError(current, latest)
+	}
+	return nil
+}
+
+func (s *Store) openReaderPools(ctx context.Context, uri string, readers int, immutable bool) (int, error) {
+	s.closeAll()
+	var err error
+	if s.reader, err = openReaders(uri, readers, false, immutable); err != nil {
+		return 0, err
+	}
+	current, err := schemaVersion(ctx, s.reader)
+	if err != nil {
+		return 0, err
+	}
+	if s.lake, err = openReaders(uri, readers, true, immutable); err != nil {
+		return 0, err
+	}
+	return current, nil
+}
+
+func outdatedError(current, latest int) error {
+	return fmt.Errorf("%w (version %d, this opwatch uses %d): run `opwatch migrate` to upgrade it (back it up first)",
+		store.ErrSchemaOutdated, current, latest)
+}
+
+func newerError(current, latest int) error {
+	return fmt.Errorf("%w (version %d, this opwatch knows up to %d): run a newer opwatch",
+		store.ErrSchemaNewer, current, latest)
+}
+
+// createPrivate creates the database file 0600 whatever the umask, so the
+// lake (members' e-mails and addresses) is not readable by others. SQLite
+// gives the -wal and -shm files it creates the main file's mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create it: %w", err)
+	}
+	err = f.Chmod(0o600) // a umask can only take bits away; set them exactly
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("create it: %w", err)
+	}
+	return nil
 }
 
 // Close closes the readers, then the writer (whose close checkpoints the WAL).
@@ -122,12 +254,36 @@ func (s *Store) Close() error {
 		delete(s.inserts, n)
 	}
 	s.mu.Unlock()
-	return errors.Join(s.ckpt.close(), s.reader.Close(), s.writer.Close())
+	return s.closeAll()
+}
+
+func (s *Store) closeAll() error {
+	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+		s.ckpt = nil
+	}
+	for _, db := range []**sql.DB{&s.lake, &s.reader, &s.writer} {
+		if *db != nil {
+			errs = append(errs, (*db).Close())
+			*db = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// errReadOnlyStore is what a write on a store opened read-only returns.
+func (s *Store) errReadOnlyStore() error {
+	return fmt.Errorf("database %s is open read-only: %w", s.path, store.ErrReadOnly)
 }
 
 // withTx runs f in a write transaction (BEGIN IMMEDIATE, see the DSN) and
-// commits if f returns nil.
+// commits if f returns nil. Every write goes through it or exec, which hold
+// the checkpointer's pause lock and tell it the WAL grew.
 func (s *Store) withTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	if s.writer == nil {
+		return s.errReadOnlyStore()
+	}
 	s.pause.RLock()
 	defer s.pause.RUnlock()
 	tx, err := s.writer.BeginTx(ctx, nil)
@@ -143,6 +299,22 @@ func (s *Store) withTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	}
 	s.ckpt.committed()
 	return nil
+}
+
+// exec runs one writing statement on its own (an implicit transaction),
+// under the same rules as withTx.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s.writer == nil {
+		return nil, s.errReadOnlyStore()
+	}
+	s.pause.RLock()
+	defer s.pause.RUnlock()
+	res, err := s.writer.ExecContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	s.ckpt.committed()
+	return res, nil
 }
 
 // newID returns a random UUID (version 4) in its usual text form.

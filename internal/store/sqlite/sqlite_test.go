@@ -18,7 +18,12 @@ import (
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "opwatch.db"), Options{})
+	return openTestWith(t, Options{})
+}
+
+func openTestWith(t *testing.T, opts Options) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "opwatch.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +36,9 @@ func openTest(t *testing.T) *Store {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) store.Store {
+		return openTestWith(t, Options{Now: clock.Now})
+	})
 }
 
 func TestQueryRefusesSQLiteWrites(t *testing.T) {
@@ -208,36 +215,6 @@ func TestViewSQL(t *testing.T) {
 		if _, err := viewSQL(bad); err == nil {
 			t.Errorf("viewSQL(%+v) accepted it", bad)
 		}
-	}
-}
-
-func TestMigrate(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "m.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != LatestSchemaVersion() || v < 1 {
-		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, LatestSchemaVersion())
-	}
-	// Migrating again changes nothing.
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	s.writer.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n)
-	if n != LatestSchemaVersion() {
-		t.Errorf("%d migrations recorded, want %d", n, LatestSchemaVersion())
-	}
-	// A database from a newer opwatch is refused.
-	if _, err := s.writer.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 'x')"); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if _, err := Open(ctx, path, Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
-		t.Errorf("Open of a newer schema: err = %v, want a refusal", err)
 	}
 }
 

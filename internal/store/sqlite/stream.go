@@ -11,13 +11,13 @@ import (
 	"github.com/opwatch/opwatch/internal/store"
 )
 
-const streamColumns = `id, source_id, log_type, cursor, status, next_poll_at, last_poll_at,
+const streamColumns = `id, source_id, log_type, enabled, cursor, status, next_poll_at, last_poll_at,
 	last_success_at, last_error, last_error_at, consecutive_failures, last_event_at,
 	last_reconcile_at, events, quarantined, lease_owner, lease_until`
 
 func scanStream(row interface{ Scan(...any) error }) (store.Stream, error) {
 	var st store.Stream
-	err := row.Scan(&st.ID, &st.SourceID, &st.LogType, &st.Cursor, &st.Status,
+	err := row.Scan(&st.ID, &st.SourceID, &st.LogType, &st.Enabled, &st.Cursor, &st.Status,
 		timeCol{&st.NextPollAt}, timeCol{&st.LastPollAt}, timeCol{&st.LastSuccessAt},
 		&st.LastError, timeCol{&st.LastErrorAt}, &st.ConsecutiveFailures, timeCol{&st.LastEventAt},
 		timeCol{&st.LastReconcileAt}, &st.Events, &st.Quarantined, &st.LeaseOwner, timeCol{&st.LeaseUntil})
@@ -65,8 +65,8 @@ func (s *Store) Stream(ctx context.Context, id int64) (store.Stream, error) {
 }
 
 // ClaimStreams is one UPDATE in a write transaction; SQLite's single writer
-// does what SKIP LOCKED does on PostgreSQL.
-func (s *Store) ClaimStreams(ctx context.Context, owner string, now time.Time, lease time.Duration, max int) ([]store.Stream, error) {
+// does what SKIP LOCKED does on PostgreSQL. The time is the store's.
+func (s *Store) ClaimStreams(ctx context.Context, owner string, lease time.Duration, max int) ([]store.Stream, error) {
 	if owner == "" {
 		return nil, errors.New("claim streams: the lease owner is empty")
 	}
@@ -75,10 +75,12 @@ func (s *Store) ClaimStreams(ctx context.Context, owner string, now time.Time, l
 	}
 	var sts []store.Stream
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
 		rows, err := tx.QueryContext(ctx, `UPDATE streams SET lease_owner = $1, lease_until = $2
 			WHERE id IN (
 				SELECT id FROM streams
-				WHERE next_poll_at <= $3 AND status <> 'stopped' AND (lease_until IS NULL OR lease_until <= $3)
+				WHERE next_poll_at <= $3 AND enabled = 1 AND status <> 'stopped'
+					AND (lease_until IS NULL OR lease_until <= $3)
 				ORDER BY next_poll_at, id LIMIT $4)
 			RETURNING `+streamColumns,
 			owner, timeText(now.Add(lease)), timeText(now), max)
@@ -100,14 +102,18 @@ func (s *Store) ClaimStreams(ctx context.Context, owner string, now time.Time, l
 	return sts, nil
 }
 
-// ClaimStream leases one stream whatever its schedule or status, unless
-// another owner holds a live lease.
-func (s *Store) ClaimStream(ctx context.Context, id int64, owner string, now time.Time, lease time.Duration) (store.Stream, error) {
+// ClaimStream leases one stream whatever its schedule, status or enabled
+// state, unless another owner holds a live lease.
+func (s *Store) ClaimStream(ctx context.Context, id int64, owner string, lease time.Duration) (store.Stream, error) {
 	if owner == "" {
 		return store.Stream{}, errors.New("claim stream: the lease owner is empty")
 	}
+	if lease <= 0 {
+		return store.Stream{}, errors.New("claim stream: the lease is not positive")
+	}
 	var st store.Stream
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
 		var err error
 		st, err = scanStream(tx.QueryRowContext(ctx, `UPDATE streams SET lease_owner = $1, lease_until = $2
 			WHERE id = $3 AND (lease_owner = $1 OR lease_until IS NULL OR lease_until <= $4)
@@ -130,42 +136,50 @@ func (s *Store) ClaimStream(ctx context.Context, id int64, owner string, now tim
 	return st, nil
 }
 
-func (s *Store) ExtendLease(ctx context.Context, streamID int64, owner string, until time.Time) error {
+// ExtendLease renews a live lease from the store's now: a lease that has
+// ended stays ended, whatever the holder's clock says.
+func (s *Store) ExtendLease(ctx context.Context, streamID int64, owner string, lease time.Duration) error {
 	if owner == "" {
 		return errors.New("extend lease: the lease owner is empty")
 	}
-	res, err := s.writer.ExecContext(ctx, `UPDATE streams SET lease_until = ? WHERE id = ? AND lease_owner = ?`,
-		timeText(until), streamID, owner)
+	if lease <= 0 {
+		return errors.New("extend lease: the lease is not positive")
+	}
+	now := s.now()
+	res, err := s.exec(ctx, `UPDATE streams SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND lease_until > $4`,
+		timeText(now.Add(lease)), streamID, owner, timeText(now))
 	if err != nil {
 		return fmt.Errorf("extend lease of stream %d: %w", streamID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("extend lease of stream %d: %w", streamID, store.ErrLeaseLost)
+		return fmt.Errorf("extend lease of stream %d: %w: %q no longer holds a live lease", streamID, store.ErrLeaseLost, owner)
 	}
 	return nil
 }
 
-// FinishPoll records the outcome and releases the lease, unless another
-// owner holds the stream by now: then it changes nothing and says so.
+// FinishPoll records the outcome at the store's now and releases the lease,
+// unless another owner holds the stream by now: then it changes nothing and
+// says so.
 func (s *Store) FinishPoll(ctx context.Context, o store.PollOutcome) error {
+	at := timeText(s.now())
 	var cursor any
 	if o.Cursor != nil {
 		cursor = *o.Cursor
 	}
 	var reconciled any
 	if o.Reconciled {
-		reconciled = timeText(o.At)
+		reconciled = at
 	}
 	var res sql.Result
 	var err error
 	if o.Err == "" && !o.Stopped {
-		res, err = s.writer.ExecContext(ctx, `UPDATE streams SET
+		res, err = s.exec(ctx, `UPDATE streams SET
 			status = 'ok', last_poll_at = $1, last_success_at = $1, next_poll_at = $2,
 			consecutive_failures = 0,
 			cursor = coalesce($3, cursor), last_reconcile_at = coalesce($4, last_reconcile_at),
 			lease_owner = '', lease_until = NULL
-			WHERE id = $5 AND lease_owner = $6`,
-			timeText(o.At), timeText(o.NextPollAt), cursor, reconciled, o.StreamID, o.LeaseOwner)
+			WHERE id = $5 AND lease_owner = $6 AND $6 <> ''`,
+			at, timeText(o.NextPollAt), cursor, reconciled, o.StreamID, o.LeaseOwner)
 	} else {
 		status, msg := store.StreamError, o.Err
 		if o.Stopped {
@@ -174,13 +188,13 @@ func (s *Store) FinishPoll(ctx context.Context, o store.PollOutcome) error {
 				msg = "stopped"
 			}
 		}
-		res, err = s.writer.ExecContext(ctx, `UPDATE streams SET
+		res, err = s.exec(ctx, `UPDATE streams SET
 			status = $7, last_poll_at = $1, last_error = $8, last_error_at = $1, next_poll_at = $2,
 			consecutive_failures = consecutive_failures + 1,
 			cursor = coalesce($3, cursor), last_reconcile_at = coalesce($4, last_reconcile_at),
 			lease_owner = '', lease_until = NULL
-			WHERE id = $5 AND lease_owner = $6`,
-			timeText(o.At), timeText(o.NextPollAt), cursor, reconciled, o.StreamID, o.LeaseOwner, status, msg)
+			WHERE id = $5 AND lease_owner = $6 AND $6 <> ''`,
+			at, timeText(o.NextPollAt), cursor, reconciled, o.StreamID, o.LeaseOwner, status, msg)
 	}
 	if err != nil {
 		return fmt.Errorf("finish poll of stream %d: %w", o.StreamID, err)
@@ -196,7 +210,7 @@ func (s *Store) ResetStream(ctx context.Context, streamID int64, cursor *string)
 	if cursor != nil {
 		c = *cursor
 	}
-	res, err := s.writer.ExecContext(ctx, `UPDATE streams SET status = 'ok', consecutive_failures = 0,
+	res, err := s.exec(ctx, `UPDATE streams SET status = 'ok', consecutive_failures = 0,
 		next_poll_at = ?, cursor = coalesce(?, cursor) WHERE id = ?`, timeText(s.now()), c, streamID)
 	if err != nil {
 		return fmt.Errorf("reset stream %d: %w", streamID, err)

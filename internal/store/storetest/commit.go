@@ -11,14 +11,14 @@ import (
 	"github.com/opwatch/opwatch/internal/store"
 )
 
-func testCommitPage(t *testing.T, s store.Store) {
+func testCommitPage(t *testing.T, s store.Store, c *Clock) {
 	src, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, signin)
-	now := base(st)
-	st = claim(t, s, st, "me", now)
+	now := c.Now()
+	st = claim(t, s, st, "me")
 	t1 := now.Add(-3 * time.Hour)
 	page := []store.Event{ev(st, "a", t1), ev(st, "b", t1.Add(time.Minute)), ev(st, "c", t1.Add(2*time.Minute))}
-	res := mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Events: page, Now: now})
+	res := mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Events: page})
 	if diff := cmp.Diff(store.CommitResult{Inserted: 3}, res); diff != "" {
 		t.Errorf("CommitPage result (-want +got):\n%s", diff)
 	}
@@ -37,7 +37,7 @@ func testCommitPage(t *testing.T, s store.Store) {
 	}
 
 	// An empty page still moves the cursor and keeps the rest.
-	res = mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c2", Now: now.Add(time.Second)})
+	res = mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c2"})
 	if res != (store.CommitResult{}) {
 		t.Errorf("empty page result = %+v", res)
 	}
@@ -47,23 +47,24 @@ func testCommitPage(t *testing.T, s store.Store) {
 	}
 }
 
-func testCommitPageFencing(t *testing.T, s store.Store) {
+func testCommitPageFencing(t *testing.T, s store.Store, c *Clock) {
+	needClock(t, c)
 	ctx := context.Background()
 	src, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, usage)
-	now := base(st)
-	st = claim(t, s, st, "a", now) // until now+1m
-	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "a", Cursor: "c1", Events: evs(st, "first", 2, now), Now: now})
+	now := c.Now()
+	st = claim(t, s, st, "a") // until now+1m
+	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "a", Cursor: "c1", Events: evs(st, "first", 2, now)})
 	want := stream(t, s, st.ID)
 
-	page := func(owner string, at time.Time) store.PageCommit {
-		return store.PageCommit{StreamID: st.ID, LeaseOwner: owner, Cursor: "stolen", Now: at,
+	page := func(owner string) store.PageCommit {
+		return store.PageCommit{StreamID: st.ID, LeaseOwner: owner, Cursor: "stolen",
 			Events:     evs(st, "lost-"+owner, 5, now),
-			Quarantine: []store.Quarantined{{Raw: []byte("{}"), Reason: "lost", At: at}}}
+			Quarantine: []store.Quarantined{{Raw: []byte("{}"), Reason: "lost", At: now}}}
 	}
-	refused := func(what string, c store.PageCommit) {
+	refused := func(what string, pc store.PageCommit) {
 		t.Helper()
-		if _, err := s.CommitPage(ctx, c); !errors.Is(err, store.ErrLeaseLost) {
+		if _, err := s.CommitPage(ctx, pc); !errors.Is(err, store.ErrLeaseLost) {
 			t.Errorf("%s: err = %v, want ErrLeaseLost", what, err)
 		}
 		if diff := cmp.Diff(want, stream(t, s, st.ID)); diff != "" {
@@ -76,29 +77,32 @@ func testCommitPageFencing(t *testing.T, s store.Store) {
 			t.Errorf("%s stored %d quarantined events", what, len(q))
 		}
 	}
-	refused("commit by another owner", page("b", now.Add(time.Second)))
-	refused("commit without an owner", page("", now.Add(time.Second)))
-	refused("commit at the lease's end", page("a", now.Add(time.Minute)))
-	refused("commit after the lease's end", page("a", now.Add(time.Hour)))
+	c.Advance(time.Second)
+	refused("commit by another owner", page("b"))
+	refused("commit without an owner", page(""))
+	c.Advance(59 * time.Second)
+	refused("commit at the lease's end", page("a"))
+	c.Advance(time.Hour)
+	refused("commit after the lease's end", page("a"))
 
 	// b takes the expired lease over; a's late commit must not land.
-	b, err := s.ClaimStreams(ctx, "b", now.Add(time.Minute), time.Minute, 10)
-	if err != nil || len(b) == 0 {
+	b, err := s.ClaimStreams(ctx, "b", time.Minute, 10)
+	if err != nil || !containsStream(b, st.ID) {
 		t.Fatalf("b's claim: %v, %v", claimIDs(b), err)
 	}
 	want = stream(t, s, st.ID)
-	refused("commit by the previous owner", page("a", now.Add(61*time.Second)))
-	res := mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "b", Cursor: "c2", Events: evs(st, "b", 1, now), Now: now.Add(61 * time.Second)})
+	refused("commit by the previous owner", page("a"))
+	res := mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "b", Cursor: "c2", Events: evs(st, "b", 1, now)})
 	if res.Inserted != 1 {
 		t.Errorf("b's commit inserted %d, want 1", res.Inserted)
 	}
 
 	// After FinishPoll the stream is not leased: no commit lands.
-	if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "b", At: now.Add(62 * time.Second), NextPollAt: now.Add(2 * time.Minute)}); err != nil {
+	if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "b", NextPollAt: c.Now().Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	want = stream(t, s, st.ID)
-	if _, err := s.CommitPage(ctx, page("b", now.Add(63*time.Second))); !errors.Is(err, store.ErrLeaseLost) {
+	if _, err := s.CommitPage(ctx, page("b")); !errors.Is(err, store.ErrLeaseLost) {
 		t.Errorf("commit after FinishPoll: err = %v, want ErrLeaseLost", err)
 	}
 	if diff := cmp.Diff(want, stream(t, s, st.ID)); diff != "" {
@@ -106,24 +110,24 @@ func testCommitPageFencing(t *testing.T, s store.Store) {
 	}
 }
 
-func testCommitPageAtomic(t *testing.T, s store.Store) {
+func testCommitPageAtomic(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	src, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, audit)
-	now := base(st)
-	st = claim(t, s, st, "me", now)
+	now := c.Now()
+	st = claim(t, s, st, "me")
 	want := stream(t, s, st.ID)
 	// One bad event (no uuid) in the middle fails the whole page.
 	page := evs(st, "ok", 10, now)
 	page[5].UUID = ""
-	if _, err := s.CommitPage(ctx, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Events: page, Now: now,
+	if _, err := s.CommitPage(ctx, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Events: page,
 		Quarantine: []store.Quarantined{{Raw: []byte("x"), Reason: "r", At: now}}}); err == nil {
 		t.Fatal("a page with an event without uuid was committed")
 	}
 	// So does a cancelled context.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.CommitPage(cctx, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Events: evs(st, "ok", 10, now), Now: now}); err == nil {
+	if _, err := s.CommitPage(cctx, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Events: evs(st, "ok", 10, now)}); err == nil {
 		t.Fatal("commit with a cancelled context succeeded")
 	}
 	if n := count(t, s, audit, src.ID); n != 0 {
@@ -137,18 +141,18 @@ func testCommitPageAtomic(t *testing.T, s store.Store) {
 	}
 }
 
-func testDuplicates(t *testing.T, s store.Store) {
+func testDuplicates(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	src, sts := newSource(t, s, "acme")
 	other, osts := newSource(t, s, "other")
 	st := streamOf(t, sts, signin)
-	now := base(st)
-	st = claim(t, s, st, "me", now)
+	now := c.Now()
+	st = claim(t, s, st, "me")
 	at := now.Add(-time.Hour)
 	page1 := evs(st, "e", 5, at) // e-0..e-4
 	commit := func(cursor string, events []store.Event) store.CommitResult {
 		t.Helper()
-		return mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: cursor, Events: events, Now: now})
+		return mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: cursor, Events: events})
 	}
 	if res := commit("c1", page1); res != (store.CommitResult{Inserted: 5}) {
 		t.Errorf("page 1: %+v", res)
@@ -192,13 +196,13 @@ func testDuplicates(t *testing.T, s store.Store) {
 	}
 }
 
-func testInsertEvents(t *testing.T, s store.Store) {
+func testInsertEvents(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	src, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, audit)
-	now := base(st)
+	now := c.Now()
 	// No lease needed, and a lease held by someone else is left alone.
-	leased := claim(t, s, st, "poller", now)
+	leased := claim(t, s, st, "poller")
 	res, err := s.InsertEvents(ctx, st.ID, evs(st, "x", 4, now.Add(-time.Hour)),
 		[]store.Quarantined{{Raw: []byte(`{"uuid":1}`), Reason: "uuid: not a string", At: now}})
 	if err != nil {
@@ -219,15 +223,15 @@ func testInsertEvents(t *testing.T, s store.Store) {
 	}
 }
 
-func testLastEventAt(t *testing.T, s store.Store) {
+func testLastEventAt(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, usage)
-	now := base(st)
-	st = claim(t, s, st, "me", now)
+	now := c.Now()
+	st = claim(t, s, st, "me")
 	t0 := now.Add(-10 * time.Hour)
 	// The newest event counts, not the last one of the page.
-	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Now: now,
+	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1",
 		Events: []store.Event{ev(st, "a", t0.Add(2*time.Hour)), ev(st, "b", t0.Add(5*time.Hour)), ev(st, "c", t0.Add(time.Hour))}})
 	check := func(want time.Time) {
 		t.Helper()
@@ -237,7 +241,7 @@ func testLastEventAt(t *testing.T, s store.Store) {
 	}
 	check(t0.Add(5 * time.Hour))
 	// Late (older) events do not move it back, from a page or a re-scan.
-	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c2", Now: now, Events: []store.Event{ev(st, "late", t0)}})
+	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c2", Events: []store.Event{ev(st, "late", t0)}})
 	if _, err := s.InsertEvents(ctx, st.ID, []store.Event{ev(st, "older", t0.Add(-time.Hour))}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -248,16 +252,16 @@ func testLastEventAt(t *testing.T, s store.Store) {
 	check(t0.Add(6 * time.Hour))
 }
 
-func testQuarantine(t *testing.T, s store.Store) {
+func testQuarantine(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	src, sts := newSource(t, s, "acme")
 	other, osts := newSource(t, s, "other")
 	st := streamOf(t, sts, signin)
-	now := base(st)
-	st = claim(t, s, st, "me", now)
+	now := c.Now()
+	st = claim(t, s, st, "me")
 	q1 := store.Quarantined{Raw: []byte(`{"uuid":"q1"}`), Reason: "timestamp: missing", At: now}
 	q2 := store.Quarantined{Raw: []byte("not json \xff\x00"), Reason: "not a JSON object", At: now.Add(time.Second)}
-	res := mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Now: now,
+	res := mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1",
 		Events: evs(st, "ok", 2, now), Quarantine: []store.Quarantined{q1, q2}})
 	if res != (store.CommitResult{Inserted: 2, Quarantined: 2}) {
 		t.Errorf("CommitPage = %+v", res)
@@ -306,11 +310,11 @@ func testQuarantine(t *testing.T, s store.Store) {
 
 // testLargePage stores pages of many sizes, where engines split inserts into
 // chunks, and checks that every event is counted once.
-func testLargePage(t *testing.T, s store.Store) {
+func testLargePage(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	src, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, signin)
-	now := base(st)
+	now := c.Now()
 	var total int64
 	next := 0
 	for _, n := range []int{1, 2, 7, 255, 256, 257, 511, 512, 513, 1000, 1025, 2500} {

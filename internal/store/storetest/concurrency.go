@@ -16,14 +16,12 @@ import (
 // testConcurrentPollers runs pollers as ingest does, from goroutines, with
 // readers querying meanwhile: every stream is polled once, by one owner, and
 // every event is stored once.
-func testConcurrentPollers(t *testing.T, s store.Store) {
+func testConcurrentPollers(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
-	var last store.Stream
 	for i := range 4 {
-		_, sts := newSource(t, s, fmt.Sprintf("src%d", i))
-		last = sts[0]
+		newSource(t, s, fmt.Sprintf("src%d", i))
 	}
-	now := base(last)
+	now := c.Now()
 	const pages, perPage = 4, 25
 	var mu sync.Mutex
 	polled := map[int64]string{}
@@ -33,7 +31,7 @@ func testConcurrentPollers(t *testing.T, s store.Store) {
 		owner := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
 			for {
-				sts, err := s.ClaimStreams(ctx, owner, now, time.Hour, 2)
+				sts, err := s.ClaimStreams(ctx, owner, time.Hour, 2)
 				if err != nil {
 					errs <- err
 					return
@@ -49,13 +47,13 @@ func testConcurrentPollers(t *testing.T, s store.Store) {
 					polled[st.ID] = owner
 					mu.Unlock()
 					for p := range pages {
-						_, err := s.CommitPage(ctx, store.PageCommit{StreamID: st.ID, LeaseOwner: owner, Cursor: fmt.Sprint(p), Now: now,
+						_, err := s.CommitPage(ctx, store.PageCommit{StreamID: st.ID, LeaseOwner: owner, Cursor: fmt.Sprint(p),
 							Events: evs(st, fmt.Sprintf("s%d-p%d", st.ID, p), perPage, now.Add(time.Duration(p)*time.Second))})
 						if err != nil {
 							errs <- err
 						}
 					}
-					if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: owner, At: now, NextPollAt: now.Add(time.Hour)}); err != nil {
+					if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: owner, NextPollAt: now.Add(time.Hour)}); err != nil {
 						errs <- err
 					}
 				}
@@ -115,12 +113,12 @@ func testConcurrentPollers(t *testing.T, s store.Store) {
 
 // testConcurrentCommitsOneStream races the lease holder against a poller
 // that lost it: only the holder's pages land.
-func testConcurrentCommitsOneStream(t *testing.T, s store.Store) {
+func testConcurrentCommitsOneStream(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	src, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, audit)
-	now := base(st)
-	claim(t, s, st, "holder", now)
+	now := c.Now()
+	claim(t, s, st, "holder")
 	var wg sync.WaitGroup
 	results := make([]error, 8)
 	for i := range results {
@@ -129,7 +127,7 @@ func testConcurrentCommitsOneStream(t *testing.T, s store.Store) {
 			owner = "usurper"
 		}
 		wg.Go(func() {
-			_, results[i] = s.CommitPage(ctx, store.PageCommit{StreamID: st.ID, LeaseOwner: owner, Cursor: fmt.Sprint(i), Now: now,
+			_, results[i] = s.CommitPage(ctx, store.PageCommit{StreamID: st.ID, LeaseOwner: owner, Cursor: fmt.Sprint(i),
 				Events: evs(st, fmt.Sprintf("g%d", i), 20, now)})
 		})
 	}
@@ -153,11 +151,11 @@ func testConcurrentCommitsOneStream(t *testing.T, s store.Store) {
 // testQueryCancelStress cancels queries at random moments: afterwards every
 // connection must still work (a driver once left connections stuck
 // interrupted after such cancels).
-func testQueryCancelStress(t *testing.T, s store.Store) {
+func testQueryCancelStress(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, signin)
-	if _, err := s.InsertEvents(ctx, st.ID, evs(st, "e", 500, base(st)), nil); err != nil {
+	if _, err := s.InsertEvents(ctx, st.ID, evs(st, "e", 500, c.Now()), nil); err != nil {
 		t.Fatal(err)
 	}
 	const slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) SELECT count(*) FROM n"
@@ -204,7 +202,7 @@ func testQueryCancelStress(t *testing.T, s store.Store) {
 		t.Error(err)
 	}
 	// And writes still go through.
-	if res, err := s.InsertEvents(ctx, st.ID, evs(st, "after", 5, base(st)), nil); err != nil || res.Inserted != 5 {
+	if res, err := s.InsertEvents(ctx, st.ID, evs(st, "after", 5, c.Now()), nil); err != nil || res.Inserted != 5 {
 		t.Errorf("insert after the cancels: %+v, %v", res, err)
 	}
 }

@@ -36,11 +36,19 @@ func countViews(t *testing.T, s store.Store) {
 	}
 }
 
-// newSource creates a source with a stream per log type and its count views.
+// newSource creates a source with a stream per log type and its count
+// views. Its account is "acct-" + name.
 func newSource(t *testing.T, s store.Store, name string) (store.Source, []store.Stream) {
 	t.Helper()
+	return newSourceOn(t, s, name, "acct-"+name)
+}
+
+// newSourceOn is newSource on the given account.
+func newSourceOn(t *testing.T, s store.Store, name, account string) (store.Source, []store.Stream) {
+	t.Helper()
 	ctx := context.Background()
-	src := &store.Source{Name: name, Region: "business", APIVersion: 2, Interval: time.Minute, Lookback: time.Hour, Token: []byte("sealed-" + name)}
+	src := &store.Source{Name: name, AccountUUID: account, Region: "business", APIVersion: 2, Interval: time.Minute,
+		Lookback: time.Hour, Token: []byte("sealed-" + name)}
 	if err := s.CreateSource(ctx, src, logTypes); err != nil {
 		t.Fatalf("CreateSource(%s): %v", name, err)
 	}
@@ -76,10 +84,10 @@ func stream(t *testing.T, s store.Store, id int64) store.Stream {
 	return st
 }
 
-// claim leases exactly the stream st to owner at now, or fails the test.
-func claim(t *testing.T, s store.Store, st store.Stream, owner string, now time.Time) store.Stream {
+// claim leases exactly the stream st to owner for a minute, or fails the test.
+func claim(t *testing.T, s store.Store, st store.Stream, owner string) store.Stream {
 	t.Helper()
-	got, err := s.ClaimStream(context.Background(), st.ID, owner, now, time.Minute)
+	got, err := s.ClaimStream(context.Background(), st.ID, owner, time.Minute)
 	if err != nil {
 		t.Fatalf("ClaimStream(%d, %s): %v", st.ID, owner, err)
 	}
@@ -165,12 +173,6 @@ func jsonEqual(text any, want string) bool {
 
 // lakeTime is Panther's lake format of t, as Query returns p_ times.
 func lakeTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000000") }
-
-// base returns a microsecond-precision time near st's NextPollAt, at which
-// the fresh stream is due.
-func base(st store.Stream) time.Time {
-	return st.NextPollAt.UTC().Truncate(time.Microsecond).Add(time.Microsecond)
-}
 
 func mustCommit(t *testing.T, s store.Store, c store.PageCommit) store.CommitResult {
 	t.Helper()

@@ -1,41 +1,137 @@
 // Package storetest is the behaviour suite every storage engine must pass,
 // as river's riverdrivertest is for its drivers: one set of tests, run by
-// each engine's own test with a function that opens a fresh store.
+// each engine's own test with a function that opens a fresh store. It is
+// split as the store is: RunSources, RunIngest, RunLake and RunAdmin; Run
+// runs them all.
 //
-// Beyond the Store interface's comments, the suite pins down what a caller
-// can rely on whatever the engine:
+// Beyond the interfaces' comments, the suite pins down what a caller can
+// rely on whatever the engine:
 //   - times come back in UTC, equal (time.Time.Equal) to what went in at
 //     microsecond precision;
+//   - the store's own clock, never a caller's, stamps polls and creations
+//     and fences leases: no caller can take over a live lease, or keep one
+//     alive past its end, whatever time it believes; an expired one can be
+//     claimed by anyone;
+//   - an event is unique per (account, log type, event time, uuid): two
+//     sources on one account, or a source deleted and created again, store
+//     it once; CommitResult.Duplicates counts the events already stored for
+//     that account. Event.Account, when empty, is the source's AccountUUID;
+//     a source whose account is not known yet keeps its events apart from
+//     every other source's;
+//   - CreateSource keeps a given ID; UpdateSource applies a SourceChange
+//     (settings, token, rename, log types, resuming stopped streams,
+//     dropping cursors) all or nothing; a stream left out of the log types
+//     is disabled, keeps its cursor and counts, and is never claimed by
+//     ClaimStreams;
 //   - Query returns p_event_time and p_parse_time as text in Panther's lake
 //     format, "2006-01-02 15:04:05.000000000"; p_any_ columns and "json"
-//     columns as JSON text; absent fields and JSON null as nil;
+//     columns as JSON text; absent fields and JSON null as nil; it refuses
+//     writes and the secret columns (sources.token, streams.cursor) with
+//     store.ErrReadOnly, a second statement with another error, and stops
+//     at ctx's deadline with an error wrapping context.DeadlineExceeded;
 //   - a stream's LastError and LastErrorAt stay after a later success (the
 //     status says whether the stream is failing now).
 package storetest
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/opwatch/opwatch/internal/store"
 )
 
-// Run runs the suite. open must return a new, empty, migrated store for
-// each call and close it when the test ends (t.Cleanup). Its clock must be
-// the real one: streams are "due at once" at the time of CreateSource.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
+// Clock is the store's clock during a test: the engine opens its store on
+// Now, and the suite moves it. It starts at a fixed time.
+type Clock struct {
+	mu      sync.Mutex
+	now     time.Time
+	ignored bool
+}
+
+// Start is where every Clock starts.
+var Start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func newClock() *Clock { return &Clock{now: Start} }
+
+// Now is the clock's time; safe for concurrent use.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Ignore tells the suite that the store keeps its own clock (a database
+// server's now(), which a test cannot set): the cases that move the store's
+// time or pin it exactly are skipped.
+func (c *Clock) Ignore() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ignored = true
+}
+
+// needClock skips a case that needs the store to follow the suite's clock.
+func needClock(t *testing.T, c *Clock) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ignored {
+		t.Skip("the store keeps its own clock")
+	}
+}
+
+// Opener returns a new, empty store at the latest schema whose clock is
+// clock.Now (or that calls clock.Ignore), and closes it when the test ends
+// (t.Cleanup).
+type Opener func(t *testing.T, clock *Clock) store.Store
+
+type testCase struct {
+	name string
+	fn   func(t *testing.T, s store.Store, c *Clock)
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, open Opener) {
+	RunSources(t, open)
+	RunIngest(t, open)
+	RunLake(t, open)
+	RunAdmin(t, open)
+}
+
+// RunSources runs the cases of the Sources part.
+func RunSources(t *testing.T, open Opener) {
+	run(t, open, []testCase{
 		{"SourceCRUD", testSourceCRUD},
+		{"CreateSourceGivenID", testCreateSourceGivenID},
 		{"SourceDuplicateName", testSourceDuplicateName},
 		{"SourceNotFound", testSourceNotFound},
 		{"UpdateSource", testUpdateSource},
+		{"UpdateSourceLogTypes", testUpdateSourceLogTypes},
+		{"UpdateSourceResumeStopped", testUpdateSourceResumeStopped},
+		{"UpdateSourceDropCursors", testUpdateSourceDropCursors},
+		{"UpdateSourceAtomic", testUpdateSourceAtomic},
+		{"SetSourceAccount", testSetSourceAccount},
 		{"DeleteSourceKeepsEvents", testDeleteSourceKeepsEvents},
 		{"StreamsPerLogType", testStreamsPerLogType},
+		{"ResetStream", testResetStream},
+	})
+}
+
+// RunIngest runs the cases of the Ingest part.
+func RunIngest(t *testing.T, open Opener) {
+	run(t, open, []testCase{
 		{"ClaimDueOnly", testClaimDueOnly},
 		{"ClaimSkipsStopped", testClaimSkipsStopped},
+		{"ClaimSkipsDisabled", testClaimSkipsDisabled},
 		{"ClaimLiveLeaseBlocks", testClaimLiveLeaseBlocks},
+		{"LeaseOnStoreClock", testLeaseOnStoreClock},
 		{"ClaimMax", testClaimMax},
 		{"ClaimStream", testClaimStream},
 		{"ExtendLease", testExtendLease},
@@ -43,6 +139,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CommitPageFencing", testCommitPageFencing},
 		{"CommitPageAtomic", testCommitPageAtomic},
 		{"Duplicates", testDuplicates},
+		{"AccountKey", testAccountKey},
+		{"AccountKeyRecreatedSource", testAccountKeyRecreatedSource},
 		{"InsertEvents", testInsertEvents},
 		{"LastEventAt", testLastEventAt},
 		{"Quarantine", testQuarantine},
@@ -51,20 +149,39 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FinishPollStopped", testFinishPollStopped},
 		{"FinishPollCursorAndReconcile", testFinishPollCursorAndReconcile},
 		{"FinishPollLeaseLost", testFinishPollLeaseLost},
-		{"ResetStream", testResetStream},
-		{"Views", testViews},
-		{"ViewsResync", testViewsResync},
-		{"QueryRefusesWrites", testQueryRefusesWrites},
-		{"QueryErrors", testQueryErrors},
 		{"LargePage", testLargePage},
 		{"ConcurrentPollers", testConcurrentPollers},
 		{"ConcurrentCommitsOneStream", testConcurrentCommitsOneStream},
+	})
+}
+
+// RunLake runs the cases of the Lake part.
+func RunLake(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"Views", testViews},
+		{"ViewsResync", testViewsResync},
+		{"QueryRefusesWrites", testQueryRefusesWrites},
+		{"QueryRefusesSecrets", testQueryRefusesSecrets},
+		{"QueryOneStatement", testQueryOneStatement},
+		{"QueryDeadline", testQueryDeadline},
+		{"QueryErrors", testQueryErrors},
 		{"QueryCancelStress", testQueryCancelStress},
-	}
+	})
+}
+
+// RunAdmin runs the cases of the Admin part.
+func RunAdmin(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"SchemaVersion", testSchemaVersion},
+	})
+}
+
+func run(t *testing.T, open Opener, tests []testCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tt.fn(t, open(t))
+			c := newClock()
+			tt.fn(t, open(t, c), c)
 		})
 	}
 }

@@ -10,12 +10,11 @@ import (
 	"github.com/opwatch/opwatch/internal/store"
 )
 
-func testStreamsPerLogType(t *testing.T, s store.Store) {
+func testStreamsPerLogType(t *testing.T, s store.Store, c *Clock) {
+	needClock(t, c)
 	ctx := context.Background()
-	before := time.Now().Add(-time.Millisecond)
 	b, _ := newSource(t, s, "bravo")
 	a, _ := newSource(t, s, "alpha")
-	after := time.Now().Add(time.Millisecond)
 	all, err := s.Streams(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -24,13 +23,13 @@ func testStreamsPerLogType(t *testing.T, s store.Store) {
 	var got []key
 	for _, st := range all {
 		got = append(got, key{st.SourceID, st.LogType})
-		if st.Status != store.StreamOK || st.Cursor != "" || st.ConsecutiveFailures != 0 || st.Events != 0 ||
+		if !st.Enabled || st.Status != store.StreamOK || st.Cursor != "" || st.ConsecutiveFailures != 0 || st.Events != 0 ||
 			st.Quarantined != 0 || st.LeaseOwner != "" || !st.LeaseUntil.IsZero() || !st.LastPollAt.IsZero() ||
 			!st.LastSuccessAt.IsZero() || !st.LastEventAt.IsZero() || st.LastError != "" {
 			t.Errorf("new stream is not fresh: %+v", st)
 		}
-		if st.NextPollAt.Before(before) || st.NextPollAt.After(after) {
-			t.Errorf("new stream due at %v, want at once (between %v and %v)", st.NextPollAt, before, after)
+		if !st.NextPollAt.Equal(c.Now()) {
+			t.Errorf("new stream due at %v, want at once (%v)", st.NextPollAt, c.Now())
 		}
 		one, err := s.Stream(ctx, st.ID)
 		if err != nil {
@@ -65,56 +64,53 @@ func claimIDs(sts []store.Stream) []int64 {
 	return ids
 }
 
-func testClaimDueOnly(t *testing.T, s store.Store) {
+func testClaimDueOnly(t *testing.T, s store.Store, c *Clock) {
+	needClock(t, c)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
-	now := base(sts[0])
+	now := c.Now()
 	// Poll two streams, and schedule them at now+1m and now+2m.
 	for i, st := range sts[:2] {
-		claim(t, s, st, "me", now)
-		if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "me", At: now,
+		claim(t, s, st, "me")
+		if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "me",
 			NextPollAt: now.Add(time.Duration(i+1) * time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.ClaimStreams(ctx, "p", now, 10*time.Minute, 10)
+	got, err := s.ClaimStreams(ctx, "p", 10*time.Minute, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]int64{sts[2].ID}, claimIDs(got)); diff != "" {
 		t.Errorf("claim at now (-want +got):\n%s", diff)
 	}
-	// At now+1m the first is due; the third is leased.
-	got, err = s.ClaimStreams(ctx, "q", now.Add(time.Minute), time.Minute, 10)
+	// A second before now+1m nothing more is due; at now+1m the first is
+	// (the third is leased).
+	c.Advance(time.Minute - time.Second)
+	if got, err := s.ClaimStreams(ctx, "q", time.Minute, 10); err != nil || len(got) != 0 {
+		t.Errorf("claim a second early = %v, %v; want nothing", claimIDs(got), err)
+	}
+	c.Advance(time.Second)
+	got, err = s.ClaimStreams(ctx, "q", time.Minute, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]int64{sts[0].ID}, claimIDs(got)); diff != "" {
 		t.Errorf("claim at now+1m (-want +got):\n%s", diff)
 	}
-	// Before its first due time nothing is due.
-	_, fresh := newSource(t, s, "fresh")
-	got, err = s.ClaimStreams(ctx, "r", fresh[0].NextPollAt.Add(-time.Second), time.Minute, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range got {
-		if g.SourceID == fresh[0].SourceID {
-			t.Errorf("claimed stream %d a second before it was due", g.ID)
-		}
-	}
 }
 
-func testClaimSkipsStopped(t *testing.T, s store.Store) {
+func testClaimSkipsStopped(t *testing.T, s store.Store, c *Clock) {
+	needClock(t, c)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
-	now := base(sts[0])
-	st := claim(t, s, sts[0], "me", now)
-	if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "me", At: now, NextPollAt: now,
+	st := claim(t, s, sts[0], "me")
+	if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "me", NextPollAt: c.Now(),
 		Err: "401: token revoked", Stopped: true}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.ClaimStreams(ctx, "p", now.Add(time.Hour), time.Minute, 10)
+	c.Advance(time.Hour)
+	got, err := s.ClaimStreams(ctx, "p", time.Minute, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,11 +124,32 @@ func testClaimSkipsStopped(t *testing.T, s store.Store) {
 	}
 }
 
-func testClaimLiveLeaseBlocks(t *testing.T, s store.Store) {
+// testClaimSkipsDisabled: a stream left out of the log types is not claimed.
+func testClaimSkipsDisabled(t *testing.T, s store.Store, _ *Clock) {
 	ctx := context.Background()
-	_, sts := newSource(t, s, "acme")
-	now := base(sts[0])
-	a, err := s.ClaimStreams(ctx, "a", now, time.Minute, 10)
+	src, sts := newSource(t, s, "acme")
+	if err := s.UpdateSource(ctx, store.SourceChange{Source: src, LogTypes: []string{usage}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ClaimStreams(ctx, "p", time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{streamOf(t, sts, usage).ID}, claimIDs(got)); diff != "" {
+		t.Errorf("claim with only usage enabled (-want +got):\n%s", diff)
+	}
+	// ClaimStream (the operator's pull) still takes a disabled stream.
+	if _, err := s.ClaimStream(ctx, streamOf(t, sts, audit).ID, "pull", time.Minute); err != nil {
+		t.Errorf("ClaimStream of a disabled stream: %v", err)
+	}
+}
+
+func testClaimLiveLeaseBlocks(t *testing.T, s store.Store, c *Clock) {
+	needClock(t, c)
+	ctx := context.Background()
+	newSource(t, s, "acme")
+	now := c.Now()
+	a, err := s.ClaimStreams(ctx, "a", time.Minute, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +166,9 @@ func testClaimLiveLeaseBlocks(t *testing.T, s store.Store) {
 	}
 	// A live lease blocks another owner, and the same owner too: a poller
 	// must not claim what it is already polling.
+	c.Advance(59 * time.Second)
 	for _, owner := range []string{"b", "a"} {
-		got, err := s.ClaimStreams(ctx, owner, now.Add(59*time.Second), time.Minute, 10)
+		got, err := s.ClaimStreams(ctx, owner, time.Minute, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +177,8 @@ func testClaimLiveLeaseBlocks(t *testing.T, s store.Store) {
 		}
 	}
 	// Once the lease expires (a crashed), b can take over.
-	b, err := s.ClaimStreams(ctx, "b", now.Add(time.Minute), 2*time.Minute, 10)
+	c.Advance(time.Second)
+	b, err := s.ClaimStreams(ctx, "b", 2*time.Minute, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,24 +192,73 @@ func testClaimLiveLeaseBlocks(t *testing.T, s store.Store) {
 	}
 }
 
-func testClaimMax(t *testing.T, s store.Store) {
+// testLeaseOnStoreClock: the API takes no caller time, so a poller whose
+// clock runs ahead (it believes the lease is over) cannot take over a live
+// lease by any call, nor can a holder whose clock lags keep one alive past
+// its end; an expired lease is anyone's.
+func testLeaseOnStoreClock(t *testing.T, s store.Store, c *Clock) {
+	needClock(t, c)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
-	now := base(sts[0])
+	st := streamOf(t, sts, signin)
+	if _, err := s.ClaimStream(ctx, st.ID, "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	want := stream(t, s, st.ID)
+	c.Advance(59 * time.Second)
+	// b, an hour ahead, tries everything it can.
+	if got, err := s.ClaimStreams(ctx, "b", time.Hour, 10); err != nil || containsStream(got, st.ID) {
+		t.Errorf("ClaimStreams by b under a's live lease = %v, %v", claimIDs(got), err)
+	}
+	if _, err := s.ClaimStream(ctx, st.ID, "b", time.Hour); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("ClaimStream by b under a's live lease: err = %v, want ErrLeaseLost", err)
+	}
+	if err := s.ExtendLease(ctx, st.ID, "b", time.Hour); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("ExtendLease by b: err = %v, want ErrLeaseLost", err)
+	}
+	if _, err := s.CommitPage(ctx, store.PageCommit{StreamID: st.ID, LeaseOwner: "b", Cursor: "b's"}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("CommitPage by b: err = %v, want ErrLeaseLost", err)
+	}
+	if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "b", NextPollAt: c.Now().Add(-time.Hour)}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("FinishPoll by b: err = %v, want ErrLeaseLost", err)
+	}
+	if diff := cmp.Diff(want, stream(t, s, st.ID)); diff != "" {
+		t.Errorf("b changed a's stream (-want +got):\n%s", diff)
+	}
+	// a's lease ends at the store's now+1m, whatever a believes: it cannot
+	// renew an ended lease, or commit under it.
+	c.Advance(time.Second)
+	if err := s.ExtendLease(ctx, st.ID, "a", time.Hour); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("ExtendLease of an ended lease: err = %v, want ErrLeaseLost", err)
+	}
+	if _, err := s.CommitPage(ctx, store.PageCommit{StreamID: st.ID, LeaseOwner: "a", Cursor: "late"}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("CommitPage under an ended lease: err = %v, want ErrLeaseLost", err)
+	}
+	// And b claims the expired lease.
+	got, err := s.ClaimStream(ctx, st.ID, "b", time.Minute)
+	if err != nil || got.LeaseOwner != "b" || !got.LeaseUntil.Equal(c.Now().Add(time.Minute)) {
+		t.Errorf("ClaimStream of an expired lease = %q until %v, %v; want b until %v", got.LeaseOwner, got.LeaseUntil, err, c.Now().Add(time.Minute))
+	}
+}
+
+func testClaimMax(t *testing.T, s store.Store, c *Clock) {
+	needClock(t, c)
+	ctx := context.Background()
+	_, sts := newSource(t, s, "acme")
+	now := c.Now()
 	// Give the streams distinct due times, latest first.
-	due := map[int64]time.Time{}
 	for i, st := range sts {
-		claim(t, s, st, "me", now)
-		due[st.ID] = now.Add(time.Duration(len(sts)-i) * time.Second)
-		if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "me", At: now, NextPollAt: due[st.ID]}); err != nil {
+		claim(t, s, st, "me")
+		if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "me",
+			NextPollAt: now.Add(time.Duration(len(sts)-i) * time.Second)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	later := now.Add(time.Hour)
-	if got, err := s.ClaimStreams(ctx, "p", later, time.Minute, 0); err != nil || len(got) != 0 {
+	c.Advance(time.Hour)
+	if got, err := s.ClaimStreams(ctx, "p", time.Minute, 0); err != nil || len(got) != 0 {
 		t.Errorf("max 0 claimed %v, %v", claimIDs(got), err)
 	}
-	got, err := s.ClaimStreams(ctx, "p", later, time.Minute, 2)
+	got, err := s.ClaimStreams(ctx, "p", time.Minute, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +266,7 @@ func testClaimMax(t *testing.T, s store.Store) {
 	if diff := cmp.Diff([]int64{sts[2].ID, sts[1].ID}, claimIDs(got)); diff != "" {
 		t.Errorf("claim max 2 (-want +got):\n%s", diff)
 	}
-	rest, err := s.ClaimStreams(ctx, "q", later, time.Minute, 2)
+	rest, err := s.ClaimStreams(ctx, "q", time.Minute, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,17 +275,18 @@ func testClaimMax(t *testing.T, s store.Store) {
 	}
 }
 
-func testClaimStream(t *testing.T, s store.Store) {
+func testClaimStream(t *testing.T, s store.Store, c *Clock) {
+	needClock(t, c)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
-	now := base(sts[0])
-	st := claim(t, s, sts[0], "me", now)
+	now := c.Now()
+	st := claim(t, s, sts[0], "me")
 	// Not due and stopped: ClaimStream takes it anyway (the operator asked).
-	if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "me", At: now,
+	if err := s.FinishPoll(ctx, store.PollOutcome{StreamID: st.ID, LeaseOwner: "me",
 		NextPollAt: now.Add(time.Hour), Err: "403", Stopped: true}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.ClaimStream(ctx, st.ID, "pull", now, time.Minute)
+	got, err := s.ClaimStream(ctx, st.ID, "pull", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,35 +294,40 @@ func testClaimStream(t *testing.T, s store.Store) {
 		t.Errorf("ClaimStream = %+v", got)
 	}
 	// Another owner is refused while the lease lives; the holder may renew.
-	if _, err := s.ClaimStream(ctx, st.ID, "other", now.Add(30*time.Second), time.Minute); !errors.Is(err, store.ErrLeaseLost) {
+	c.Advance(30 * time.Second)
+	if _, err := s.ClaimStream(ctx, st.ID, "other", time.Minute); !errors.Is(err, store.ErrLeaseLost) {
 		t.Errorf("ClaimStream under another's live lease: err = %v, want ErrLeaseLost", err)
 	}
-	if got, err := s.ClaimStream(ctx, st.ID, "pull", now.Add(30*time.Second), time.Minute); err != nil ||
+	if got, err := s.ClaimStream(ctx, st.ID, "pull", time.Minute); err != nil ||
 		!got.LeaseUntil.Equal(now.Add(90*time.Second)) {
 		t.Errorf("holder's re-claim = %v, %v", got.LeaseUntil, err)
 	}
-	if got, err := s.ClaimStream(ctx, st.ID, "other", now.Add(90*time.Second), time.Minute); err != nil || got.LeaseOwner != "other" {
+	c.Advance(time.Minute)
+	if got, err := s.ClaimStream(ctx, st.ID, "other", time.Minute); err != nil || got.LeaseOwner != "other" {
 		t.Errorf("ClaimStream after expiry = %+v, %v", got, err)
 	}
 }
 
-func testExtendLease(t *testing.T, s store.Store) {
+func testExtendLease(t *testing.T, s store.Store, c *Clock) {
+	needClock(t, c)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
-	now := base(sts[0])
-	st := claim(t, s, sts[0], "me", now)
-	until := now.Add(10 * time.Minute)
-	if err := s.ExtendLease(ctx, st.ID, "me", until); err != nil {
+	now := c.Now()
+	st := claim(t, s, sts[0], "me")
+	c.Advance(30 * time.Second)
+	if err := s.ExtendLease(ctx, st.ID, "me", 10*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	until := now.Add(30*time.Second + 10*time.Minute) // from the store's now
 	if got := stream(t, s, st.ID); !got.LeaseUntil.Equal(until) || got.LeaseOwner != "me" {
 		t.Errorf("after ExtendLease: %q until %v, want me until %v", got.LeaseOwner, got.LeaseUntil, until)
 	}
 	// The extension holds off another poller past the first expiry.
-	if got, _ := s.ClaimStreams(ctx, "other", now.Add(5*time.Minute), time.Minute, 10); len(got) != 2 {
+	c.Advance(5 * time.Minute)
+	if got, _ := s.ClaimStreams(ctx, "other", time.Minute, 10); len(got) != 2 {
 		t.Errorf("claimed %d streams, want the 2 not leased", len(got))
 	}
-	if err := s.ExtendLease(ctx, st.ID, "other", now.Add(time.Hour)); !errors.Is(err, store.ErrLeaseLost) {
+	if err := s.ExtendLease(ctx, st.ID, "other", time.Hour); !errors.Is(err, store.ErrLeaseLost) {
 		t.Errorf("ExtendLease by a non-holder: err = %v, want ErrLeaseLost", err)
 	}
 	if got := stream(t, s, st.ID); !got.LeaseUntil.Equal(until) {

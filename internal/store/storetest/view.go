@@ -25,12 +25,12 @@ var testView = store.View{Name: "test_signin", LogType: signin, Columns: []store
 	{Name: "missing", Kind: "string"},
 }}
 
-func testViews(t *testing.T, s store.Store) {
+func testViews(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	src, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, signin)
-	now := base(st)
-	st = claim(t, s, st, "me", now)
+	now := c.Now()
+	st = claim(t, s, st, "me")
 	t1 := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 	t2 := t1.Add(90 * time.Minute)
 	full := store.Event{UUID: "v1", EventTime: t1, ParseTime: now, RowID: "row-v1", SourceLabel: "acme",
@@ -39,7 +39,7 @@ func testViews(t *testing.T, s store.Store) {
 			`"big":1.5,"active":true,"client":{"ip_address":"192.0.2.1","os":{"name":"macOS"}},"tags":["a","b"],"nothing":null}`)}
 	bare := store.Event{UUID: "v2", EventTime: t2, ParseTime: now, RowID: "row-v2", SourceLabel: "acme",
 		Raw: []byte(`{"uuid":"v2","timestamp":"2026-03-01T13:30:00.123456Z"}`)}
-	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c", Now: now, Events: []store.Event{bare, full}})
+	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c", Events: []store.Event{bare, full}})
 	// An event of another log type stays out of the view.
 	if _, err := s.InsertEvents(ctx, streamOf(t, sts, usage).ID, []store.Event{ev(streamOf(t, sts, usage), "u1", t1)}, nil); err != nil {
 		t.Fatal(err)
@@ -94,11 +94,11 @@ func testViews(t *testing.T, s store.Store) {
 	}
 }
 
-func testViewsResync(t *testing.T, s store.Store) {
+func testViewsResync(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, signin)
-	if _, err := s.InsertEvents(ctx, st.ID, evs(st, "e", 3, base(st)), nil); err != nil {
+	if _, err := s.InsertEvents(ctx, st.ID, evs(st, "e", 3, c.Now()), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SyncViews(ctx, []store.View{testView}); err != nil {
@@ -133,13 +133,13 @@ func testViewsResync(t *testing.T, s store.Store) {
 	}
 }
 
-func testQueryRefusesWrites(t *testing.T, s store.Store) {
+func testQueryRefusesWrites(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	src, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, signin)
-	now := base(st)
-	st = claim(t, s, st, "me", now)
-	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Now: now, Events: evs(st, "e", 3, now)})
+	now := c.Now()
+	st = claim(t, s, st, "me")
+	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c1", Events: evs(st, "e", 3, now)})
 	before := stream(t, s, st.ID)
 	for _, q := range []string{
 		"INSERT INTO sources (id, name, settings, created_at, updated_at) VALUES ('x', 'x', '{}', 't', 't')",
@@ -150,8 +150,6 @@ func testQueryRefusesWrites(t *testing.T, s store.Store) {
 		"CREATE TABLE pwned (x TEXT)",
 		"CREATE VIEW pwned AS SELECT 1",
 		"ALTER TABLE events ADD COLUMN pwned TEXT",
-		"SELECT 1; DELETE FROM events",
-		"SELECT 1;\nUPDATE streams SET cursor = 'hijacked';",
 	} {
 		err := s.Query(ctx, q, func([]string, []any) error { return nil })
 		if !errors.Is(err, store.ErrReadOnly) {
@@ -169,7 +167,7 @@ func testQueryRefusesWrites(t *testing.T, s store.Store) {
 	}
 }
 
-func testQueryErrors(t *testing.T, s store.Store) {
+func testQueryErrors(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	newSource(t, s, "acme")
 	rows, cols, err := queryAll(ctx, s, "-- a comment\nSELECT 1 AS one, 'a;b' AS s, NULL AS n, 2.5 AS f;")
@@ -197,5 +195,89 @@ func testQueryErrors(t *testing.T, s store.Store) {
 	})
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("callback error: err = %v after %d calls, want stop after 1", err, calls)
+	}
+}
+
+// testQueryRefusesSecrets: the sealed tokens and the cursors cannot be
+// read through Query, however the statement names them.
+func testQueryRefusesSecrets(t *testing.T, s store.Store, c *Clock) {
+	ctx := context.Background()
+	_, sts := newSource(t, s, "acme")
+	st := claim(t, s, streamOf(t, sts, signin), "me")
+	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "secret-cursor"})
+	for _, q := range []string{
+		"SELECT token FROM sources",
+		"SELECT * FROM sources",
+		"SELECT id FROM sources WHERE token IS NOT NULL",
+		"SELECT length(token) FROM sources",
+		"SELECT cursor FROM streams",
+		"SELECT * FROM streams",
+		"SELECT s.id FROM streams s WHERE s.cursor LIKE 's%'",
+		"SELECT (SELECT group_concat(cursor) FROM streams)",
+		"WITH x AS (SELECT token AS t FROM sources) SELECT t FROM x",
+	} {
+		var got [][]any
+		err := s.Query(ctx, q, func(_ []string, v []any) error { got = append(got, append([]any(nil), v...)); return nil })
+		if !errors.Is(err, store.ErrReadOnly) {
+			t.Errorf("Query(%q) = %v, %v; want ErrReadOnly", q, got, err)
+		}
+	}
+	// The rest of those tables reads fine.
+	if n := queryInt(t, s, "SELECT count(*) FROM streams WHERE status = 'ok' AND source_id IN (SELECT id FROM sources WHERE name = 'acme')"); n != 3 {
+		t.Errorf("%d streams, want 3", n)
+	}
+}
+
+// testQueryOneStatement: a second statement is refused as such (it may be
+// as read-only as the first), before anything runs; trailing semicolons,
+// spaces and comments are fine.
+func testQueryOneStatement(t *testing.T, s store.Store, c *Clock) {
+	ctx := context.Background()
+	src, sts := newSource(t, s, "acme")
+	if _, err := s.InsertEvents(ctx, streamOf(t, sts, signin).ID, evs(streamOf(t, sts, signin), "e", 3, c.Now()), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"SELECT 1; SELECT 2",
+		"SELECT 1; DELETE FROM events",
+		"SELECT 1;\nUPDATE streams SET status = 'stopped';",
+		"SELECT 'a;'; /* c */ SELECT 'b'",
+	} {
+		calls := 0
+		err := s.Query(ctx, q, func([]string, []any) error { calls++; return nil })
+		if err == nil || errors.Is(err, store.ErrReadOnly) || calls != 0 {
+			t.Errorf("Query(%q): %d rows, err = %v; want a refusal of the second statement (not ErrReadOnly), no rows", q, calls, err)
+		}
+	}
+	if n := count(t, s, signin, src.ID); n != 3 {
+		t.Errorf("%d events left, want 3", n)
+	}
+	for _, q := range []string{"SELECT 1;", "SELECT 1 ;; \n", "SELECT 1; -- done", "SELECT 1 /* x */ ; /* y */"} {
+		if rows := query(t, s, q); len(rows) != 1 {
+			t.Errorf("Query(%q) = %v, want one row", q, rows)
+		}
+	}
+}
+
+// testQueryDeadline: ctx's deadline stops a query that would never end.
+func testQueryDeadline(t *testing.T, s store.Store, _ *Clock) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Query(ctx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+			func([]string, []any) error { return nil })
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("endless query: err = %v, want one wrapping context.DeadlineExceeded", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("an endless query ran on a minute past its deadline")
+	}
+	// The connection it ran on works.
+	if n := queryInt(t, s, "SELECT 7"); n != 7 {
+		t.Errorf("SELECT 7 = %d", n)
 	}
 }
