@@ -8,14 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/onepassword"
+	"github.com/opwatch/opwatch/internal/secret"
 )
 
 // Limits of the poll interval and the first-poll lookback.
@@ -53,6 +59,16 @@ type Source struct {
 	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
 	Interval           Duration `yaml:"interval"`
 	Lookback           Duration `yaml:"lookback"`
+	// LogTypes are the log types to collect (OnePassword.SignInAttempt, …);
+	// empty means all three. A token may be scoped to fewer features: the
+	// others are then "not collected" rather than failing every poll.
+	LogTypes []string `yaml:"log_types"`
+	// AllowOtherHost lets base_url name a host other than the token's (a
+	// proxy, an emulator): the token is sent there, so it takes consent.
+	AllowOtherHost bool `yaml:"allow_other_host"`
+	// AllowInsecure accepts plain http or insecure_skip_verify for a host
+	// other than this machine, where either exposes the token on the way.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // Duration is a time.Duration written as "90s", "1m", "24h" or "30d".
@@ -66,24 +82,47 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := ParseDuration(s)
 	if err != nil {
-		return err
+		return err // the decoder adds the line
 	}
 	*d = Duration(v)
 	return nil
 }
 
-// ParseDuration accepts Go durations plus a day suffix ("30d").
+// String writes whole days as "30d", other durations as Go does ("1m30s").
+func (d Duration) String() string {
+	const day = 24 * time.Hour
+	if v := time.Duration(d); v != 0 && v%day == 0 {
+		return strconv.FormatInt(int64(v/day), 10) + "d"
+	}
+	return time.Duration(d).String()
+}
+
+// MaxDays is the largest day count a time.Duration holds (about 292 years).
+const MaxDays = math.MaxInt64 / int64(24*time.Hour)
+
+// goDuration matches the syntax time.ParseDuration accepts, so that a value
+// it refuses despite the syntax is known to be out of range.
+var goDuration = regexp.MustCompile(`^[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`)
+
+// ParseDuration accepts Go durations plus a day suffix ("30d"). A value too
+// large for a time.Duration is refused, never wrapped around.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n int
-		if _, err := fmt.Sscanf(days, "%d", &n); err != nil || fmt.Sprint(n) != days || n < 0 {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if errors.Is(err, strconv.ErrRange) || (err == nil && n > MaxDays) {
+			return 0, fmt.Errorf("duration %q is too large: at most %dd", s, MaxDays)
+		}
+		if err != nil || n < 0 || strconv.FormatInt(n, 10) != days {
 			return 0, fmt.Errorf("invalid duration %q: use a whole number of days like 30d, or 90s, 1m, 24h", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
+		if goDuration.MatchString(s) {
+			return 0, fmt.Errorf("duration %q is too large: at most %dd", s, MaxDays)
+		}
 		return 0, fmt.Errorf("invalid duration %q: use a form like 90s, 1m, 24h or 30d", s)
 	}
 	return d, nil
@@ -143,8 +182,12 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// ApplyDefaults fills the interval, lookback and API version.
+// ApplyDefaults fills the interval, lookback and API version, and writes
+// valid log types by their names (Validate reports invalid ones).
 func (s *Source) ApplyDefaults() {
+	if lts, err := NormalizeLogTypes(s.LogTypes); err == nil {
+		s.LogTypes = lts
+	}
 	if s.Interval == 0 {
 		s.Interval = Duration(DefaultInterval)
 	}
@@ -156,7 +199,8 @@ func (s *Source) ApplyDefaults() {
 	}
 }
 
-// Validate reports every problem of the configuration at once.
+// Validate reports every problem of the configuration at once, naming
+// settings by their YAML keys and each source by its place and name.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Ingest.ReconcileWindow < 0 || time.Duration(c.Ingest.ReconcileWindow) > MaxLookback {
@@ -181,60 +225,179 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Validate checks one source's settings (not its token).
-func (s *Source) Validate() error {
+// A Namer says how a surface names a setting, given its YAML key: the
+// configuration file says token_file, the command line --token-file.
+type Namer func(key string) string
+
+// YAMLName names a setting by its key in the configuration file.
+func YAMLName(key string) string { return key }
+
+// FlagName names a setting by its command-line flag: token_file becomes
+// --token-file.
+func FlagName(key string) string { return "--" + strings.ReplaceAll(key, "_", "-") }
+
+// Validate checks one source's settings (not its token), naming settings by
+// their YAML keys.
+func (s *Source) Validate() error { return s.ValidateAs(YAMLName) }
+
+// ValidateAs checks one source's settings (not its token), naming each
+// setting as name says: ValidateAs(FlagName) for flags.
+func (s *Source) ValidateAs(name Namer) error {
 	var errs []error
 	if strings.TrimSpace(s.Name) == "" {
-		errs = append(errs, errors.New("name is required"))
+		errs = append(errs, fmt.Errorf("%s is required", name("name")))
 	}
 	if s.Region != "" {
 		if _, err := onepassword.RegionHost(s.Region); err != nil {
 			errs = append(errs, err)
 		}
 		if s.BaseURL != "" {
-			errs = append(errs, errors.New("set region or base_url, not both"))
+			errs = append(errs, fmt.Errorf("set %s or %s, not both", name("region"), name("base_url")))
 		}
 	}
+	loopback := false
 	if s.BaseURL != "" {
 		u, err := url.Parse(s.BaseURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("base_url %q must be an http(s) URL such as https://events.1password.com", s.BaseURL))
+			errs = append(errs, fmt.Errorf("%s %q must be an http(s) URL such as https://events.1password.com", name("base_url"), s.BaseURL))
+		} else {
+			loopback = isLoopback(u.Hostname())
+			if u.Scheme == "http" && !loopback && !s.AllowInsecure {
+				errs = append(errs, fmt.Errorf("%s %q is plain http to another machine: the token would cross the network unencrypted; use https, or accept that explicitly with %s",
+					name("base_url"), s.BaseURL, name("allow_insecure")))
+			}
 		}
 	}
+	if s.InsecureSkipVerify && !loopback && !s.AllowInsecure {
+		errs = append(errs, fmt.Errorf("%s lets anyone on the way to the server read the token: it is meant for an emulator on this machine (a loopback %s); for another host accept it explicitly with %s",
+			name("insecure_skip_verify"), name("base_url"), name("allow_insecure")))
+	}
 	if s.APIVersion != 1 && s.APIVersion != 2 {
-		errs = append(errs, fmt.Errorf("api_version %d: use 1 or 2", s.APIVersion))
+		errs = append(errs, fmt.Errorf("%s %d: use 1 or 2", name("api_version"), s.APIVersion))
 	}
 	if iv := time.Duration(s.Interval); iv < MinInterval || iv > MaxInterval {
-		errs = append(errs, fmt.Errorf("interval %s must be between 10s and 1h", iv))
+		errs = append(errs, fmt.Errorf("%s %s must be between 10s and 1h", name("interval"), s.Interval))
 	}
 	if lb := time.Duration(s.Lookback); lb <= 0 || lb > MaxLookback {
-		errs = append(errs, fmt.Errorf("lookback %s must be more than 0 and at most 120d (the Events API keeps 120 days)", lb))
+		errs = append(errs, fmt.Errorf("%s %s must be more than 0 and at most 120d (the Events API keeps 120 days)", name("lookback"), s.Lookback))
+	}
+	if _, err := NormalizeLogTypes(s.LogTypes); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", name("log_types"), err))
 	}
 	return errors.Join(errs...)
 }
 
+// isLoopback reports whether host (without port) is this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// LogTypeNames returns the names of the log types a source can collect, in
+// their stable order.
+func LogTypeNames() []string {
+	var names []string
+	for _, lt := range logtype.All() {
+		names = append(names, lt.Name)
+	}
+	return names
+}
+
+// NormalizeLogTypes maps each entry to its log type name, accepting the
+// name (OnePassword.ItemUsage), the name without its prefix (ItemUsage) or
+// the Events API feature (itemusages), in any case. The result is
+// deduplicated and in LogTypeNames order; empty stays empty (all three).
+func NormalizeLogTypes(in []string) ([]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	all := logtype.All()
+	want := make([]bool, len(all))
+	var errs []error
+	for _, v := range in {
+		v = strings.TrimSpace(v)
+		found := false
+		for i, lt := range all {
+			short := strings.TrimPrefix(lt.Name, "OnePassword.")
+			if strings.EqualFold(v, lt.Name) || strings.EqualFold(v, short) || strings.EqualFold(v, lt.Feature) {
+				want[i], found = true, true
+				break
+			}
+		}
+		if !found {
+			var names, feats []string
+			for _, lt := range all {
+				names = append(names, lt.Name)
+				feats = append(feats, lt.Feature)
+			}
+			errs = append(errs, fmt.Errorf("unknown log type %q: use %s (or %s)", v, strings.Join(names, ", "), strings.Join(feats, ", ")))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, lt := range all {
+		if want[i] {
+			out = append(out, lt.Name)
+		}
+	}
+	return out, nil
+}
+
+// ParseLogTypes reads a comma-separated list (the --log-types flag) into
+// log type names. An empty string means all three and returns nil.
+func ParseLogTypes(list string) ([]string, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	parts := strings.Split(list, ",")
+	for _, p := range parts {
+		if strings.TrimSpace(p) == "" {
+			return nil, fmt.Errorf("log type list %q has an empty entry", list)
+		}
+	}
+	return NormalizeLogTypes(parts)
+}
+
+// CollectedLogTypes returns the log types the source collects: its
+// LogTypes, normalized, or all three when none are named. Call it on a
+// validated source.
+func (s *Source) CollectedLogTypes() []string {
+	if lts, err := NormalizeLogTypes(s.LogTypes); err == nil && len(lts) > 0 {
+		return lts
+	}
+	return LogTypeNames()
+}
+
 // ReadToken reads the source's token from its file or environment variable,
-// trimmed. The error never contains the token.
-func (s *Source) ReadToken(getenv func(string) string) (string, error) {
+// trimmed. warning is non-empty when the token file can be read by other
+// users (show it; the token is still used). Neither the warning nor the
+// error ever contains the token.
+func (s *Source) ReadToken(getenv func(string) string) (token, warning string, err error) {
 	var tok string
 	switch {
 	case s.TokenFile != "":
 		b, err := os.ReadFile(s.TokenFile)
 		if err != nil {
-			return "", fmt.Errorf("read token file: %w", err)
+			return "", "", fmt.Errorf("read token file: %w", err)
 		}
 		tok = string(b)
+		warning = secret.WarnReadable(s.TokenFile)
 	case s.TokenEnv != "":
 		tok = getenv(s.TokenEnv)
-		if tok == "" {
-			return "", fmt.Errorf("environment variable %s is empty or unset: export the Events Reporting token in it", s.TokenEnv)
+		if strings.TrimSpace(tok) == "" {
+			return "", "", fmt.Errorf("environment variable %s is empty or unset: export the Events Reporting token in it", s.TokenEnv)
 		}
 	default:
-		return "", errors.New("no token: give --token-file or --token-env")
+		return "", "", errors.New("no token: name a token file or an environment variable that holds it")
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" {
-		return "", fmt.Errorf("token file %s is empty", s.TokenFile)
+		return "", "", fmt.Errorf("token file %s is empty", s.TokenFile)
 	}
-	return tok, nil
+	return tok, warning, nil
 }

@@ -1,6 +1,11 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +52,11 @@ func TestParseRejects(t *testing.T) {
 		{"sources:\n  - name: a\n    token_env: X\n    interval: soon\n", "invalid duration"},
 		{"sources:\n  - name: a\n    token_env: X\n  - name: a\n    token_env: Y\n", "duplicate name"},
 		{"sources:\n  - token_env: X\n", "name is required"},
+		{"sources:\n  - name: a\n    token_env: X\n    lookback: 213504d\n", "too large"},
+		{"sources:\n  - name: a\n    token_env: X\n    log_types: [itemusages, signins]\n", `log_types: unknown log type "signins"`},
+		{"sources:\n  - name: a\n    token_env: X\n    base_url: http://events.example.com\n", "allow_insecure"},
+		{"sources:\n  - name: a\n    token_env: X\n    insecure_skip_verify: true\n", "allow_insecure"},
+		{"sources:\n  - name: a\n    token_env: X\n    region: eu\n    insecure_skip_verify: true\n", "insecure_skip_verify lets anyone"},
 	} {
 		_, err := Parse(strings.NewReader(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -57,17 +67,145 @@ func TestParseRejects(t *testing.T) {
 
 func TestReadTokenNeverEchoes(t *testing.T) {
 	s := Source{TokenEnv: "T"}
-	tok, err := s.ReadToken(func(string) string { return "  secret-token\n" })
-	if err != nil || tok != "secret-token" {
-		t.Fatalf("ReadToken = %q, %v", tok, err)
+	tok, warn, err := s.ReadToken(func(string) string { return "  secret-token\n" })
+	if err != nil || tok != "secret-token" || warn != "" {
+		t.Fatalf("ReadToken = %q, %q, %v", tok, warn, err)
 	}
-	_, err = s.ReadToken(func(string) string { return "" })
+	_, _, err = s.ReadToken(func(string) string { return " " })
 	if err == nil || !strings.Contains(err.Error(), "T is empty") {
 		t.Errorf("empty env: %v", err)
 	}
 	s = Source{TokenFile: "/nonexistent/token"}
-	if _, err := s.ReadToken(nil); err == nil {
+	if _, _, err := s.ReadToken(nil); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// A3: a token file other users can read is used, with a warning the cli
+// prints; a private one gets none.
+func TestReadTokenWarnsWhenOthersCanRead(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permissions")
+	}
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte("ops_secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := Source{TokenFile: path}
+	if tok, warn, err := s.ReadToken(nil); err != nil || tok != "ops_secret" || warn != "" {
+		t.Fatalf("0600: ReadToken = %q, %q, %v; want the token and no warning", tok, warn, err)
+	}
+	os.Chmod(path, 0o644)
+	tok, warn, err := s.ReadToken(nil)
+	if err != nil || tok != "ops_secret" {
+		t.Fatalf("0644: ReadToken = %q, %v; want the token still", tok, err)
+	}
+	if !strings.Contains(warn, path) || !strings.Contains(warn, "chmod 600") || strings.Contains(warn, "ops_secret") {
+		t.Errorf("0644: warning %q, want one naming the file and chmod 600, without the token", warn)
+	}
+}
+
+// A10: the same problem is named as the user wrote it: a flag on the
+// command line, a YAML key in the file.
+func TestValidateNamesSettingsPerSurface(t *testing.T) {
+	s := Source{Name: "a", Region: "eu", BaseURL: "https://x", APIVersion: 3, LogTypes: []string{"bogus"},
+		Interval: Duration(time.Second), Lookback: Duration(time.Hour)}
+	flagErr := s.ValidateAs(FlagName).Error()
+	for _, want := range []string{"--region or --base-url", "--api-version 3", "--interval 1s", "--log-types: unknown"} {
+		if !strings.Contains(flagErr, want) {
+			t.Errorf("flag errors %q do not say %q", flagErr, want)
+		}
+	}
+	for _, yamlKey := range []string{"base_url", "api_version", "log_types"} {
+		if strings.Contains(flagErr, yamlKey) {
+			t.Errorf("flag errors %q name the YAML key %s", flagErr, yamlKey)
+		}
+	}
+	fileErr := s.Validate().Error()
+	for _, want := range []string{"region or base_url", "api_version 3", "interval 1s", "log_types: unknown"} {
+		if !strings.Contains(fileErr, want) {
+			t.Errorf("file errors %q do not say %q", fileErr, want)
+		}
+	}
+	if strings.Contains(fileErr, "--") {
+		t.Errorf("file errors %q name flags", fileErr)
+	}
+	// A file error still says which source.
+	_, err := Parse(strings.NewReader("sources:\n  - name: acme\n    token_env: X\n    api_version: 7\n"))
+	if err == nil || !strings.Contains(err.Error(), "sources[0] (acme): api_version 7") {
+		t.Errorf("file error %v does not name the source and key", err)
+	}
+}
+
+// D3: plain http and unverified TLS are for an emulator on this machine,
+// or need explicit consent.
+func TestValidateInsecureOnlyForLoopback(t *testing.T) {
+	base := Source{Name: "a", APIVersion: 2, Interval: Duration(time.Minute), Lookback: Duration(time.Hour)}
+	for _, tc := range []struct {
+		name     string
+		baseURL  string
+		skip     bool
+		allow    bool
+		accepted bool
+	}{
+		{"https real host", "https://events.1password.com", false, false, true},
+		{"http loopback v4", "http://127.0.0.1:8080", false, false, true},
+		{"http loopback v6", "http://[::1]:8080", false, false, true},
+		{"http localhost", "http://localhost:8080", false, false, true},
+		{"http other host", "http://events.1password.com", false, false, false},
+		{"http other host allowed", "http://proxy.internal", false, true, true},
+		{"skip verify loopback", "https://127.0.0.1:8443", true, false, true},
+		{"skip verify other host", "https://events.1password.com", true, false, false},
+		{"skip verify region host", "", true, false, false},
+		{"skip verify allowed", "https://proxy.internal", true, true, true},
+		{"localhost lookalike", "http://localhost.attacker.example", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base
+			s.BaseURL, s.InsecureSkipVerify, s.AllowInsecure = tc.baseURL, tc.skip, tc.allow
+			err := s.ValidateAs(FlagName)
+			if tc.accepted && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.accepted && (err == nil || !strings.Contains(err.Error(), "--allow-insecure")) {
+				t.Fatalf("err = %v, want a refusal naming --allow-insecure", err)
+			}
+		})
+	}
+}
+
+// A9: log types by name, short name or feature, any case; normalized,
+// deduplicated and in order.
+func TestLogTypes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"itemusages", []string{"OnePassword.ItemUsage"}},
+		{"auditevents, SignInAttempts", []string{"OnePassword.SignInAttempt", "OnePassword.AuditEvent"}},
+		{"onepassword.itemusage,ItemUsage,itemusages", []string{"OnePassword.ItemUsage"}},
+		{"OnePassword.SignInAttempt,OnePassword.ItemUsage,OnePassword.AuditEvent", LogTypeNames()},
+	} {
+		got, err := ParseLogTypes(tc.in)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("ParseLogTypes(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{"signins", "itemusages,", ",", "itemusages,,auditevents", "OnePassword.Item"} {
+		if got, err := ParseLogTypes(in); err == nil {
+			t.Errorf("ParseLogTypes(%q) = %q, want an error", in, got)
+		}
+	}
+	c, err := Parse(strings.NewReader("sources:\n  - name: a\n    token_env: X\n    log_types: [auditevents, signinattempts]\n  - name: b\n    token_env: Y\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Sources[0].LogTypes; !slices.Equal(got, []string{"OnePassword.SignInAttempt", "OnePassword.AuditEvent"}) {
+		t.Errorf("file log_types normalized to %q", got)
+	}
+	if got := c.Sources[1].CollectedLogTypes(); !slices.Equal(got, LogTypeNames()) || len(got) != 3 {
+		t.Errorf("no log_types collects %q, want all three", got)
 	}
 }
 
@@ -78,9 +216,40 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"d", "1.5d", "-1d", "x", "3 days"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) accepted", in)
+	for _, in := range []string{"d", "1.5d", "-1d", "x", "3 days", "+1d", "01d"} {
+		if _, err := ParseDuration(in); err == nil || !strings.Contains(err.Error(), "invalid duration") {
+			t.Errorf("ParseDuration(%q) = %v, want invalid", in, err)
+		}
+	}
+}
+
+// D6: a duration a time.Duration cannot hold is refused, never wrapped
+// around to a small value (213504d once became 25 minutes).
+func TestParseDurationOverflow(t *testing.T) {
+	if d, err := ParseDuration("106751d"); err != nil || d != 106751*24*time.Hour {
+		t.Errorf("ParseDuration(106751d) = %v, %v; the largest day count fits", d, err)
+	}
+	for _, in := range []string{"106752d", "213504d", "99999999999999999999d", "2562048h", "9223372036854775808ns", "1h9999999999h", "1e3h"} {
+		d, err := ParseDuration(in)
+		if err == nil {
+			t.Errorf("ParseDuration(%q) = %v, want an error", in, d)
+			continue
+		}
+		if in != "1e3h" && !strings.Contains(err.Error(), "too large") {
+			t.Errorf("ParseDuration(%q): %v, want it to say too large", in, err)
+		}
+	}
+}
+
+func TestDurationString(t *testing.T) {
+	for d, want := range map[Duration]string{
+		Duration(30 * 24 * time.Hour): "30d",
+		Duration(90 * time.Second):    "1m30s",
+		Duration(36 * time.Hour):      "36h0m0s",
+		0:                             "0s",
+	} {
+		if got := d.String(); got != want {
+			t.Errorf("Duration(%d).String() = %q, want %q", int64(d), got, want)
 		}
 	}
 }
@@ -99,6 +268,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("ingest:\n  reconcile_window: 3d\n")
 	f.Add("sources: [{name: b, token_file: /t, region: eu, lookback: 120d}]")
 	f.Add("{")
+	f.Add("sources:\n  - name: a\n    token_env: X\n    log_types: [ItemUsages, OnePassword.AuditEvent]\n    base_url: http://127.0.0.1:1\n    insecure_skip_verify: true\n")
+	f.Add("sources:\n  - name: a\n    token_file: /t\n    base_url: http://h\n    allow_insecure: true\n    allow_other_host: true\n    lookback: 106752d\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		c, err := Parse(strings.NewReader(in))
 		if err != nil {
@@ -106,6 +277,29 @@ func FuzzParse(f *testing.F) {
 		}
 		if err := c.Validate(); err != nil {
 			t.Fatalf("Parse accepted a configuration that does not validate: %v", err)
+		}
+	})
+}
+
+// FuzzParseDuration: an accepted duration is the value written, shown in a
+// form that parses back to it; nothing wraps around.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"30d", "106751d", "106752d", "213504d", "90s", "1h30m", "-1h", "2562047h", "2562048h", "1.5h", ".5s", "0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		d, err := ParseDuration(in)
+		if err != nil {
+			return
+		}
+		if days, ok := strings.CutSuffix(strings.TrimSpace(in), "d"); ok {
+			if d < 0 || d%(24*time.Hour) != 0 || strconv.FormatInt(int64(d/(24*time.Hour)), 10) != days {
+				t.Fatalf("ParseDuration(%q) = %v, not the days written", in, d)
+			}
+		}
+		back, err := ParseDuration(Duration(d).String())
+		if err != nil || back != d {
+			t.Fatalf("ParseDuration(%q) = %v, shown as %q, which parses to %v, %v", in, d, Duration(d).String(), back, err)
 		}
 	})
 }
