@@ -257,44 +257,6 @@ func TestLiveTrafficAndLateEvents(t *testing.T) {
 	}
 }
 
-func TestRunPollsOnSchedule(t *testing.T) {
-	h := newHarness(t, emulator.Options{Seed: 5, Events: 300, Span: time.Hour, Rate: 60})
-	src := h.addSource("acme", h.token(""))
-	// New streams are due from their creation, stamped by the store's own
-	// clock: move the shared clock past it, however slow the setup was.
-	h.clock.Advance(time.Since(h.clock.Now()) + time.Second)
-	in := ingest.New(ingest.Config{Store: h.st, Secrets: h.box, Now: h.clock.Now, ClaimEvery: 10 * time.Millisecond})
-	ctx, cancel := context.WithCancel(h.ctx)
-	done := make(chan error)
-	go func() { done <- in.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok := true
-		for _, s := range h.streams(src) {
-			if s.LastSuccessAt.IsZero() {
-				ok = false
-			}
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not poll every stream")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	for lt, s := range h.streams(src) {
-		if s.LeaseOwner != "" && s.LeaseUntil.After(h.clock.Now()) {
-			t.Errorf("%s: lease still held after shutdown", lt)
-		}
-	}
-	h.assertExact(src, "")
-}
-
 func TestFaultsLoseNothing(t *testing.T) {
 	h := newHarness(t, emulator.Options{Seed: 11, Events: size(3000, 15000), Span: 24 * time.Hour,
 		Faults: emulator.Faults{Error500: 0.1, Error503: 0.05, Drop: 0.05, Truncate: 0.05}})
