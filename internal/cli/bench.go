@@ -19,23 +19,36 @@ import (
 	"github.com/opwatch/opwatch/internal/emulator"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
+	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
 func runBench(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "ingest" {
-		return usagef("usage: opwatch bench ingest --events N [--mode full|client]")
-	}
-	fs := e.flags("bench ingest", "bench ingest --events N [--mode full|client] [--dir DIR]",
+	fs := e.flags("bench", "bench ingest [--events N] [--mode full|client] [--dir DIR]",
 		"Start the emulator in-process on loopback (rate limits off), pull N events of each type\n"+
 			"through the whole path (HTTP, decode, validate, normalize, store) into a fresh database,\n"+
 			"and print events/s, wall time and peak RSS (of this process: emulator included).\n"+
-			"--mode client only pages and decodes into Go structs: the baseline to compare with.")
+			"--mode client only pages and decodes into Go structs: the baseline to compare with.\n"+
+			"The database is its own (in --dir): --db is not used.")
 	n := fs.Int("events", 100000, "events of each type")
 	mode := fs.String("mode", "full", "full (everything opwatch does) or client (page and decode only)")
 	dir := fs.String("dir", "", "directory for the database (default a temporary one, removed after)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) == 0 || pos[0] != "ingest" {
+		fs.Usage()
+		return usagef("name what to measure: opwatch bench ingest")
+	}
+	if err := wantArgs(fs, pos, 1, 1, ""); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return usagef("--events %d: want at least 1", *n)
+	}
+	if *mode != "full" && *mode != "client" {
+		return usagef("unknown --mode %q: want full or client", *mode)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -67,8 +80,6 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		total, took, err = benchClient(ctx, em.URL(), tok)
 	case "full":
 		total, took, err = benchFull(ctx, e, *dir, em.URL(), tok)
-	default:
-		return usagef("unknown --mode %q", *mode)
 	}
 	if err != nil {
 		return err
@@ -92,22 +103,18 @@ func benchFull(ctx context.Context, e *env, dir, baseURL, tok string) (int, time
 	}
 	be := *e
 	be.db = filepath.Join(dir, "bench.db")
+	be.keyFile = "" // beside the bench database, and removed with it
 	be.logLevel = "warn"
-	a, err := be.open(ctx)
+	a, err := be.openWrite(ctx, engine.ReadWrite, keyIfEmpty)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer a.Close()
 	s := config.Source{Name: "bench", BaseURL: baseURL, Lookback: config.Duration(48 * time.Hour)}
-	s.ApplyDefaults()
-	src, err := a.toStoreSource(s, tok)
-	if err != nil {
+	if _, err := a.sources.Add(ctx, s, tok); err != nil {
 		return 0, 0, err
 	}
-	if err := a.store.CreateSource(ctx, &src, allLogTypes()); err != nil {
-		return 0, 0, err
-	}
-	in := ingest.New(ingest.Config{Store: a.store, Secrets: a.secrets, Logger: a.log})
+	in := ingest.New(ingest.Config{Store: a.store, Secrets: a.secrets, Logger: a.log, UserAgent: userAgent()})
 	start := time.Now()
 	results, err := in.Pull(ctx, nil)
 	took := time.Since(start)

@@ -10,13 +10,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
 )
 
-// Version is set at build time with -ldflags "-X github.com/opwatch/opwatch/internal/cli.Version=...".
-var Version = "dev"
+// Version may be set at build time with -ldflags "-X
+// github.com/opwatch/opwatch/internal/cli.Version=v1.2.3". The module
+// version from the build info comes first; see buildVersion.
+var Version string
 
 // env is the process environment, passed explicitly so tests can replace it.
 type env struct {
@@ -36,11 +39,9 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve": {"run ingestion until stopped (SIGINT/SIGTERM)", runServe},
-		"demo":  {"start the emulator with live traffic, a demo source, and serve", runDemo},
-		"emulator": {"serve a local 1Password Events API emulator", func(ctx context.Context, e *env, args []string) error {
-			return runEmulator(ctx, args, e.stdout, e.stderr)
-		}},
+		"serve":    {"run ingestion until stopped (SIGINT/SIGTERM)", runServe},
+		"demo":     {"start the emulator with live traffic, a demo source, and serve", runDemo},
+		"emulator": {"serve a local 1Password Events API emulator", runEmulator},
 		"source":   {"add, list, show, test, update, reset or remove 1Password sources", runSource},
 		"pull":     {"drain every stream once until caught up, then exit", runPull},
 		"backfill": {"re-read a past window of a source alongside its live cursor", runBackfill},
@@ -61,13 +62,21 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func run(ctx context.Context, args []string, e *env) int {
 	cmds := commands()
 	fs := flag.NewFlagSet("opwatch", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	// The error is printed once, below; help asked for goes to stdout.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	e.globalFlags(fs)
-	fs.Usage = func() { usage(e.stderr, cmds) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(e.stdout, cmds)
 			return 0
 		}
+		fmt.Fprintf(e.stderr, "opwatch: %v\nRun 'opwatch help' for usage.\n", err)
+		return 2
+	}
+	// A flag's value was checked when given; the environment's is checked here.
+	if _, err := parseLevel(e.logLevel); err != nil {
+		fmt.Fprintf(e.stderr, "opwatch: OPWATCH_LOG_LEVEL: %v\n", err)
 		return 2
 	}
 	if fs.NArg() == 0 {
@@ -76,8 +85,20 @@ func run(ctx context.Context, args []string, e *env) int {
 	}
 	name := fs.Arg(0)
 	if name == "help" {
-		usage(e.stdout, cmds)
-		return 0
+		switch rest := fs.Args()[1:]; {
+		case len(rest) == 0:
+			usage(e.stdout, cmds)
+			return 0
+		case len(rest) == 1 && cmds[rest[0]].run != nil:
+			// `opwatch help VERB` is `opwatch VERB --help`, on stdout.
+			he := *e
+			he.stderr = e.stdout
+			return run(ctx, []string{rest[0], "--help"}, &he)
+		default:
+			fmt.Fprintf(e.stderr, "opwatch help: unknown command %q\n\n", strings.Join(rest, " "))
+			usage(e.stderr, cmds)
+			return 2
+		}
 	}
 	cmd, ok := cmds[name]
 	if !ok {
@@ -89,12 +110,16 @@ func run(ctx context.Context, args []string, e *env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(e.stderr, "opwatch %s: %v\n", name, err)
+		var fe flagError
+		if errors.As(err, &fe) {
+			fmt.Fprintf(e.stderr, "opwatch %s: %v\nRun 'opwatch %s --help' for usage.\n", fe.name, fe.error, fe.name)
 			return 2
 		}
 		fmt.Fprintf(e.stderr, "opwatch %s: %v\n", name, err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
 		return 1
 	}
 	return 0
@@ -105,10 +130,19 @@ type usageError struct{ error }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
+// flagError is a flag the flag package refused (unknown, or a bad value);
+// name is the verb's, for the pointer to its help.
+type flagError struct {
+	error
+	name string
+}
+
+func (fe flagError) Unwrap() error { return fe.error }
+
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprint(w, `opwatch: a self-hosted security monitor for 1Password.
 
-Usage: opwatch [--db PATH] COMMAND [flags]
+Usage: opwatch [global flags] COMMAND [arguments] [flags]
 
 Commands:
 `)
@@ -120,17 +154,23 @@ Commands:
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprint(w, `
+	fmt.Fprint(w, `  help      print this, or a command's flags (opwatch help query)
+
+Flags may come before or after a command's arguments: 'opwatch query "SQL"
+--db other.db' reads other.db. After '--' everything is an argument.
+
 Global flags (also accepted after the command):
   --db PATH          database file (env OPWATCH_DB, default opwatch.db)
+  --key-file FILE    the key that seals tokens (env OPWATCH_KEY_FILE; default
+                     beside a local database; or set OPWATCH_SECRET_KEY)
   --log-level LEVEL  debug, info, warn or error (env OPWATCH_LOG_LEVEL, default info)
 
 Run 'opwatch COMMAND --help' for a command's flags.
 `)
 }
 
-// globalFlags registers --db and --log-level on fs; every verb's flag set
-// carries them too, so they work before or after the verb.
+// globalFlags registers --db, --key-file and --log-level on fs; every
+// verb's flag set carries them too, so they work before or after the verb.
 func (e *env) globalFlags(fs *flag.FlagSet) {
 	if e.db == "" {
 		e.db = e.getenv("OPWATCH_DB")
@@ -153,7 +193,23 @@ func (e *env) globalFlags(fs *flag.FlagSet) {
 		e.keyFile = e.getenv("OPWATCH_KEY_FILE")
 	}
 	fs.StringVar(&e.keyFile, "key-file", e.keyFile, "`file` holding the key that seals tokens (env OPWATCH_KEY_FILE; default: beside a local database; or set OPWATCH_SECRET_KEY)")
-	fs.StringVar(&e.logLevel, "log-level", e.logLevel, "log `level`: debug, info, warn, error (env OPWATCH_LOG_LEVEL)")
+	fs.Func("log-level", "log `level`: debug, info, warn or error (env OPWATCH_LOG_LEVEL; default info)", func(s string) error {
+		if _, err := parseLevel(s); err != nil {
+			return err
+		}
+		e.logLevel = s
+		return nil
+	})
+}
+
+// parseLevel reads a log level as slog does, refusing anything else with
+// the names a user can give.
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return level, nil
 }
 
 // flags returns a verb's flag set with the global flags and a usage text.
@@ -162,38 +218,106 @@ func (e *env) flags(name, synopsis, about string) *flag.FlagSet {
 	fs.SetOutput(e.stderr)
 	e.globalFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: opwatch %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(about))
+		fmt.Fprintf(fs.Output(), "Usage: opwatch %s\n\n%s\n\nFlags may come before or after the arguments.\n\nFlags:\n",
+			synopsis, strings.TrimSpace(about))
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
 func (e *env) logger() *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(e.logLevel)); err != nil {
-		level = slog.LevelInfo
+	level, err := parseLevel(e.logLevel)
+	if err != nil {
+		level = slog.LevelInfo // unreachable: run refuses a bad level first
 	}
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }
 
 func runVersion(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("version", "version", "Print opwatch's version.")
-	if err := fs.Parse(args); err != nil {
+	fs := e.flags("version", "version", "Print opwatch's version, and the commit it was built from when known.")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, "opwatch", Version)
-	return nil
+	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+		return err
+	}
+	info, ok := debug.ReadBuildInfo()
+	_, err = fmt.Fprintln(e.stdout, versionText(info, ok, Version))
+	return err
+}
+
+// buildVersion is opwatch's version: the module's (go install
+// module@v1.2.3, or a build in a tagged checkout), else the one set with
+// -ldflags, else "(devel)".
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	return moduleVersion(info, ok, Version)
+}
+
+func moduleVersion(info *debug.BuildInfo, ok bool, ldflags string) string {
+	switch {
+	case ok && info.Main.Version != "" && info.Main.Version != "(devel)":
+		return info.Main.Version
+	case ldflags != "":
+		return ldflags
+	}
+	return "(devel)"
+}
+
+// versionText is what `opwatch version` prints, e.g.
+// "opwatch v0.3.0 (rev abc1234, 2026-12-01, modified)".
+func versionText(info *debug.BuildInfo, ok bool, ldflags string) string {
+	s := "opwatch " + moduleVersion(info, ok, ldflags)
+	if !ok {
+		return s
+	}
+	var rev, day string
+	modified := false
+	for _, kv := range info.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.time":
+			day, _, _ = strings.Cut(kv.Value, "T")
+		case "vcs.modified":
+			modified = kv.Value == "true"
+		}
+	}
+	if rev == "" {
+		return s
+	}
+	parts := []string{"rev " + rev[:min(len(rev), 7)]}
+	if day != "" {
+		parts = append(parts, day)
+	}
+	if modified {
+		parts = append(parts, "modified")
+	}
+	return s + " (" + strings.Join(parts, ", ") + ")"
 }
 
 // parseArgs parses fs's flags wherever they stand among args (before,
 // between or after the positional arguments, as users type them) and
 // returns the positional arguments in order. After "--" everything is
-// positional.
+// positional. A refused flag comes back as a flagError, printed once by
+// run; -h and --help print the usage and return flag.ErrHelp.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package would print the error and then the whole usage,
+	// pushing the error out of sight; run prints the error alone.
+	show, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = show; fs.SetOutput(out) }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				show()
+				return nil, err
+			}
+			return nil, flagError{err, fs.Name()}
 		}
 		rest := fs.Args()
 		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -16,9 +13,51 @@ import (
 
 // runEmulator serves a 1Password Events API emulator until ctx is done. It
 // prints one JSON line, {"base_url": .., "token": ..}, for scripts to read.
-func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func runEmulator(ctx context.Context, e *env, args []string) error {
+	c, err := emulatorConfig(e, args)
+	if err != nil {
+		return err
+	}
+	em, err := emulator.Start(c.opts, c.listen, c.tls)
+	if err != nil {
+		return usageError{err}
+	}
+	defer em.Close()
+	tok, err := em.IssueToken(c.token)
+	if err != nil {
+		return usageError{fmt.Errorf("--features: %w", err)}
+	}
+	line, err := json.Marshal(struct {
+		BaseURL string `json:"base_url"`
+		Token   string `json:"token"`
+	}{em.URL(), tok})
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(e.stdout, "%s\n", line); err != nil {
+		return fmt.Errorf("print the emulator's address: %w", err)
+	}
+	<-ctx.Done()
+	c.opts.Logger.Info("emulator stopping")
+	if err := em.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("stop the emulator: %w", err)
+	}
+	return nil
+}
+
+// emulatorRun is what the emulator verb's flags ask for.
+type emulatorRun struct {
+	opts   emulator.Options
+	token  emulator.TokenOptions // of the printed token
+	listen string
+	tls    bool
+}
+
+// emulatorConfig reads the emulator verb's flags.
+func emulatorConfig(e *env, args []string) (emulatorRun, error) {
+	// The global --db and --key-file are accepted and unused: the emulator
+	// keeps no database. --log-level debug logs one line per request.
+	fs := e.flags("emulator", "emulator [flags]", "")
 	listen := fs.String("listen", "127.0.0.1:0", "`address` to listen on (port 0 picks a free port)")
 	useTLS := fs.Bool("tls", false, "serve HTTPS with a self-signed certificate, as 1Password's own clients expect")
 	events := fs.Int("events", 1000, "events of each type already ingested at start, spread over --span")
@@ -40,8 +79,11 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fDrop := fs.Float64("fault-drop", 0, "`probability` of closing the connection without answering")
 	fTruncate := fs.Float64("fault-truncate", 0, "`probability` of sending half a response, then closing")
 	expires := fs.Duration("token-expires", 0, "lifetime of the printed token (0: never expires)")
-	logLevel := fs.String("log-level", "info", "log `level`: debug (one line per request), info, warn, error")
-	fs.String("db", "", "accepted for symmetry with other commands; the emulator uses no database")
+	cursorModel := fs.String("cursor-model", emulator.CursorKeepsStart.String(),
+		"what a continuing cursor serves (the real server's behaviour is undocumented):\n"+
+			"keep-start: every page stays filtered by the first request's start_time, so a late event\n"+
+			"older than it comes only by a new start_time; ingestion-order: only the first page is\n"+
+			"filtered, later pages bring every event ingested since, however old its timestamp")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: opwatch emulator [flags]
 
@@ -61,18 +103,17 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return emulatorRun{}, err
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+		return emulatorRun{}, err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
+	model, err := emulator.ParseCursorModel(*cursorModel)
+	if err != nil {
+		return emulatorRun{}, usageError{err}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
 	var tokenFeatures []string
 	for _, f := range strings.Split(*features, ",") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -80,62 +121,43 @@ Flags:
 		}
 	}
 	if len(tokenFeatures) == 0 {
-		return usagef("--features is empty: want some of signinattempts, itemusages, auditevents")
+		return emulatorRun{}, usagef("--features is empty: want some of signinattempts, itemusages, auditevents")
 	}
 	late := *lateFraction
 	if late == 0 {
 		late = -1 // Options: 0 is the default, negative is none
 	}
 	if *maxLateness <= 0 {
-		return usagef("--max-lateness %v: want a positive duration", *maxLateness)
+		return emulatorRun{}, usagef("--max-lateness %v: want a positive duration", *maxLateness)
 	}
 	if *span <= 0 {
-		return usagef("--span %v: want a positive duration", *span)
+		return emulatorRun{}, usagef("--span %v: want a positive duration", *span)
 	}
 	if *slowDelay <= 0 {
-		return usagef("--slow-delay %v: want a positive duration", *slowDelay)
+		return emulatorRun{}, usagef("--slow-delay %v: want a positive duration", *slowDelay)
 	}
-	opts := emulator.Options{
-		Seed:               *seed,
-		Events:             *events,
-		Span:               *span,
-		Rate:               *rate,
-		LateFraction:       late,
-		MaxLateness:        *maxLateness,
-		MSP:                *msp,
-		RateLimitPerMinute: limitFlag(*perMinute),
-		RateLimitPerHour:   limitFlag(*perHour),
-		NoRateLimitHeaders: *noHeaders,
-		LegacyErrorBody:    *legacy,
-		Faults: emulator.Faults{Error500: *f500, Error503: *f503, Slow: *fSlow, Drop: *fDrop,
-			Truncate: *fTruncate, SlowDelay: *slowDelay},
-		Logger: log,
-	}
-	em, err := emulator.Start(opts, *listen, *useTLS)
-	if err != nil {
-		return usageError{err}
-	}
-	defer em.Close()
-	tok, err := em.IssueToken(emulator.TokenOptions{Features: tokenFeatures, ExpiresIn: *expires})
-	if err != nil {
-		return usageError{fmt.Errorf("--features: %w", err)}
-	}
-	line, err := json.Marshal(struct {
-		BaseURL string `json:"base_url"`
-		Token   string `json:"token"`
-	}{em.URL(), tok})
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintf(stdout, "%s\n", line); err != nil {
-		return fmt.Errorf("print the emulator's address: %w", err)
-	}
-	<-ctx.Done()
-	log.Info("emulator stopping")
-	if err := em.Close(); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("stop the emulator: %w", err)
-	}
-	return nil
+	return emulatorRun{
+		opts: emulator.Options{
+			Seed:               *seed,
+			Events:             *events,
+			Span:               *span,
+			Rate:               *rate,
+			LateFraction:       late,
+			MaxLateness:        *maxLateness,
+			MSP:                *msp,
+			RateLimitPerMinute: limitFlag(*perMinute),
+			RateLimitPerHour:   limitFlag(*perHour),
+			NoRateLimitHeaders: *noHeaders,
+			LegacyErrorBody:    *legacy,
+			CursorModel:        model,
+			Faults: emulator.Faults{Error500: *f500, Error503: *f503, Slow: *fSlow, Drop: *fDrop,
+				Truncate: *fTruncate, SlowDelay: *slowDelay},
+			Logger: e.logger(),
+		},
+		token:  emulator.TokenOptions{Features: tokenFeatures, ExpiresIn: *expires},
+		listen: *listen,
+		tls:    *useTLS,
+	}, nil
 }
 
 // limitFlag maps the flags' "0 is unlimited" to Options' "negative is off".

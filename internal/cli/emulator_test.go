@@ -21,7 +21,7 @@ func TestRunEmulatorServesUntilCancelled(t *testing.T) {
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- runEmulator(ctx, []string{"--events", "3", "--features", "itemusages", "--seed", "9"}, w, &stderr)
+		done <- runEmulator(ctx, testEnv(w, &stderr, nil), []string{"--events", "3", "--features", "itemusages", "--seed", "9"})
 		w.Close()
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')
@@ -68,6 +68,11 @@ func TestRunEmulatorServesUntilCancelled(t *testing.T) {
 	}
 }
 
+// testEnv is an env with the given output and environment variables.
+func testEnv(stdout, stderr io.Writer, vars map[string]string) *env {
+	return &env{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, getenv: func(k string) string { return vars[k] }}
+}
+
 func TestRunEmulatorFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--features", "users"},
@@ -78,11 +83,13 @@ func TestRunEmulatorFlags(t *testing.T) {
 		{"--log-level", "loud"},
 		{"--listen", "256.0.0.1:0"},
 		{"extra"},
+		{"--cursor-model", "newest-first"},
 	} {
 		var stdout, stderr bytes.Buffer
-		err := runEmulator(context.Background(), args, &stdout, &stderr)
+		err := runEmulator(context.Background(), testEnv(&stdout, &stderr, nil), args)
 		var ue usageError
-		if !errors.As(err, &ue) && !strings.Contains(stderr.String(), "Usage") {
+		var fe flagError
+		if !errors.As(err, &ue) && !errors.As(err, &fe) {
 			t.Errorf("%v: err %v, want a usage error", args, err)
 		}
 		if stdout.Len() != 0 {
@@ -90,8 +97,8 @@ func TestRunEmulatorFlags(t *testing.T) {
 		}
 	}
 	var stderr bytes.Buffer
-	if err := runEmulator(context.Background(), []string{"-h"}, io.Discard, &stderr); !errors.Is(err, flag.ErrHelp) ||
-		!strings.Contains(stderr.String(), "-rate-limit-minute") {
+	if err := runEmulator(context.Background(), testEnv(io.Discard, &stderr, nil), []string{"-h"}); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(stderr.String(), "-rate-limit-minute") || !strings.Contains(stderr.String(), "-cursor-model") {
 		t.Errorf("-h: %v\n%s", err, stderr.String())
 	}
 }
