@@ -291,6 +291,10 @@ func TestRejectedCursorRecovers(t *testing.T) {
 		if s.Status != store.StreamError || s.Cursor != "" || !strings.Contains(s.LastError, "cursor") {
 			t.Errorf("%s: status %q cursor %q last error %q; want error state, cursor dropped", lt, s.Status, s.Cursor, s.LastError)
 		}
+		// The recovery is automatic: the stream must not ask for a reset.
+		if strings.Contains(s.LastError, "reset") || !strings.Contains(s.LastError, "dropped") || namesCommand(s.LastError) {
+			t.Errorf("%s: last error %q; want it to say the cursor was dropped, asking nothing", lt, s.LastError)
+		}
 	}
 	h.mustPull(src) // resumes from the last event minus the overlap
 	h.assertExact(src, "")
@@ -321,6 +325,9 @@ func TestRevokedTokenStopsOnlyItsSource(t *testing.T) {
 		}
 		if strings.Contains(s.LastError, tokA) {
 			t.Errorf("alpha %s: last error shows the token", lt)
+		}
+		if namesCommand(s.LastError) {
+			t.Errorf("alpha %s: last error %q names a command", lt, s.LastError)
 		}
 	}
 	h.assertExact(b, "beta")
@@ -357,9 +364,18 @@ func TestMissingFeatureStopsThatStream(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "auditevents") {
 		t.Fatalf("err = %v, want one naming the auditevents feature", err)
 	}
+	// The pull's error names the source and log type once, then the cause.
+	if n := strings.Count(err.Error(), "acme"); n != 1 {
+		t.Errorf("err %q names the source %d times", err, n)
+	}
 	ss := h.streams(src)
 	if s := ss["OnePassword.AuditEvent"]; s.Status != store.StreamStopped {
 		t.Errorf("audit stream status %q, want stopped", s.Status)
+	}
+	// What the stream says is what is wrong, not a command to run: the CLI
+	// and the console word the advice.
+	if e := ss["OnePassword.AuditEvent"].LastError; !strings.Contains(e, "lacks the auditevents feature") || namesCommand(e) {
+		t.Errorf("audit stream error %q; want the missing feature said, without commands", e)
 	}
 	for _, lt := range []string{"OnePassword.SignInAttempt", "OnePassword.ItemUsage"} {
 		if ss[lt].Status != store.StreamOK || ss[lt].Events == 0 {
@@ -394,5 +410,42 @@ func TestBackfillAbsorbsDuplicates(t *testing.T) {
 		if !p.Done || p.Inserted == 0 || p.Events <= p.Inserted {
 			t.Errorf("%s: progress %+v; want done, some new events, and some already stored", lt, p)
 		}
+	}
+}
+
+// namesCommand reports whether a stored error tells the user to run a CLI
+// verb: lower layers say what is wrong, the CLI or console says what to do.
+func namesCommand(msg string) bool {
+	return strings.Contains(msg, "opwatch ") || strings.Contains(msg, "`")
+}
+
+func TestPullSkipsStreamsNotCollected(t *testing.T) {
+	h := newHarness(t, emulator.Options{Seed: 41, Events: 300, Span: 6 * time.Hour})
+	src := h.addSource("acme", h.token(""))
+	err := h.st.UpdateSource(h.ctx, store.SourceChange{Source: src, LogTypes: []string{"OnePassword.SignInAttempt", "OnePassword.ItemUsage"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := h.pull(src)
+	if err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	skipped := 0
+	for _, r := range results {
+		if r.Stream.LogType == "OnePassword.AuditEvent" {
+			if !r.NotCollected || r.Pages != 0 {
+				t.Errorf("audit events: %+v; want not collected, not polled", r)
+			}
+			skipped++
+		} else if r.NotCollected || r.Pages == 0 {
+			t.Errorf("%s: %+v; want polled", r.Stream.LogType, r)
+		}
+	}
+	if skipped != 1 {
+		t.Fatalf("%d results for the audit stream", skipped)
+	}
+	ss := h.streams(src)
+	if s := ss["OnePassword.AuditEvent"]; !s.LastPollAt.IsZero() || s.Events != 0 || len(h.stored(src, "OnePassword.AuditEvent")) != 0 {
+		t.Errorf("audit stream was polled: %+v", s)
 	}
 }
