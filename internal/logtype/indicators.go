@@ -13,7 +13,7 @@ func (p *parser) event() Event {
 	kinds := p.plan.kinds
 	size := 0
 	for _, s := range p.slots[:len(kinds)] {
-		size += s.end - s.start // decoding never lengthens a string
+		size += s.End - s.Start // decoding never lengthens a string
 	}
 	var all strings.Builder
 	all.Grow(size)
@@ -25,12 +25,12 @@ func (p *parser) event() Event {
 	var buf [8]piece
 	pieces := buf[:0]
 	for i, s := range p.slots[:len(kinds)] {
-		if s.end == 0 {
+		if s.End == 0 {
 			continue // absent or null
 		}
-		v := p.data[s.start:s.end]
-		if s.escaped {
-			v = p.decode(p.scratch[:0], s)
+		v := p.Data[s.Start:s.End]
+		if s.Escaped {
+			v = p.Decode(p.scratch[:0], s)
 		}
 		if kinds[i] != extractUUID {
 			// Panther's indicator rules: trimmed, and e-mails contain @.
@@ -46,7 +46,7 @@ func (p *parser) event() Event {
 	text := all.String()
 
 	var ev Event
-	ev.Raw = p.data
+	ev.Raw = p.Data
 	ev.Time = p.time
 	var emailBuf, ipBuf [8]string
 	emails, ips := emailBuf[:0], ipBuf[:0]

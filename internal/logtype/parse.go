@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/opwatch/opwatch/internal/jsonscan"
 )
 
 // Parse validates one event object of the log type and extracts its uuid,
@@ -24,8 +26,11 @@ func (lt *LogType) Parse(raw []byte) (Event, error) {
 	if pl == nil {
 		pl = compile(lt.Fields)
 	}
-	p := parser{data: raw, plan: pl}
+	p := parser{Scanner: jsonscan.Scanner{Data: raw}, plan: pl}
 	p.parseEvent()
+	if p.Err != nil {
+		return Event{}, &ValidationError{Reason: p.Err.Error()}
+	}
 	if p.err != nil {
 		return Event{}, p.err
 	}
@@ -33,26 +38,26 @@ func (lt *LogType) Parse(raw []byte) (Event, error) {
 }
 
 type parser struct {
-	data []byte
-	pos  int
+	// The scanner's Err is a syntax error: it stops the reading (the
+	// functions return false) and outranks a field's problem.
+	jsonscan.Scanner
 	plan *plan
-	// err is the first problem found. A syntax error replaces a field's
-	// problem and stops the reading (the functions return false).
+	// err is the first problem with a field's value; reading goes on.
 	err *ValidationError
 
-	slots   [maxSlots]stringToken // the extracted strings, by plan slot; end 0 = unset
+	slots   [maxSlots]jsonscan.Token // the extracted strings, by plan slot; end 0 = unset
 	time    time.Time
 	scratch [64]byte // for decoding escaped keys and times
 }
 
 func (p *parser) parseEvent() {
-	p.skipWS()
-	if p.pos >= len(p.data) {
+	p.SkipWS()
+	if p.Pos >= len(p.Data) {
 		p.err = &ValidationError{Reason: "not valid JSON: the event is empty"}
 		return
 	}
-	if c := p.data[p.pos]; c != '{' {
-		if p.skipValue(0) && p.end() {
+	if c := p.Data[p.Pos]; c != '{' {
+		if p.SkipValue(0) && p.end() {
 			p.err = &ValidationError{Reason: "not a JSON object: the event is " + kindOf(c)}
 		}
 		return
@@ -64,9 +69,9 @@ func (p *parser) parseEvent() {
 
 // end checks that nothing but spaces follows the event.
 func (p *parser) end() bool {
-	p.skipWS()
-	if p.pos < len(p.data) {
-		return p.syntax("unexpected data after the event")
+	p.SkipWS()
+	if p.Pos < len(p.Data) {
+		return p.Syntax("unexpected data after the event")
 	}
 	return true
 }
@@ -79,33 +84,33 @@ func (p *parser) invalid(n *node, reason string) {
 	}
 }
 
-// object reads the object at p.pos as node n. depth is its nesting depth.
+// object reads the object at p.Pos as node n. depth is its nesting depth.
 func (p *parser) object(n *node, depth int) bool {
-	p.pos++ // '{'
-	p.skipWS()
+	p.Pos++ // '{'
+	p.SkipWS()
 	var seen uint64 // children present, for the required check
 	hint := 0
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
+	if p.Pos < len(p.Data) && p.Data[p.Pos] == '}' {
+		p.Pos++
 	} else {
 		for {
-			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-				return p.unexpected("looking for an object key")
+			if p.Pos >= len(p.Data) || p.Data[p.Pos] != '"' {
+				return p.Unexpected("looking for an object key")
 			}
-			k, ok := p.scanString()
+			k, ok := p.String()
 			if !ok {
 				return false
 			}
-			key := p.data[k.start:k.end]
-			if k.escaped {
-				key = p.decode(p.scratch[:0], k)
+			key := p.Data[k.Start:k.End]
+			if k.Escaped {
+				key = p.Decode(p.scratch[:0], k)
 			}
 			i := n.find(key, hint)
-			if !p.colon() {
+			if !p.Colon() {
 				return false
 			}
 			if i < 0 {
-				ok = p.skipValue(depth)
+				ok = p.SkipValue(depth)
 			} else {
 				hint = i + 1
 				if i < 64 {
@@ -116,7 +121,7 @@ func (p *parser) object(n *node, depth int) bool {
 			if !ok {
 				return false
 			}
-			more, ok := p.next('}')
+			more, ok := p.Next('}')
 			if !ok {
 				return false
 			}
@@ -133,19 +138,19 @@ func (p *parser) object(n *node, depth int) bool {
 	return true
 }
 
-// value reads the value at p.pos as the known field n, found in an object
+// value reads the value at p.Pos as the known field n, found in an object
 // at nesting depth depth.
 func (p *parser) value(n *node, depth int) bool {
-	if p.pos >= len(p.data) {
-		return p.unexpected("looking for a value")
+	if p.Pos >= len(p.Data) {
+		return p.Unexpected("looking for a value")
 	}
-	c := p.data[p.pos]
+	c := p.Data[p.Pos]
 	// This occurrence replaces any earlier one.
 	for s := n.lo; s < n.hi; s++ {
-		p.slots[s] = stringToken{}
+		p.slots[s] = jsonscan.Token{}
 	}
 	if c == 'n' {
-		if !p.literal("null") {
+		if !p.Literal("null") {
 			return false
 		}
 		if n.required {
@@ -158,11 +163,11 @@ func (p *parser) value(n *node, depth int) bool {
 		if c != '"' {
 			return p.mismatch(n, depth)
 		}
-		s, ok := p.scanString()
+		s, ok := p.String()
 		if !ok {
 			return false
 		}
-		if n.required && s.empty() {
+		if n.required && s.Empty() {
 			p.invalid(n, "is empty; a non-empty string is required")
 		}
 		if n.slot >= 0 {
@@ -176,13 +181,13 @@ func (p *parser) value(n *node, depth int) bool {
 		if c != '-' && !isDigit(c) {
 			return p.mismatch(n, depth)
 		}
-		num, ok := p.scanNumber()
+		num, ok := p.Number()
 		if !ok {
 			return false
 		}
-		text := p.data[num.start:num.end]
+		text := p.Data[num.Start:num.End]
 		switch {
-		case n.kind == kindBigInt && !num.integer:
+		case n.kind == kindBigInt && !num.Integer:
 			p.invalid(n, fmt.Sprintf("expected an integer, got %s", clip(text)))
 		case n.kind == kindBigInt && !fitsInt64(text):
 			p.invalid(n, fmt.Sprintf("%s does not fit in a 64-bit integer", clip(text)))
@@ -194,13 +199,13 @@ func (p *parser) value(n *node, depth int) bool {
 		if c != 't' && c != 'f' {
 			return p.mismatch(n, depth)
 		}
-		return p.skipValue(depth)
+		return p.SkipValue(depth)
 	case kindObject:
 		if c != '{' {
 			return p.mismatch(n, depth)
 		}
-		if depth+1 > maxDepth {
-			return p.syntax(fmt.Sprintf("nested more than %d levels deep", maxDepth))
+		if depth+1 > jsonscan.MaxDepth {
+			return p.Syntax(fmt.Sprintf("nested more than %d levels deep", jsonscan.MaxDepth))
 		}
 		return p.object(n, depth+1)
 	case kindArray:
@@ -208,21 +213,21 @@ func (p *parser) value(n *node, depth int) bool {
 			return p.mismatch(n, depth)
 		}
 	}
-	return p.skipValue(depth)
+	return p.SkipValue(depth)
 }
 
-// mismatch records that the value at p.pos has the wrong type for n, and
+// mismatch records that the value at p.Pos has the wrong type for n, and
 // steps over it.
 func (p *parser) mismatch(n *node, depth int) bool {
-	p.invalid(n, "expected "+n.want()+", got "+kindOf(p.data[p.pos]))
-	return p.skipValue(depth)
+	p.invalid(n, "expected "+n.want()+", got "+kindOf(p.Data[p.Pos]))
+	return p.SkipValue(depth)
 }
 
 // timestamp checks the time in s, and keeps it if it is the event time.
-func (p *parser) timestamp(n *node, s stringToken) {
-	b := p.data[s.start:s.end]
-	if s.escaped {
-		b = p.decode(p.scratch[:0], s)
+func (p *parser) timestamp(n *node, s jsonscan.Token) {
+	b := p.Data[s.Start:s.End]
+	if s.Escaped {
+		b = p.Decode(p.scratch[:0], s)
 	}
 	f, ok := splitRFC3339(b)
 	if !ok {

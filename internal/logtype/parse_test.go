@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/opwatch/opwatch/internal/jsonscan"
 )
 
 func utc(s string) time.Time {
@@ -208,20 +210,20 @@ func TestParseNestingLimit(t *testing.T) {
 		return []byte(`{"uuid":"U1","timestamp":"2025-01-02T03:04:05Z","x":` +
 			strings.Repeat("[", levels-1) + strings.Repeat("]", levels-1) + `}`)
 	}
-	for _, levels := range []int{2, maxDepth, maxDepth + 1} {
+	for _, levels := range []int{2, jsonscan.MaxDepth, jsonscan.MaxDepth + 1} {
 		raw := nest(levels)
 		_, err := SignInAttempt().Parse(raw)
 		if valid := json.Valid(raw); (err == nil) != valid {
 			t.Errorf("%d levels: Parse error %v, json.Valid %v", levels, err, valid)
 		}
 	}
-	_, err := SignInAttempt().Parse(nest(maxDepth + 1))
+	_, err := SignInAttempt().Parse(nest(jsonscan.MaxDepth + 1))
 	if err == nil || !strings.Contains(err.Error(), "nested more than 10000 levels deep") {
 		t.Errorf("too deep: error %v, want one about nesting", err)
 	}
 	// The limit holds in known objects too.
 	deep := []byte(`{"uuid":"U1","timestamp":"2025-01-02T03:04:05Z","details":{"x":` +
-		strings.Repeat("[", maxDepth-2) + strings.Repeat("]", maxDepth-2) + `}}`)
+		strings.Repeat("[", jsonscan.MaxDepth-2) + strings.Repeat("]", jsonscan.MaxDepth-2) + `}}`)
 	if _, err := SignInAttempt().Parse(deep); (err == nil) != json.Valid(deep) {
 		t.Errorf("deep in details: Parse error %v, json.Valid %v", err, json.Valid(deep))
 	}

@@ -35,6 +35,12 @@ type Request struct {
 	Limit     int
 	StartTime time.Time
 	EndTime   time.Time
+	// MaxItems bounds the items of a page fetched with Cursor, whose limit
+	// the cursor carries and the request does not say: the Limit of the
+	// reset request the cursor came from. 0 means MaxPageLimit. (A reset
+	// request is bounded by its Limit, or MaxPageLimit when that is 0.)
+	// A page with more items is refused as a Protocol error.
+	MaxItems int
 }
 
 // Page is one response of an event endpoint.

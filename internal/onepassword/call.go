@@ -110,13 +110,18 @@ func (c *Client) attempt(ctx context.Context, k call) error {
 	}
 	b, err := readBody(resp.Body, resp.ContentLength)
 	if errors.Is(err, errTooLarge) {
-		return &Error{Kind: Decode, Status: resp.StatusCode, Host: c.ep.host, Feature: k.feature,
-			Message: fmt.Sprintf("response from %s for %s is larger than %d MB: check the base URL", c.ep.host, k.what(), maxBody>>20)}
+		e := c.protocolError(k.feature, fmt.Sprintf("the response is larger than %d MB", MaxResponseBytes>>20))
+		e.Status = resp.StatusCode
+		return e
 	}
 	if err != nil {
 		return c.networkError(k, "response cut short from", err)
 	}
 	if err := k.decode(b); err != nil {
+		if e, ok := err.(*Error); ok {
+			e.Status = resp.StatusCode
+			return e
+		}
 		return &Error{Kind: Decode, Status: resp.StatusCode, Host: c.ep.host, Feature: k.feature,
 			Message: fmt.Sprintf("invalid response from %s for %s; it is retried, check the base URL if it persists", c.ep.host, k.what()), Err: err}
 	}
@@ -246,15 +251,28 @@ func (c *Client) serverMessage(r io.Reader) string {
 	return msg
 }
 
-// maxBody bounds a response body; a full page of 1000 events is about 1 MB.
-const maxBody = 64 << 20
+// MaxResponseBytes bounds a response body once decompressed (the
+// transport decompresses gzip before readBody counts). A full page of 1000
+// events is about 1 MB; 16 MB leaves room for events sixteen times the
+// usual size, and bounds what a hostile server can make one page cost.
+const MaxResponseBytes = 16 << 20
+
+// protocolError is a response that breaks the Events API's bounds.
+func (c *Client) protocolError(f Feature, what string) *Error {
+	w := "introspect"
+	if f != "" {
+		w = string(f)
+	}
+	return &Error{Kind: Protocol, Host: c.ep.host, Feature: f,
+		Message: fmt.Sprintf("%s from %s: %s; the server is broken or not the Events API: check the base URL (it is not retried)", w, c.ep.host, what)}
+}
 
 var errTooLarge = errors.New("response too large")
 
 // readBody reads a body into one buffer sized from Content-Length when the
 // server sent one. A body shorter than announced is an error.
 func readBody(r io.Reader, size int64) ([]byte, error) {
-	if size > maxBody {
+	if size > MaxResponseBytes {
 		return nil, errTooLarge
 	}
 	if size >= 0 {
@@ -267,17 +285,22 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 		}
 		return b, nil
 	}
+	// One byte past the cap tells a body at the cap from a longer one.
+	r = io.LimitReader(r, MaxResponseBytes+1)
 	b := make([]byte, 0, 64<<10)
 	for {
+		if len(b) > MaxResponseBytes {
+			return nil, errTooLarge
+		}
 		if len(b) == cap(b) {
-			if len(b) >= maxBody {
-				return nil, errTooLarge
-			}
 			b = append(b, 0)[:len(b)]
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
+			if len(b) > MaxResponseBytes {
+				return nil, errTooLarge
+			}
 			return b, nil
 		}
 		if err != nil {

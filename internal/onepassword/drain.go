@@ -26,6 +26,8 @@ func (c *Client) Drain(ctx context.Context, f Feature, r Request, fn func(Page) 
 		return err
 	}
 	sent := r.Cursor
+	// The cursor remembers the limit of the reset request that made it.
+	maxItems := r.maxItems()
 	empty := 0
 	for {
 		if page.HasMore && len(page.Items) == 0 {
@@ -41,7 +43,7 @@ func (c *Client) Drain(ctx context.Context, f Feature, r Request, fn func(Page) 
 			}
 			return fn(page)
 		}
-		next := c.prefetch(ctx, f, page.Cursor)
+		next := c.prefetch(ctx, f, Request{Cursor: page.Cursor, MaxItems: maxItems})
 		if err := fn(page); err != nil {
 			next.discard()
 			return err
@@ -69,11 +71,11 @@ type pending struct {
 	done   chan fetched
 }
 
-func (c *Client) prefetch(ctx context.Context, f Feature, cursor string) pending {
+func (c *Client) prefetch(ctx context.Context, f Feature, r Request) pending {
 	ctx, cancel := context.WithCancel(ctx)
 	p := pending{cancel: cancel, done: make(chan fetched, 1)}
 	go func() {
-		page, err := c.Fetch(ctx, f, Request{Cursor: cursor})
+		page, err := c.Fetch(ctx, f, r)
 		p.done <- fetched{page, err}
 	}()
 	return p

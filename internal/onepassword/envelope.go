@@ -1,90 +1,103 @@
 package onepassword
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/opwatch/opwatch/internal/jsonscan"
 )
 
-// maxDepth is encoding/json's nesting limit, kept so both accept the same
-// documents.
-const maxDepth = 10000
+// errTooManyItems: a page holds more items than the request allowed.
+var errTooManyItems = errors.New("more items than the page limit")
 
-// decodePage reads a page envelope {cursor, has_more, items} in one pass,
-// about eight times faster than encoding/json (BenchmarkDecodePage). Items
-// are sub-slices of body, exactly as sent, so the caller owns body with the
-// page. The whole body is validated, so a truncated or garbled response is
-// an error and never half a page. It accepts exactly what encoding/json
-// decodes into map[string]json.RawMessage, the last of duplicate keys
-// winning (FuzzDecodePage checks this).
-func decodePage(body []byte) (Page, error) {
-	s := scanner{data: body}
+// decodePage reads a page envelope {cursor, has_more, items} in one pass.
+// Items are sub-slices of body, exactly as sent, so the caller owns body
+// with the page.
+//
+// The envelope's own parts are validated (as encoding/json would, but
+// rejecting text that is not UTF-8); the items are only cut apart by their
+// structure (jsonscan.SkipStructure) and not judged: each is validated
+// once, by package logtype, and one bad item is quarantined there instead
+// of failing the page. A body whose items cannot be told apart (an
+// unterminated string or array, brackets that do not match) is an error.
+// More than maxItems items is errTooManyItems, found before they are all
+// kept. Of duplicate keys the last one counts, as in encoding/json.
+func decodePage(body []byte, maxItems int) (Page, error) {
+	s := jsonscan.Scanner{Data: body}
 	var p Page
-	s.space()
-	if s.literal("null") {
-		s.space()
-		if s.pos != len(s.data) {
-			return Page{}, s.errorf("data after the response")
+	s.SkipWS()
+	if s.Pos < len(body) && body[s.Pos] == 'n' {
+		if !s.Literal("null") {
+			return Page{}, s.Err
+		}
+		if !end(&s) {
+			return Page{}, s.Err
 		}
 		return p, nil
 	}
-	if !s.consume('{') {
-		return Page{}, s.errorf("the response is not a JSON object")
+	if s.Pos >= len(body) || body[s.Pos] != '{' {
+		if s.Pos >= len(body) {
+			return Page{}, errors.New("the response is empty")
+		}
+		return Page{}, errors.New("the response is not a JSON object")
 	}
+	s.Pos++
+	s.SkipWS()
 	var cursor, hasMore []byte
 	var itemsErr error
-	s.space()
-	if !s.consume('}') {
+	if s.Pos < len(body) && body[s.Pos] == '}' {
+		s.Pos++
+	} else {
+		var scratch [16]byte
 		for {
-			s.space()
-			ks, ke, esc, err := s.str()
-			if err != nil {
-				return Page{}, err
+			if s.Pos >= len(body) || body[s.Pos] != '"' {
+				s.Unexpected("looking for a key of the response object")
+				return Page{}, s.Err
 			}
-			key := s.data[ks:ke]
-			if esc {
-				key = unquoteKey(s.data[ks-1 : ke+1])
+			k, ok := s.String()
+			if !ok {
+				return Page{}, s.Err
 			}
-			s.space()
-			if !s.consume(':') {
-				return Page{}, s.errorf("expected ':' after a key")
+			key := body[k.Start:k.End]
+			if k.Escaped {
+				key = s.Decode(scratch[:0], k)
 			}
-			s.space()
-			start := s.pos
+			if !s.Colon() {
+				return Page{}, s.Err
+			}
+			start := s.Pos
 			switch string(key) {
 			case "items":
-				var items []json.RawMessage
-				items, itemsErr = s.items(p.Items[:0])
-				if itemsErr != nil && s.err != nil {
-					return Page{}, s.err
+				p.Items, itemsErr = items(&s, p.Items[:0], maxItems)
+				if s.Err != nil {
+					return Page{}, s.Err
 				}
-				p.Items = items
+				if errors.Is(itemsErr, errTooManyItems) {
+					return Page{}, itemsErr
+				}
 			default:
-				if err := s.value(1); err != nil {
-					return Page{}, err
+				if !s.SkipValue(1) {
+					return Page{}, s.Err
 				}
 				switch string(key) {
 				case "cursor":
-					cursor = s.data[start:s.pos]
+					cursor = body[start:s.Pos]
 				case "has_more":
-					hasMore = s.data[start:s.pos]
+					hasMore = body[start:s.Pos]
 				}
 			}
-			s.space()
-			if s.consume(',') {
-				continue
+			more, ok := s.Next('}')
+			if !ok {
+				return Page{}, s.Err
 			}
-			if s.consume('}') {
+			if !more {
 				break
 			}
-			return Page{}, s.errorf("expected ',' or '}' in the response object")
 		}
 	}
-	s.space()
-	if s.pos != len(s.data) {
-		return Page{}, s.errorf("data after the response object")
+	if !end(&s) {
+		return Page{}, s.Err
 	}
 	if itemsErr != nil {
 		return Page{}, itemsErr
@@ -103,41 +116,55 @@ func decodePage(body []byte) (Page, error) {
 	return p, nil
 }
 
-// items reads the items value: an array, or null. A value of another type
-// is skipped and reported, but only after the whole body proved valid.
-func (s *scanner) items(dst []json.RawMessage) ([]json.RawMessage, error) {
-	if s.literal("null") {
+// end checks that nothing but spaces follows the response.
+func end(s *jsonscan.Scanner) bool {
+	s.SkipWS()
+	if s.Pos < len(s.Data) {
+		return s.Syntax("data after the response")
+	}
+	return true
+}
+
+// items cuts the items value, an array or null, into raw items. A value
+// of another type is stepped over and reported, after the whole body has
+// been read.
+func items(s *jsonscan.Scanner, dst []json.RawMessage, maxItems int) ([]json.RawMessage, error) {
+	d := s.Data
+	if s.Pos < len(d) && d[s.Pos] == 'n' {
+		s.Literal("null")
 		return nil, nil
 	}
-	if !s.consume('[') {
-		if err := s.value(1); err != nil {
-			return nil, err
-		}
+	if s.Pos >= len(d) || d[s.Pos] != '[' {
+		s.SkipValue(1)
 		return nil, errors.New("items is not an array")
 	}
-	s.space()
-	if s.consume(']') {
+	s.Pos++
+	s.SkipWS()
+	if s.Pos < len(d) && d[s.Pos] == ']' {
+		s.Pos++
 		return dst, nil
 	}
 	for {
-		s.space()
-		start := s.pos
-		if err := s.value(2); err != nil {
-			return nil, err
+		if len(dst) >= maxItems {
+			return nil, fmt.Errorf("%w (%d)", errTooManyItems, maxItems)
 		}
-		dst = append(dst, s.data[start:s.pos])
-		s.space()
-		if s.consume(',') {
-			continue
+		start := s.Pos
+		if !s.SkipStructure(2) {
+			return nil, s.Err
 		}
-		if s.consume(']') {
+		dst = append(dst, d[start:s.Pos])
+		more, ok := s.Next(']')
+		if !ok {
+			return nil, s.Err
+		}
+		if !more {
 			return dst, nil
 		}
-		return nil, s.errorf("expected ',' or ']' in items")
 	}
 }
 
-// stringValue decodes a JSON string or null; raw is empty when absent.
+// stringValue decodes the cursor, a JSON string or null, already checked
+// by the scanner; raw is empty when absent.
 func stringValue(raw []byte) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", nil
@@ -145,253 +172,10 @@ func stringValue(raw []byte) (string, error) {
 	if raw[0] != '"' {
 		return "", errors.New("cursor is not a string")
 	}
-	in := raw[1 : len(raw)-1]
-	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-		return string(in), nil
+	s := jsonscan.Scanner{Data: raw}
+	tok, ok := s.String()
+	if !ok {
+		return "", fmt.Errorf("cursor: %w", s.Err)
 	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", fmt.Errorf("cursor: %w", err)
-	}
-	return v, nil
-}
-
-func unquoteKey(raw []byte) []byte {
-	var v string
-	if json.Unmarshal(raw, &v) != nil {
-		return nil
-	}
-	return []byte(v)
-}
-
-// scanner validates JSON the way encoding/json does, without building values.
-type scanner struct {
-	data []byte
-	pos  int
-	err  error
-}
-
-func (s *scanner) errorf(format string, args ...any) error {
-	if s.err == nil {
-		if s.pos >= len(s.data) {
-			s.err = fmt.Errorf("the response ends early (after %d bytes): %s", len(s.data), fmt.Sprintf(format, args...))
-		} else {
-			s.err = fmt.Errorf("invalid JSON at byte %d: %s", s.pos, fmt.Sprintf(format, args...))
-		}
-	}
-	return s.err
-}
-
-func (s *scanner) space() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
-
-func (s *scanner) consume(c byte) bool {
-	if s.pos < len(s.data) && s.data[s.pos] == c {
-		s.pos++
-		return true
-	}
-	return false
-}
-
-func (s *scanner) literal(word string) bool {
-	if len(s.data)-s.pos >= len(word) && string(s.data[s.pos:s.pos+len(word)]) == word {
-		s.pos += len(word)
-		return true
-	}
-	return false
-}
-
-// value skips one JSON value at the given nesting depth of its container.
-func (s *scanner) value(depth int) error {
-	if s.pos >= len(s.data) {
-		return s.errorf("expected a value")
-	}
-	switch c := s.data[s.pos]; {
-	case c == '"':
-		_, _, _, err := s.str()
-		return err
-	case c == '{':
-		if depth+1 > maxDepth {
-			return s.errorf("nested too deeply")
-		}
-		s.pos++
-		s.space()
-		if s.consume('}') {
-			return nil
-		}
-		for {
-			s.space()
-			if _, _, _, err := s.str(); err != nil {
-				return err
-			}
-			s.space()
-			if !s.consume(':') {
-				return s.errorf("expected ':' after a key")
-			}
-			s.space()
-			if err := s.value(depth + 1); err != nil {
-				return err
-			}
-			s.space()
-			if s.consume(',') {
-				continue
-			}
-			if s.consume('}') {
-				return nil
-			}
-			return s.errorf("expected ',' or '}' in an object")
-		}
-	case c == '[':
-		if depth+1 > maxDepth {
-			return s.errorf("nested too deeply")
-		}
-		s.pos++
-		s.space()
-		if s.consume(']') {
-			return nil
-		}
-		for {
-			s.space()
-			if err := s.value(depth + 1); err != nil {
-				return err
-			}
-			s.space()
-			if s.consume(',') {
-				continue
-			}
-			if s.consume(']') {
-				return nil
-			}
-			return s.errorf("expected ',' or ']' in an array")
-		}
-	case c == '-' || ('0' <= c && c <= '9'):
-		return s.number()
-	case c == 't':
-		if s.literal("true") {
-			return nil
-		}
-	case c == 'f':
-		if s.literal("false") {
-			return nil
-		}
-	case c == 'n':
-		if s.literal("null") {
-			return nil
-		}
-	}
-	return s.errorf("unexpected character %q", s.data[s.pos])
-}
-
-// str skips a string at s.pos and returns the bounds of its contents and
-// whether it holds escapes.
-func (s *scanner) str() (start, end int, escaped bool, err error) {
-	if !s.consume('"') {
-		return 0, 0, false, s.errorf("expected a string")
-	}
-	start = s.pos
-	d := s.data
-	for i := s.pos; i < len(d); {
-		// Most bytes are plain; skip them in a tight loop.
-		for i < len(d) && d[i] >= 0x20 && d[i] != '"' && d[i] != '\\' {
-			i++
-		}
-		if i >= len(d) {
-			break
-		}
-		c := d[i]
-		switch {
-		case c == '"':
-			s.pos = i + 1
-			return start, i, escaped, nil
-		case c == '\\':
-			escaped = true
-			if i+1 >= len(d) {
-				s.pos = len(d)
-				return 0, 0, false, s.errorf("unterminated string")
-			}
-			switch d[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(d) {
-					s.pos = len(d)
-					return 0, 0, false, s.errorf("unterminated string")
-				}
-				for _, h := range d[i+2 : i+6] {
-					if !isHex(h) {
-						s.pos = i
-						return 0, 0, false, s.errorf("invalid \\u escape")
-					}
-				}
-				i += 6
-			default:
-				s.pos = i
-				return 0, 0, false, s.errorf("invalid escape in a string")
-			}
-		case c < 0x20:
-			s.pos = i
-			return 0, 0, false, s.errorf("control character in a string")
-		default:
-			i++
-		}
-	}
-	s.pos = len(d)
-	return 0, 0, false, s.errorf("unterminated string")
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-// number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *scanner) number() error {
-	d := s.data
-	i := s.pos
-	if i < len(d) && d[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case i < len(d) && '1' <= d[i] && d[i] <= '9':
-		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
-			i++
-		}
-	default:
-		s.pos = i
-		return s.errorf("invalid number")
-	}
-	if i < len(d) && d[i] == '.' {
-		i++
-		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			s.pos = i
-			return s.errorf("invalid number")
-		}
-		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			s.pos = i
-			return s.errorf("invalid number")
-		}
-		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
-			i++
-		}
-	}
-	s.pos = i
-	return nil
+	return string(s.Decode(nil, tok)), nil
 }

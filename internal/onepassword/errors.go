@@ -33,6 +33,11 @@ const (
 	// Unexpected: any other status, such as a 404 from a wrong base URL.
 	// Not retried.
 	Unexpected
+	// Protocol: the server broke the Events API's bounds: a page with more
+	// items than the request allows, a body over MaxResponseBytes once
+	// decompressed, a cursor over MaxCursorBytes. Not retried: a hostile or
+	// broken server would only do it again, and fill the disk meanwhile.
+	Protocol
 )
 
 func (k ErrorKind) String() string {
@@ -53,6 +58,8 @@ func (k ErrorKind) String() string {
 		return "decode error"
 	case Unexpected:
 		return "unexpected status"
+	case Protocol:
+		return "protocol violation"
 	}
 	return fmt.Sprintf("ErrorKind(%d)", int(k))
 }

@@ -82,7 +82,7 @@ func TestErrorClasses(t *testing.T) {
 		{name: "302", status: 302, feature: ItemUsages, wantKind: Unexpected, wantCalls: 1, wantMsg: []string{"302 from HOST", "unexpected status"}},
 		{
 			name: "invalid JSON", status: 200, body: `{"cursor":"x","has_more":false,"items":[{"uuid":`, feature: ItemUsages,
-			wantKind: Decode, wantCalls: 3, wantMsg: []string{"invalid response from HOST for itemusages", "ends early"},
+			wantKind: Decode, wantCalls: 3, wantMsg: []string{"invalid response from HOST for itemusages", "unexpected end of input"},
 		},
 		{
 			name: "no cursor", status: 200, body: `{"has_more":false,"items":[]}`, feature: ItemUsages,

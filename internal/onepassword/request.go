@@ -26,17 +26,25 @@ func (c *Client) Fetch(ctx context.Context, f Feature, r Request) (Page, error) 
 		return Page{}, &Error{Kind: BadRequest, Host: c.ep.host, Feature: f,
 			Message: fmt.Sprintf("invalid request for %s: %v", f, err)}
 	}
+	maxItems := r.maxItems()
 	var p Page
 	err = c.do(ctx, call{
 		method: http.MethodPost, path: fmt.Sprintf("/api/v%d/%s", c.version, f), body: body,
 		feature: f, continuing: r.Cursor != "",
 		decode: func(b []byte) error {
 			var err error
-			if p, err = decodePage(b); err != nil {
+			p, err = decodePage(b, maxItems)
+			if errors.Is(err, errTooManyItems) {
+				return c.protocolError(f, fmt.Sprintf("the page holds more than the %d items allowed (the page limit)", maxItems))
+			}
+			if err != nil {
 				return err
 			}
 			if p.Cursor == "" {
 				return errors.New("the response has no cursor")
+			}
+			if len(p.Cursor) > MaxCursorBytes {
+				return c.protocolError(f, fmt.Sprintf("the cursor is %d bytes, over the %d bytes a cursor may have", len(p.Cursor), MaxCursorBytes))
 			}
 			return nil
 		},
@@ -68,20 +76,41 @@ func (c *Client) explainUnauthorized(ctx context.Context, f Feature, err error) 
 
 func knownFeature(f Feature) bool { return slices.Contains(AllFeatures(), f) }
 
-// maxLimit is the largest page the Events API serves.
-const maxLimit = 1000
+// MaxPageLimit is the largest page the Events API serves.
+const MaxPageLimit = 1000
+
+// MaxCursorBytes bounds a cursor the client accepts. Real cursors are
+// about 200 characters (the reference, §3.2), the emulator's about 120,
+// and those in public fixtures at most 48; 4 KB is twenty times the real
+// size, and keeps a hostile server from having megabytes stored and sent
+// back on every poll.
+const MaxCursorBytes = 4 << 10
+
+// maxItems is the most items a page of r may hold.
+func (r Request) maxItems() int {
+	switch {
+	case r.Cursor == "" && r.Limit > 0:
+		return r.Limit
+	case r.Cursor != "" && r.MaxItems > 0:
+		return min(r.MaxItems, MaxPageLimit)
+	}
+	return MaxPageLimit
+}
 
 // encodeRequest writes the POST body: {"cursor":…} to continue, otherwise
 // a reset {limit, start_time, end_time} with zero values left out so that
 // the server applies its defaults.
 func encodeRequest(r Request) ([]byte, error) {
 	if r.Cursor != "" {
+		if len(r.Cursor) > MaxCursorBytes {
+			return nil, fmt.Errorf("the cursor is %d bytes, over the %d bytes a cursor may have: reset the stream", len(r.Cursor), MaxCursorBytes)
+		}
 		return json.Marshal(struct {
 			Cursor string `json:"cursor"`
 		}{r.Cursor})
 	}
-	if r.Limit < 0 || r.Limit > maxLimit {
-		return nil, fmt.Errorf("page limit %d is outside 1..%d", r.Limit, maxLimit)
+	if r.Limit < 0 || r.Limit > MaxPageLimit {
+		return nil, fmt.Errorf("page limit %d is outside 1..%d", r.Limit, MaxPageLimit)
 	}
 	if !r.StartTime.IsZero() && !r.EndTime.IsZero() && r.EndTime.Before(r.StartTime) {
 		return nil, fmt.Errorf("end time %s is before start time %s",
