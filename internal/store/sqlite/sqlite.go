@@ -174,19 +174,18 @@ func (s *Store) open(ctx context.Context, opts Options) (created bool, err error
 }
 
 // openReadOnly opens only the read-only pools, and checks the schema.
+//
+// A reader of a WAL database normally creates the -wal and -shm files (and
+// leaves them behind, as it cannot checkpoint), and in a directory the user
+// cannot write it cannot open the database at all. So when there is no WAL,
+// everything is in the main file and the database is read as immutable:
+// nothing is created and read access to the file is enough. A writer that
+// starts during such a read can make the read fail, never the database.
+// When a WAL is there, a writer is (or was) at work: the readers share its
+// -shm, and see what it commits.
 func (s *Store) openReadOnly(ctx context.Context, uri string, readers int) error {
-	current, err := s.openReaderPools(ctx, uri, readers, false)
-	if err != nil {
-		// A WAL database needs its -shm: in a directory the user cannot
-		// write, with no writer around to have made one, SQLite cannot open
-		// it at all. No writer can be running then, so reading the file as
-		// immutable is safe.
-		if _, werr := os.Stat(s.path + "-wal"); errors.Is(werr, fs.ErrNotExist) {
-			if cur, ierr := s.openReaderPools(ctx, uri, readers, true); ierr == nil {
-				current, err = cur, nil
-			}
-		}
-	}
+	_, err := os.Stat(s.path + "-wal")
+	current, err := s.openReaderPools(ctx, uri, readers, errors.Is(err, fs.ErrNotExist))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/storetest"
+)
+
+func TestLocal(t *testing.T) {
+	for dsn, want := range map[string]bool{
+		"opwatch.db":                          true,
+		"/var/lib/opwatch/opwatch.db":         true,
+		"./data/x.db":                         true,
+		`C:\opwatch\x.db`:                     true,
+		"file:/var/lib/opwatch/opwatch.db":    true,
+		"file:rel.db":                         true,
+		"./odd:name.db":                       true,
+		"postgres://u:p@db.example/opwatch":   false,
+		"postgresql://u:p@db.example/opwatch": false,
+		"POSTGRES://db.example/opwatch":       false,
+		"mysql://db.example/x":                false,
+		"file:x.db?mode=rwc":                  false,
+		"":                                    false,
+	} {
+		if got := Local(dsn); got != want {
+			t.Errorf("Local(%q) = %v, want %v", dsn, got, want)
+		}
+	}
+}
+
+func TestOpenPostgresNotYet(t *testing.T) {
+	for _, dsn := range []string{"postgres://opwatch:hunter2@db.example/opwatch", "postgresql://opwatch:hunter2@db.example/opwatch"} {
+		s, err := Open(context.Background(), dsn, Options{})
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%s) succeeded", dsn)
+		}
+		if !strings.Contains(err.Error(), "PostgreSQL") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Open(postgres): %q; want it to say PostgreSQL is not available, without the password", err)
+		}
+	}
+}
+
+func TestOpenModes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "opwatch.db")
+	// Read-only finds nothing and creates nothing.
+	_, err := Open(ctx, path, Options{Mode: ReadOnly})
+	if !errors.Is(err, store.ErrNoDatabase) || strings.Count(err.Error(), path) != 1 {
+		t.Fatalf("read-only open of nothing: err = %v, want ErrNoDatabase naming the path once", err)
+	}
+	if Local(path) && fileExists(path) {
+		t.Fatal("a read-only open created the database")
+	}
+	// Read-write creates it at the latest schema; a file: URI names it too.
+	s, err := Open(ctx, "file:"+filepath.ToSlash(path), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, latest, err := s.SchemaVersion(ctx); err != nil || cur != latest {
+		t.Errorf("new database at version %d of %d, %v", cur, latest, err)
+	}
+	if err := s.CreateSource(ctx, &store.Source{Name: "acme"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, mode := range []Mode{ReadOnly, Migrate, ReadWrite} {
+		s, err := Open(ctx, path, Options{Mode: mode})
+		if err != nil {
+			t.Fatalf("mode %d: %v", mode, err)
+		}
+		if _, err := s.SourceByName(ctx, "acme"); err != nil {
+			t.Errorf("mode %d: %v", mode, err)
+		}
+		err = s.CreateSource(ctx, &store.Source{Name: fmt.Sprint("more-", mode)}, nil)
+		if mode == ReadOnly && !errors.Is(err, store.ErrReadOnly) {
+			t.Errorf("write in read-only mode: err = %v, want ErrReadOnly", err)
+		}
+		if mode != ReadOnly && err != nil {
+			t.Errorf("write in mode %d: %v", mode, err)
+		}
+		s.Close()
+	}
+}
+
+func fileExists(path string) bool {
+	s, err := Open(context.Background(), path, Options{Mode: ReadOnly})
+	if err == nil {
+		s.Close()
+	}
+	return !errors.Is(err, store.ErrNoDatabase)
+}
+
+// TestSuite runs the behaviour suite on a store opened through Open, on the
+// store's own clock, so the cases that move time are skipped.
+func TestSuite(t *testing.T) {
+	storetest.RunSources(t, func(t *testing.T, clock *storetest.Clock) store.Store {
+		clock.Ignore()
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "suite.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
