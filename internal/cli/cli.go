@@ -195,7 +195,7 @@ func (e *env) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.keyFile, "key-file", e.keyFile, "`file` holding the key that seals tokens (env OPWATCH_KEY_FILE; default: beside a local database; or set OPWATCH_SECRET_KEY)")
 	fs.Func("log-level", "log `level`: debug, info, warn or error (env OPWATCH_LOG_LEVEL; default info)", func(s string) error {
 		if _, err := parseLevel(s); err != nil {
-			return err
+			return errors.New("want debug, info, warn or error")
 		}
 		e.logLevel = s
 		return nil

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opwatch/opwatch/internal/emulator"
 )
 
 func TestRunEmulatorServesUntilCancelled(t *testing.T) {
@@ -100,5 +102,22 @@ func TestRunEmulatorFlags(t *testing.T) {
 	if err := runEmulator(context.Background(), testEnv(io.Discard, &stderr, nil), []string{"-h"}); !errors.Is(err, flag.ErrHelp) ||
 		!strings.Contains(stderr.String(), "-rate-limit-minute") || !strings.Contains(stderr.String(), "-cursor-model") {
 		t.Errorf("-h: %v\n%s", err, stderr.String())
+	}
+}
+
+// --cursor-model chooses how the emulator's cursors treat late events.
+func TestEmulatorCursorModelFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want emulator.CursorModel
+	}{
+		{nil, emulator.CursorKeepsStart},
+		{[]string{"--cursor-model", "keep-start"}, emulator.CursorKeepsStart},
+		{[]string{"--cursor-model", "ingestion-order"}, emulator.CursorIngestionOrder},
+	} {
+		c, err := emulatorConfig(testEnv(io.Discard, io.Discard, nil), tt.args)
+		if err != nil || c.opts.CursorModel != tt.want {
+			t.Errorf("%v: %v, %v; want %v", tt.args, c.opts.CursorModel, err, tt.want)
+		}
 	}
 }

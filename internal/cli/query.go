@@ -107,7 +107,10 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 func openReadOnly(ctx context.Context, e *env) (store.Store, error) {
 	st, err := engine.Open(ctx, e.db, engine.Options{Mode: engine.ReadOnly, Logger: e.logger()})
 	if errors.Is(err, store.ErrNoDatabase) {
-		return nil, fmt.Errorf("%w at %s: check --db or OPWATCH_DB ('opwatch migrate' creates an empty one)", store.ErrNoDatabase, dbName(e.db))
+		if !strings.Contains(err.Error(), e.db) {
+			err = fmt.Errorf("%s: %w", dbName(e.db), err)
+		}
+		return nil, fmt.Errorf("%w: check --db or OPWATCH_DB ('opwatch migrate' creates an empty database)", err)
 	}
 	if err != nil {
 		return nil, dbError(err)
