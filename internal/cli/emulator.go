@@ -79,6 +79,8 @@ func emulatorConfig(e *env, args []string) (emulatorRun, error) {
 	fDrop := fs.Float64("fault-drop", 0, "`probability` of closing the connection without answering")
 	fTruncate := fs.Float64("fault-truncate", 0, "`probability` of sending half a response, then closing")
 	expires := fs.Duration("token-expires", 0, "lifetime of the printed token (0: never expires)")
+	noAccount := fs.Bool("no-account-claim", false, "leave the 1password.com/auuid claim out of the printed token (the claim is inferred,\n"+
+		"not documented, for Events API tokens): clients must learn the account by introspection")
 	cursorModel := fs.String("cursor-model", emulator.CursorKeepsStart.String(),
 		"what a continuing cursor serves (the real server's behaviour is undocumented):\n"+
 			"keep-start: every page stays filtered by the first request's start_time, so a late event\n"+
@@ -154,7 +156,7 @@ Flags:
 				Truncate: *fTruncate, SlowDelay: *slowDelay},
 			Logger: e.logger(),
 		},
-		token:  emulator.TokenOptions{Features: tokenFeatures, ExpiresIn: *expires},
+		token:  emulator.TokenOptions{Features: tokenFeatures, ExpiresIn: *expires, NoAccountClaim: *noAccount},
 		listen: *listen,
 		tls:    *useTLS,
 	}, nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -119,5 +120,54 @@ func TestEmulatorCursorModelFlag(t *testing.T) {
 		if err != nil || c.opts.CursorModel != tt.want {
 			t.Errorf("%v: %v, %v; want %v", tt.args, c.opts.CursorModel, err, tt.want)
 		}
+	}
+}
+
+// --no-account-claim prints a token without the 1password.com/auuid claim.
+func TestEmulatorNoAccountClaimFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--no-account-claim"}, true},
+	} {
+		c, err := emulatorConfig(testEnv(io.Discard, io.Discard, nil), tt.args)
+		if err != nil || c.token.NoAccountClaim != tt.want {
+			t.Errorf("%v: NoAccountClaim %v, %v; want %v", tt.args, c.token.NoAccountClaim, err, tt.want)
+		}
+	}
+	// End to end: the printed token's claims hold no account.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runEmulator(ctx, testEnv(w, io.Discard, nil), []string{"--events", "1", "--rate", "0", "--no-account-claim"})
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, out)
+	var got struct{ Token string }
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(got.Token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("the token is not a JWT: %d parts", len(parts))
+	}
+	claims, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(claims), "1password.com/auuid") || !strings.Contains(string(claims), "1password.com/fts") {
+		t.Errorf("claims %s: want features and no account", claims)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("runEmulator: %v", err)
 	}
 }
