@@ -6,7 +6,8 @@
 //
 // Its data is synthetic, realistic and deterministic: event i of a stream is
 // a pure function of (seed, account, feature, i), generated and encoded on
-// demand, so memory does not grow with the number of events. Its wire format
+// demand, so memory does not grow with the number of events. Only the few
+// events a test injects (InjectLate) or loads (LoadFixtures) are kept. Its wire format
 // is written from the reference (shared/reference/onepassword-events-api.md)
 // and shares no code with opwatch's client, so a mistake in one cannot hide in
 // the other.
@@ -86,7 +87,8 @@ const (
 	// whose window covers it.
 	CursorKeepsStart CursorModel = iota
 	// CursorIngestionOrder filters only the first page by start_time; later
-	// pages bring every event ingested since, however old its timestamp.
+	// pages bring every event ingested since, however old its timestamp
+	// (a reset's end_time still bounds them).
 	CursorIngestionOrder
 )
 
