@@ -96,6 +96,9 @@ func localPath(dsn string) (string, error) {
 		if p == "" {
 			return "", errors.New("database file URI: no path")
 		}
+		if len(p) >= 3 && p[0] == '/' && p[2] == ':' {
+			p = p[1:] // file:///C:/x.db names C:/x.db
+		}
 		return filepath.FromSlash(p), nil
 	case strings.HasPrefix(rest, "//") || !strings.ContainsAny(scheme, `/\.`):
 		return "", errors.New("unknown kind of database: name a file, or use a postgres:// URL")

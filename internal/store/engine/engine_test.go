@@ -34,6 +34,25 @@ func TestLocal(t *testing.T) {
 	}
 }
 
+func TestLocalPath(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"opwatch.db":                "opwatch.db",
+		"file:rel.db":               "rel.db",
+		"file:/var/lib/x.db":        filepath.FromSlash("/var/lib/x.db"),
+		"file:///var/lib/x.db":      filepath.FromSlash("/var/lib/x.db"),
+		"file://localhost/var/x.db": filepath.FromSlash("/var/x.db"),
+		"file:///C:/opwatch/x.db":   filepath.FromSlash("C:/opwatch/x.db"),
+		"file:/with%20space/x.db":   filepath.FromSlash("/with space/x.db"),
+	} {
+		if got, err := localPath(dsn); err != nil || got != want {
+			t.Errorf("localPath(%q) = %q, %v; want %q", dsn, got, err, want)
+		}
+	}
+	if _, err := localPath("file://otherhost/x.db"); err == nil {
+		t.Error("a file URI on another host was accepted")
+	}
+}
+
 func TestOpenPostgresNotYet(t *testing.T) {
 	for _, dsn := range []string{"postgres://opwatch:hunter2@db.example/opwatch", "postgresql://opwatch:hunter2@db.example/opwatch"} {
 		s, err := Open(context.Background(), dsn, Options{})

@@ -131,9 +131,11 @@ func limitQueryConn(c *sql.Conn) error {
 var secretColumns = map[[2]string]bool{{"sources", "token"}: true, {"streams", "cursor"}: true}
 
 // lakeAuthorizer is readOnlyAuthorizer that also denies the secret columns,
-// wherever a statement names them (select list, WHERE, a view).
+// wherever a statement names them (select list, WHERE, a view), and the
+// sqlite_dbpage table, which reads the raw pages that hold them.
 func lakeAuthorizer(action sqlite.AuthorizerActionCode, arg1, arg2, db, view string) sqlite.AuthorizerReturnCode {
-	if action == sqlite.AuthRead && secretColumns[[2]string{strings.ToLower(arg1), strings.ToLower(arg2)}] {
+	if action == sqlite.AuthRead && (secretColumns[[2]string{strings.ToLower(arg1), strings.ToLower(arg2)}] ||
+		strings.EqualFold(arg1, "sqlite_dbpage")) {
 		return sqlite.AuthorizerDeny
 	}
 	return readOnlyAuthorizer(action, arg1, arg2, db, view)

@@ -375,3 +375,22 @@ func TestWritesWaitForCheckpointPause(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryRefusesRawPages: sqlite_dbpage would hand out the pages that
+// hold the sealed tokens and cursors.
+func TestQueryRefusesRawPages(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	if err := s.CreateSource(ctx, &store.Source{Name: "acme", Token: []byte("sealed-token-bytes")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"SELECT data FROM sqlite_dbpage",
+		"SELECT data FROM sqlite_dbpage('main')",
+		"SELECT count(*) FROM SQLITE_DBPAGE WHERE instr(data, 'sealed') > 0",
+	} {
+		if err := s.Query(ctx, q, func([]string, []any) error { return nil }); !errors.Is(err, store.ErrReadOnly) {
+			t.Errorf("Query(%q): err = %v, want ErrReadOnly", q, err)
+		}
+	}
+}

@@ -74,6 +74,9 @@ func queryError(ctx context.Context, err error) error {
 				return fmt.Errorf("query: %w: %s.%s is secret and cannot be read", store.ErrReadOnly, col[0], col[1])
 			}
 		}
+		if strings.Contains(err.Error(), "sqlite_dbpage") {
+			return fmt.Errorf("query: %w: sqlite_dbpage (the raw pages) cannot be read: they hold the secrets", store.ErrReadOnly)
+		}
 		return fmt.Errorf("query: %w (%v)", store.ErrReadOnly, err)
 	}
 	if isTooBig(err) {
