@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,20 +44,84 @@ func opwatchCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestPullSurvivesKill9 kills `opwatch pull` with SIGKILL at random points
-// of a large pull, restarts it, and checks the final store holds exactly the
-// emulator's events: no loss, no duplicate.
+// killer serves the emulator and kills the running `opwatch pull` when the
+// pull reaches a set request: so the kills land at points of the pull's
+// progress, whatever the machine's speed, and their number is fixed.
+type killer struct {
+	h http.Handler
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	started chan struct{} // closed once cmd is set for the current run
+	pages   int           // event page requests in the current run
+	at      int           // kill when pages reaches at; 0 = never
+	after   bool          // kill after the page is sent (the pull is committing it), else before
+	killed  bool
+}
+
+func (k *killer) arm(cmd *exec.Cmd, at int, after bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cmd, k.pages, k.at, k.after, k.killed = cmd, 0, at, after, false
+	k.started = make(chan struct{})
+}
+
+func (k *killer) ready() {
+	k.mu.Lock()
+	close(k.started)
+	k.mu.Unlock()
+}
+
+func (k *killer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		k.h.ServeHTTP(w, r)
+		return
+	}
+	k.mu.Lock()
+	started := k.started
+	k.mu.Unlock()
+	<-started // the process is known before any of its requests counts
+	k.mu.Lock()
+	k.pages++
+	kill := k.at > 0 && k.pages == k.at && !k.killed
+	after := k.after
+	if kill {
+		k.killed = true
+	}
+	cmd := k.cmd
+	k.mu.Unlock()
+	if kill && !after {
+		cmd.Process.Kill() // mid-request: the page is never received
+		return
+	}
+	k.h.ServeHTTP(w, r)
+	if kill {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		cmd.Process.Kill() // the page is received: the pull is storing it
+	}
+}
+
+// TestPullSurvivesKill9 kills `opwatch pull` with SIGKILL at fixed points of
+// its progress (before a page is received, or while one is being stored),
+// restarts it, and checks the final store holds exactly the emulator's
+// events: no loss, no duplicate.
 func TestPullSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill -9 test runs at full size only")
 	}
-	n := 100000
-	em, err := emulator.Start(emulator.Options{Seed: 42, Events: n, Span: 24 * time.Hour,
-		RateLimitPerMinute: -1, RateLimitPerHour: -1}, "127.0.0.1:0", false)
+	n := 30000 // 30 pages of each log type
+	em, err := emulator.New(emulator.Options{Seed: 42, Events: n, Span: 24 * time.Hour,
+		RateLimitPerMinute: -1, RateLimitPerHour: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer em.Close()
+	k := &killer{h: em.Handler(), started: make(chan struct{})}
+	close(k.started) // source add's requests pass
+	ts := httptest.NewServer(k)
+	defer ts.Close()
+	em.SetHost(ts.Listener.Addr().String())
 	tok, err := em.IssueToken(emulator.TokenOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,48 +129,51 @@ func TestPullSurvivesKill9(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "crash.db")
 	env := []string{"OPWATCH_DB=" + db, "CRASH_TOKEN=" + tok, "OPWATCH_LOG_LEVEL=error"}
-	if out, err := opwatchCmd(t, env, "source", "add", "--name", "crash", "--token-env", "CRASH_TOKEN",
-		"--base-url", em.URL(), "--lookback", "48h").CombinedOutput(); err != nil {
+	if out, err := opwatchCmd(t, env, "source", "add", "crash", "--token-env", "CRASH_TOKEN",
+		"--base-url", ts.URL, "--lookback", "48h").CombinedOutput(); err != nil {
 		t.Fatalf("source add: %v\n%s", err, out)
 	}
 
-	rng := rand.New(rand.NewPCG(1, 2))
-	kills := 0
-	for attempt := 0; ; attempt++ {
+	// The n-th page request of a run, and whether the kill comes after the
+	// page is sent. Three streams page at once, so these land in all of them.
+	kills := []struct {
+		at    int
+		after bool
+	}{{3, false}, {5, true}, {11, true}, {8, false}, {17, true}, {2, true}, {13, false}, {21, true}}
+	for i, kp := range kills {
 		cmd := opwatchCmd(t, env, "pull")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
+		k.arm(cmd, kp.at, kp.after)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		if attempt >= 10 {
-			if err := <-done; err != nil {
-				t.Fatalf("final pull: %v\n%s", err, out.String())
-			}
-			break
+		k.ready()
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.Exited() {
+			t.Fatalf("pull %d was to be killed at page request %d, but ended by itself: %v\n%s", i+1, kp.at, err, out.String())
 		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("pull failed on its own: %v\n%s", err, out.String())
-			}
-		case <-time.After(time.Duration(30+rng.IntN(370)) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			kills++
-			continue
-		}
-		break
 	}
-	if kills < 5 {
-		t.Fatalf("only %d pulls were killed mid-way: the test proved too little (pulls finished too fast)", kills)
+	k.arm(nil, 0, false)
+	k.ready()
+	// The kills interrupted the pulls part way: some of the events are in,
+	// not all (else they proved nothing about resuming).
+	raw, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("killed %d pulls", kills)
+	defer raw.Close()
+	var stored int
+	if err := raw.QueryRow("SELECT count(*) FROM events").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored == 0 || stored >= 3*n {
+		t.Fatalf("%d of %d events stored after the kills; want the pulls interrupted part way", stored, 3*n)
+	}
 	// One more pull after the crashes must find nothing missing.
 	if out, err := opwatchCmd(t, env, "pull").CombinedOutput(); err != nil {
-		t.Fatalf("pull after crashes: %v\n%s", err, out)
+		t.Fatalf("pull after the crashes: %v\n%s", err, out)
 	}
 
 	ctx := context.Background()
@@ -126,16 +195,11 @@ func TestPullSurvivesKill9(t *testing.T) {
 			t.Fatalf("%s: emulator has %d events, want %d", lt.Name, len(want), n)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%s: store differs from emulator after %d kills (%d vs %d)", lt.Name, kills, len(want), len(got))
+			t.Errorf("%s: store differs from emulator after %d kills (%d vs %d)", lt.Name, len(kills), len(want), len(got))
 		}
 	}
 	// The store's driver is registered as "sqlite"; integrity_check is not
 	// something the read-only query verb allows.
-	raw, err := sql.Open("sqlite", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
 	var integrity string
 	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&integrity); err != nil {
 		t.Fatal(err)
