@@ -560,11 +560,11 @@ func NewClient(ctx context.Context, src store.Source, secrets Opener, limiters *
 func newClient(ctx context.Context, src store.Source, secrets Opener, limiters *onepassword.Limiters, o ClientOptions, mustKnow bool) (*onepassword.Client, string, error) {
 	tok, err := secrets.Open(src.Token, src.Binding())
 	if err != nil {
-		return nil, "", fmt.Errorf("cannot open the stored token (another secret key, or the source's endpoint settings were changed outside opwatch): %w", err)
+		return nil, "", fmt.Errorf("stored token: %w", err)
 	}
 	opts := onepassword.Options{
 		Token: string(tok), Region: src.Region, BaseURL: src.BaseURL, APIVersion: src.APIVersion,
-		InsecureSkipVerify: src.InsecureSkipVerify, AllowOtherHost: src.AllowOtherHost,
+		InsecureSkipVerify: src.InsecureSkipVerify, AllowOtherHost: src.AllowOtherHost, AllowInsecure: src.AllowInsecure,
 		HTTPClient: o.HTTPClient, Retry: o.Retry, UserAgent: o.UserAgent, Logger: o.Logger,
 	}
 	client, err := onepassword.New(opts)
