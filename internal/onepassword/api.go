@@ -2,9 +2,10 @@
 // regions, token claims, introspection, event pages, typed errors, retries and
 // a rate limiter shared by every token of one 1Password account.
 //
-// Events are returned as raw JSON objects, byte for byte as the server sent
-// them, so no field is ever lost; parsing them into log types is the job of
-// package logtype.
+// Events are returned raw, byte for byte as the server sent them, so no
+// field is ever lost. The client only cuts a page into items; validating
+// and parsing each one is the job of package logtype, and one bad item
+// does not fail its page.
 package onepassword
 
 import (
@@ -47,7 +48,8 @@ type Request struct {
 type Page struct {
 	Cursor  string
 	HasMore bool
-	// Items are the events exactly as received, one JSON object each.
+	// Items are the events exactly as received, cut apart by their JSON
+	// structure but not validated: logtype.Parse judges each one.
 	Items []json.RawMessage
 }
 

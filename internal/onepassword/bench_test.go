@@ -44,7 +44,7 @@ func BenchmarkDrainEmulator(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := New(Options{Token: token, BaseURL: e.URL()})
+	c, err := New(Options{Token: token, BaseURL: e.URL(), AllowOtherHost: true})
 	if err != nil {
 		b.Fatal(err)
 	}
