@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/secret"
 	"github.com/opwatch/opwatch/internal/source"
@@ -102,7 +103,7 @@ func (e *env) loadKey(ctx context.Context, a *app, kp keyPolicy) error {
 	if a.secrets != nil {
 		b = a.secrets
 	}
-	a.sources = source.New(a.store, source.Options{Box: b, Logger: a.log})
+	a.sources = source.New(a.store, source.Options{Box: b, Logger: a.log, Names: config.FlagName})
 	return nil
 }
 

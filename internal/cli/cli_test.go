@@ -111,18 +111,18 @@ func TestSourceLifecycle(t *testing.T) {
 	cli := h.run
 
 	// Flags after the name, as people type them.
-	out := cli(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host")
+	out := cli(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL())
 	if !strings.Contains(out, "lacks the auditevents feature") || !strings.Contains(out, "Collecting: OnePassword.SignInAttempt, OnePassword.ItemUsage") {
 		t.Errorf("source add does not say what it collects:\n%s", out)
 	}
-	cli(1, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host") // duplicate
+	cli(1, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL()) // duplicate
 	cli(2, "", "source", "add", "bad", "--token-env", "OP_TOKEN", "--region", "mars")
-	out = cli(1, "", "source", "add", "elsewhere", "--token-env", "OP_TOKEN", "--base-url", em.URL())
+	out = cli(1, "", "source", "add", "elsewhere", "--token-env", "OP_TOKEN", "--base-url", "https://events.1password.eu")
 	if !strings.Contains(out, "allow-other-host") {
 		t.Errorf("a base URL on another host than the token's was not refused with the way out:\n%s", out)
 	}
 	// A token read from stdin works too.
-	cli(0, tok+"\n", "source", "add", "--name", "stdin", "--token-file", "-", "--base-url", em.URL(), "--allow-other-host", "--interval", "30s")
+	cli(0, tok+"\n", "source", "add", "--name", "stdin", "--token-file", "-", "--base-url", em.URL(), "--interval", "30s")
 	cli(0, "", "source", "remove", "stdin")
 	cli(2, "", "source", "list", "extra")
 
@@ -181,8 +181,8 @@ func TestSourceLifecycle(t *testing.T) {
 	// Removed and added again: the account's events are not stored twice,
 	// nor by a second source on the same account.
 	cli(0, "", "source", "remove", "acme2")
-	cli(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN2", "--base-url", em.URL(), "--allow-other-host", "--lookback", "7d")
-	cli(0, "", "source", "add", "twin", "--token-env", "OP_TOKEN2", "--base-url", em.URL(), "--allow-other-host", "--lookback", "7d")
+	cli(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN2", "--base-url", em.URL(), "--lookback", "7d")
+	cli(0, "", "source", "add", "twin", "--token-env", "OP_TOKEN2", "--base-url", em.URL(), "--lookback", "7d")
 	cli(0, "", "pull")
 	if after := count(); after != before {
 		t.Errorf("events after re-adding the source: %q, want %q", after, before)
@@ -198,7 +198,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
 	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": a, "OP_TOKEN": issue(t, em, emulator.TokenOptions{})}}
-	h.run(0, "", "source", "add", "only-in-b", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host", "--db", b)
+	h.run(0, "", "source", "add", "only-in-b", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--db", b)
 	if fileExists(a) {
 		t.Error("--db after the arguments was ignored: a.db was created")
 	}
@@ -231,7 +231,7 @@ func TestReadOnlyAndLostKey(t *testing.T) {
 		t.Fatalf("read verbs created files: %v", entries)
 	}
 
-	h.run(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host")
+	h.run(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL())
 	for _, f := range []string{db, keyFile(db)} {
 		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s: %v, mode %v: want no access for group and others", f, err, fi.Mode())
@@ -265,7 +265,7 @@ func TestTamperedEndpointKeepsToken(t *testing.T) {
 	db := filepath.Join(dir, "t.db")
 	tok := issue(t, em, emulator.TokenOptions{})
 	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": db, "OP_TOKEN": tok}}
-	h.run(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL(), "--allow-other-host")
+	h.run(0, "", "source", "add", "acme", "--token-env", "OP_TOKEN", "--base-url", em.URL())
 
 	var mu sync.Mutex
 	var seen []string
@@ -305,7 +305,7 @@ func TestServeConfigAndShutdown(t *testing.T) {
 	tokFile := filepath.Join(dir, "token")
 	os.WriteFile(tokFile, []byte(tok+"\n"), 0o600)
 	cfg := filepath.Join(dir, "opwatch.yaml")
-	os.WriteFile(cfg, []byte("sources:\n  - name: coded\n    token_file: "+tokFile+"\n    base_url: "+em.URL()+"\n    allow_other_host: true\n    interval: 10s\n"), 0o600)
+	os.WriteFile(cfg, []byte("sources:\n  - name: coded\n    token_file: "+tokFile+"\n    base_url: "+em.URL()+"\n    interval: 10s\n"), 0o600)
 	db := filepath.Join(dir, "s.db")
 
 	ctx, cancel := context.WithCancel(context.Background())

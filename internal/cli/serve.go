@@ -129,8 +129,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	// The emulator is on loopback and its tokens name 1Password's host.
-	s := config.Source{Name: "demo", BaseURL: em.URL(), AllowOtherHost: true, Lookback: config.Duration(24 * time.Hour)}
+	s := config.Source{Name: "demo", BaseURL: em.URL(), Lookback: config.Duration(24 * time.Hour)}
 	// Each run has a new emulator, so old cursors are dropped: the streams
 	// resume from their last events, and the unique key absorbs repeats.
 	if _, err := a.sources.Apply(ctx, s, tok, true); err != nil {

@@ -153,7 +153,7 @@ func sourceAdd(ctx context.Context, e *env, args []string) error {
 	if s.TokenFile == "" && s.TokenEnv == "" {
 		return usagef("give the token with --token-file FILE (- for stdin) or --token-env VARIABLE")
 	}
-	if err := s.Validate(); err != nil {
+	if err := s.ValidateAs(config.FlagName); err != nil {
 		return usageError{err}
 	}
 	tok, err := e.readToken(s)

@@ -48,6 +48,9 @@ type Options struct {
 	// Failing that, ingest learns it before it stores anything.
 	Introspect func(ctx context.Context, c *onepassword.Client) (onepassword.Introspection, error)
 	Now        func() time.Time
+	// Names words settings in errors as the caller's users know them:
+	// config.FlagName for the cli, config.YAMLName (the default) for files.
+	Names config.Namer
 }
 
 // Service manages sources. It is safe for concurrent use.
@@ -63,6 +66,9 @@ func New(st store.Sources, o Options) *Service {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Names == nil {
+		o.Names = config.YAMLName
 	}
 	if o.Introspect == nil {
 		o.Introspect = func(ctx context.Context, c *onepassword.Client) (onepassword.Introspection, error) {
@@ -108,7 +114,7 @@ func (sv *Service) Add(ctx context.Context, s config.Source, token string) (Resu
 		return Result{}, ErrNoBox
 	}
 	s.ApplyDefaults()
-	if err := s.Validate(); err != nil {
+	if err := s.ValidateAs(sv.o.Names); err != nil {
 		return Result{}, err
 	}
 	client, err := Client(s, token)
@@ -190,7 +196,7 @@ func (sv *Service) Update(ctx context.Context, name string, u Update) (Result, e
 	}
 	s := configSource(cur)
 	apply(&s, u)
-	if err := s.Validate(); err != nil {
+	if err := s.ValidateAs(sv.o.Names); err != nil {
 		return Result{}, err
 	}
 	client, err := Client(s, token)

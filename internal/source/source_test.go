@@ -58,7 +58,7 @@ func (f *fixture) token(t *testing.T, features ...string) string {
 }
 
 func (f *fixture) cfg(name string) config.Source {
-	return config.Source{Name: name, BaseURL: f.em.URL(), AllowOtherHost: true}
+	return config.Source{Name: name, BaseURL: f.em.URL()}
 }
 
 func (f *fixture) streams(t *testing.T, id string) map[string]store.Stream {
@@ -112,7 +112,7 @@ func TestAddRefusesBeforeStoring(t *testing.T) {
 		tok string
 	}{
 		"malformed token": {f.cfg("a"), "not-a-token"},
-		"other host":      {config.Source{Name: "b", BaseURL: f.em.URL()}, f.token(t)},
+		"other host":      {config.Source{Name: "b", BaseURL: "https://events.1password.eu"}, f.token(t)},
 		"no feature":      {f.cfg("c"), none},
 	} {
 		if _, err := f.sv.Add(f.ctx, tc.cfg, tc.tok); err == nil {
