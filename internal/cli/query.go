@@ -68,20 +68,9 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 
 	qctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	n, headed := 0, false
-	err = st.Query(qctx, q, func(cols []string, vals []any) error {
-		if !headed {
-			if err := out.header(cols); err != nil {
-				return err
-			}
-			headed = true
-		}
-		if vals == nil {
-			return nil // the columns of a result without rows
-		}
-		n++
-		return out.row(cols, vals)
-	})
+	p := &printer{out: out}
+	err = st.Query(qctx, q, p.row)
+	n := p.rows
 	if ferr := out.flush(); err == nil {
 		err = ferr
 	}
@@ -129,6 +118,29 @@ func dbName(dsn string) string {
 		return "the database"
 	}
 	return u.Redacted()
+}
+
+// printer feeds a result to a rowWriter: the header once, then the rows.
+// An engine reports the columns of a result without rows by calling row
+// once with nil values, so even an empty result has its header.
+type printer struct {
+	out    rowWriter
+	headed bool
+	rows   int
+}
+
+func (p *printer) row(cols []string, vals []any) error {
+	if !p.headed {
+		if err := p.out.header(cols); err != nil {
+			return err
+		}
+		p.headed = true
+	}
+	if vals == nil {
+		return nil
+	}
+	p.rows++
+	return p.out.row(cols, vals)
 }
 
 // rowWriter prints a result: the header once (even for no rows), then rows.
