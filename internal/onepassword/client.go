@@ -117,9 +117,6 @@ func New(o Options) (*Client, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	if c.insecure != "" {
-		c.log.Warn("the Events API connection is not secure, as allowed", "why", c.insecure)
-	}
 	return c, nil
 }
 
