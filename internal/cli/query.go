@@ -91,9 +91,15 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// lake is the part of the store that query uses.
+type lake interface {
+	store.Lake
+	Close() error
+}
+
 // openReadOnly opens the database for reading only: no key, no migration,
 // nothing created (a mistyped --db is named, not made).
-func openReadOnly(ctx context.Context, e *env) (store.Store, error) {
+func openReadOnly(ctx context.Context, e *env) (lake, error) {
 	st, err := engine.Open(ctx, e.db, engine.Options{Mode: engine.ReadOnly, Logger: e.logger()})
 	if errors.Is(err, store.ErrNoDatabase) {
 		if !strings.Contains(err.Error(), e.db) {
