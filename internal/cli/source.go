@@ -408,12 +408,23 @@ func sourceList(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", safetext.Terminal(s.Source.Name), safetext.Terminal(s.Host),
-			s.Source.Interval, strings.Join(parts, ", "), events, ago(last))
+			short(s.Source.Interval), strings.Join(parts, ", "), events, ago(last))
 	}
 	return tw.Flush()
 }
 
 const notCollected = "not collected"
+
+// short writes a setting's duration as it is typed: 1m, 90s, 24h, 30d.
+func short(d time.Duration) string {
+	s := config.Duration(d).String()
+	for _, z := range []string{"m0s", "h0m"} {
+		if strings.HasSuffix(s, z) {
+			s = strings.TrimSuffix(s, z[1:])
+		}
+	}
+	return s
+}
 
 func streamState(st store.Stream) string {
 	if !st.Enabled {
@@ -462,7 +473,7 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 	src := s.Source
 	w := e.stdout
 	fmt.Fprintf(w, "Source %s\n  id:        %s\n  host:      %s\n  api:       v%d\n  interval:  %s\n  lookback:  %s\n  created:   %s\n",
-		safetext.Terminal(src.Name), src.ID, safetext.Terminal(s.Host), src.APIVersion, src.Interval, src.Lookback, src.CreatedAt.UTC().Format(time.RFC3339))
+		safetext.Terminal(src.Name), src.ID, safetext.Terminal(s.Host), src.APIVersion, short(src.Interval), short(src.Lookback), src.CreatedAt.UTC().Format(time.RFC3339))
 	if src.AccountUUID != "" {
 		fmt.Fprintf(w, "  account:   %s\n", safetext.Terminal(src.AccountUUID))
 	} else {
