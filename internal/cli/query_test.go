@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/opwatch/opwatch/internal/store"
 	"github.com/opwatch/opwatch/internal/store/engine"
+	"github.com/opwatch/opwatch/internal/store/sqlite"
 )
 
 // hostileSignIn is a sign-in attempt whose fields were written by an
@@ -383,4 +386,57 @@ func FuzzQueryOutput(f *testing.F) {
 			t.Fatalf("csv of %q reads back %q", s, rec[0])
 		}
 	})
+}
+
+// A database at an older schema: query refuses it without touching it,
+// and migrate (the only verb that migrates) upgrades it, saying so.
+func TestOlderSchemaMigratedOnlyByMigrate(t *testing.T) {
+	first, err := os.ReadFile(filepath.Join("..", "store", "sqlite", "migrations", "0001_init.sql"))
+	if err != nil {
+		t.Skipf("the first migration: %v", err)
+	}
+	if sqlite.LatestSchemaVersion() < 2 {
+		t.Skip("no schema older than the latest")
+	}
+	db := filepath.Join(t.TempDir(), "old.db")
+	conn, err := sql.Open("sqlite", "file:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+		string(first),
+		"INSERT INTO schema_migrations VALUES (1, '0001_init.sql', '2026-01-01T00:00:00Z')",
+	} {
+		if _, err := conn.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version := func() (v int) {
+		t.Helper()
+		if err := conn.QueryRow("SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	defer conn.Close()
+
+	out, errOut, code := runCLI(t, nil, "", "query", "SELECT 1", "--db", db)
+	if code != 1 || out != "" || !strings.Contains(errOut, "opwatch migrate") {
+		t.Errorf("query on an older schema: exit %d, stdout %q, stderr %q; want refused, pointing to migrate", code, out, errOut)
+	}
+	if v := version(); v != 1 {
+		t.Fatalf("query changed the schema to version %d", v)
+	}
+	out, errOut, code = runCLI(t, nil, "", "migrate", "--db", db)
+	latest := sqlite.LatestSchemaVersion()
+	if code != 0 || !strings.HasSuffix(out, fmt.Sprintf("version %d\n", latest)) && !strings.HasSuffix(out, fmt.Sprintf("1 → %d\n", latest)) {
+		t.Errorf("migrate: exit %d, stdout %q, stderr %q; want the schema upgraded to %d", code, out, errOut, latest)
+	}
+	if v := version(); v != latest {
+		t.Errorf("after migrate the schema is at version %d, want %d", v, latest)
+	}
+	if _, errOut, code := runCLI(t, nil, "", "query", "SELECT count(*) FROM onepassword_auditevent", "--db", db); code != 0 {
+		t.Errorf("query after migrate: exit %d\n%s", code, errOut)
+	}
 }
