@@ -48,15 +48,14 @@ type Options struct {
 
 // Store is the SQLite engine. It is safe for concurrent use.
 type Store struct {
-	path     string
-	readOnly bool
-	writer   *sql.DB // one connection: SQLite has one writer at a time; nil when read-only
-	reader   *sql.DB // read-only pool for the store's own reads
-	lake     *sql.DB // read-only pool for Query: secrets denied, values capped
-	ckpt     *checkpointer
-	pause    sync.RWMutex // every write holds it to read; see checkpointer.restart
-	log      *slog.Logger
-	now      func() time.Time
+	path   string
+	writer *sql.DB // one connection: SQLite has one writer at a time; nil when read-only
+	reader *sql.DB // read-only pool for the store's own reads
+	lake   *sql.DB // read-only pool for Query: secrets denied, values capped
+	ckpt   *checkpointer
+	pause  sync.RWMutex // every write holds it to read; see checkpointer.restart
+	log    *slog.Logger
+	now    func() time.Time
 
 	mu      sync.Mutex
 	inserts map[int]*sql.Stmt // multi-row event inserts by row count
@@ -84,7 +83,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 8
 	}
-	s := &Store{path: path, readOnly: opts.ReadOnly, log: opts.Logger, now: opts.Now, inserts: make(map[int]*sql.Stmt)}
+	s := &Store{path: path, log: opts.Logger, now: opts.Now, inserts: make(map[int]*sql.Stmt)}
 	created, err := s.open(ctx, opts)
 	if err != nil {
 		s.closeAll()
@@ -117,7 +116,7 @@ func (s *Store) open(ctx context.Context, opts Options) (created bool, err error
 		}
 		created = true
 	case err != nil:
-		return false, err
+		return false, pathless(err)
 	case fi.IsDir():
 		return false, errors.New("it is a directory, not a database file")
 	}
@@ -233,16 +232,26 @@ func newerError(current, latest int) error {
 func createPrivate(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("create it: %w", err)
+		return fmt.Errorf("create it: %w", pathless(err))
 	}
 	err = f.Chmod(0o600) // a umask can only take bits away; set them exactly
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("create it: %w", err)
+		return fmt.Errorf("create it: %w", pathless(err))
 	}
 	return nil
+}
+
+// pathless drops the path from a file error whose message will be prefixed
+// with it anyway ("open database X: stat X: ..."), keeping what it wraps.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 // Close closes the readers, then the writer (whose close checkpoints the WAL).
