@@ -249,6 +249,9 @@ func TestUnreachableOnFirstContactFailsFast(t *testing.T) {
 			if k, _ := KindOf(err); k != Network {
 				t.Fatalf("err = %v (kind %v), want a network error", err, k)
 			}
+			if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) && !dnsErr.IsNotFound {
+				t.Skipf("this machine's resolver does not answer for .invalid names: %v", err)
+			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want it to say %q", err, tt.want)
 			}
