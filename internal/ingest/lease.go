@@ -155,3 +155,22 @@ func hostname() string {
 	h, _ := os.Hostname()
 	return h
 }
+
+// statStartTime returns field 22 (starttime) of a /proc/PID/stat line. The
+// command name (field 2) is in parentheses and may hold spaces and
+// parentheses itself, so fields are counted after its last ')'.
+func statStartTime(stat string) (string, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return "", false
+	}
+	fields := strings.Fields(stat[i+1:])
+	// fields[0] is field 3 (state); starttime is field 22.
+	if len(fields) < 20 {
+		return "", false
+	}
+	if _, err := strconv.ParseUint(fields[19], 10, 64); err != nil {
+		return "", false
+	}
+	return fields[19], true
+}
