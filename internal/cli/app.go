@@ -120,13 +120,19 @@ func (e *env) keyPath() string {
 	return keyFile(e.db)
 }
 
-func userAgent() string { return "opwatch/" + Version }
+// userAgent names opwatch and its version to the Events API ("devel" for a
+// build without one: a User-Agent version cannot hold parentheses).
+func userAgent() string {
+	return "opwatch/" + strings.Trim(buildVersion(), "()")
+}
 
 // dbError words the store's open errors for people.
 func dbError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrSchemaOutdated):
 		return fmt.Errorf("%w: run `opwatch migrate` (back up the database first)", err)
+	case errors.Is(err, store.ErrNoDatabase):
+		return fmt.Errorf("%w (check --db or OPWATCH_DB; `opwatch source add` or `opwatch migrate` creates one)", err)
 	case errors.Is(err, store.ErrSchemaNewer):
 		return fmt.Errorf("%w: use the opwatch that wrote it, or a newer one", err)
 	}
