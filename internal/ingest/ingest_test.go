@@ -444,6 +444,16 @@ func TestPullSkipsStreamsNotCollected(t *testing.T) {
 	if skipped != 1 {
 		t.Fatalf("%d results for the audit stream", skipped)
 	}
+	// Backfill leaves it out too.
+	bres, err := h.in.Backfill(h.ctx, src, h.clock.Now().Add(-96*time.Hour), h.clock.Now(), nil)
+	if err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	for _, r := range bres {
+		if r.Stream.LogType == "OnePassword.AuditEvent" {
+			t.Errorf("backfill read the audit events, which are not collected")
+		}
+	}
 	ss := h.streams(src)
 	if s := ss["OnePassword.AuditEvent"]; !s.LastPollAt.IsZero() || s.Events != 0 || len(h.stored(src, "OnePassword.AuditEvent")) != 0 {
 		t.Errorf("audit stream was polled: %+v", s)

@@ -133,3 +133,26 @@ func TestRunFailsWhenTheStoreCannotListStreams(t *testing.T) {
 		t.Fatalf("Run with a cancelled context = %v", err)
 	}
 }
+
+// FuzzParseOwner: owner ids come from the database, written by any replica
+// (or anyone who can write it); reading one never panics, and what parses
+// is written back the same way.
+func FuzzParseOwner(f *testing.F) {
+	f.Add("node-57-ab12cd34@0f0c7d7e-1111-4b2a-9d0e-3c2e1a9f8b7c/pid:[4026531836]/123456")
+	f.Add("laptop-4242-ab12cd34")
+	f.Add("a-b-1-x@//")
+	f.Add("@@@")
+	f.Fuzz(func(t *testing.T, owner string) {
+		p, ok := parseOwner(owner)
+		if !ok {
+			return
+		}
+		if p.PID <= 0 {
+			t.Fatalf("parsed pid %d from %q", p.PID, owner)
+		}
+		again, ok := parseOwner(ownerID(p, "s"))
+		if p.complete() && (!ok || again != p) {
+			t.Fatalf("%q parsed as %+v, written back and parsed as %+v, %v", owner, p, again, ok)
+		}
+	})
+}
