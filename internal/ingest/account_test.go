@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opwatch/opwatch/internal/emulator"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
 	"github.com/opwatch/opwatch/internal/secret"
@@ -91,5 +93,50 @@ func TestNoEventStoredWithoutAnAccount(t *testing.T) {
 	}
 	if account != "ACCT-FROM-INTROSPECTION" {
 		t.Errorf("event stored under account %q", account)
+	}
+}
+
+// accountWriteFails is a store whose SetSourceAccount fails, as a busy or
+// briefly unreachable database would.
+type accountWriteFails struct{ *sqlite.Store }
+
+func (accountWriteFails) SetSourceAccount(context.Context, string, string) error {
+	return errors.New("database is locked")
+}
+
+func TestStoreFailureWhileRecordingTheAccountIsRetried(t *testing.T) {
+	h := newHarness(t, emulator.Options{Seed: 47, Events: 100, Span: time.Hour})
+	src := h.addSource("acme", h.token(""))
+	in := ingest.New(ingest.Config{Store: accountWriteFails{h.st}, Secrets: h.box, Now: h.clock.Now})
+	if _, err := in.Pull(h.ctx, []string{src.ID}); err == nil {
+		t.Fatal("pull succeeded though the account could not be recorded")
+	}
+	for lt, s := range h.streams(src) {
+		if s.Status != store.StreamError || s.Events != 0 {
+			t.Errorf("%s: status %q, %d events; want a retried error and nothing stored", lt, s.Status, s.Events)
+		}
+	}
+	h.mustPull(src) // the store works again
+	h.assertExact(src, "")
+}
+
+func TestUnopenableTokenStopsTheSource(t *testing.T) {
+	h := newHarness(t, emulator.Options{Seed: 53, Events: 100, Span: time.Hour})
+	src := store.Source{ID: "id-moved", Name: "moved", BaseURL: h.em.URL(), APIVersion: 2, Interval: time.Minute, Lookback: time.Hour}
+	// The token was sealed for another source: it must not open here.
+	sealed, err := h.box.Seal([]byte(h.token("")), store.Source{ID: "id-other", BaseURL: src.BaseURL, APIVersion: 2}.Binding())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Token = sealed
+	if err := h.st.CreateSource(h.ctx, &src, []string{"OnePassword.SignInAttempt"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pull(src); err == nil {
+		t.Fatal("pull with a token sealed for another source succeeded")
+	}
+	s := h.streams(src)["OnePassword.SignInAttempt"]
+	if s.Status != store.StreamStopped || !strings.Contains(s.LastError, "stored token") || s.Events != 0 {
+		t.Errorf("status %q last error %q events %d; want stopped, saying the stored token does not open", s.Status, s.LastError, s.Events)
 	}
 }

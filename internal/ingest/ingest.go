@@ -465,15 +465,19 @@ func stops(err error) bool {
 }
 
 // stopsClient reports whether a failure to build a source's client needs
-// the operator. Only a failed request (learning the account) can pass by
-// itself; a token that cannot be opened or read, or settings the client
-// refuses, stay wrong until someone changes them.
+// the operator: a token that cannot be opened or read, or settings the
+// client refuses, stay wrong until someone changes them. A failed request
+// (learning the account) or store write passes by itself.
 func stopsClient(err error) bool {
-	if _, ok := onepassword.KindOf(err); ok {
-		return stops(err)
-	}
-	return true
+	var s *settingsError
+	return errors.As(err, &s) || stops(err)
 }
+
+// settingsError is a source whose stored token or settings cannot work.
+type settingsError struct{ err error }
+
+func (e *settingsError) Error() string { return e.err.Error() }
+func (e *settingsError) Unwrap() error { return e.err }
 
 // finish records a poll's end and schedules the next one. It runs even when
 // ctx is cancelled (shutdown), so the lease is released. cursor, when
@@ -560,7 +564,7 @@ func NewClient(ctx context.Context, src store.Source, secrets Opener, limiters *
 func newClient(ctx context.Context, src store.Source, secrets Opener, limiters *onepassword.Limiters, o ClientOptions, mustKnow bool) (*onepassword.Client, string, error) {
 	tok, err := secrets.Open(src.Token, src.Binding())
 	if err != nil {
-		return nil, "", fmt.Errorf("stored token: %w", err)
+		return nil, "", &settingsError{fmt.Errorf("stored token: %w", err)}
 	}
 	opts := onepassword.Options{
 		Token: string(tok), Region: src.Region, BaseURL: src.BaseURL, APIVersion: src.APIVersion,
@@ -569,7 +573,7 @@ func newClient(ctx context.Context, src store.Source, secrets Opener, limiters *
 	}
 	client, err := onepassword.New(opts)
 	if err != nil {
-		return nil, "", err
+		return nil, "", &settingsError{err}
 	}
 	if limiters == nil && !mustKnow {
 		return client, "", nil
@@ -586,8 +590,10 @@ func newClient(ctx context.Context, src store.Source, secrets Opener, limiters *
 	}
 	// All tokens of one account share its limits (600 requests a minute).
 	opts.Limiter = limiters.For(account)
-	client, err = onepassword.New(opts)
-	return client, account, err
+	if client, err = onepassword.New(opts); err != nil {
+		return nil, "", &settingsError{err}
+	}
+	return client, account, nil
 }
 
 // learnAccount is the 1Password account a token reads: its auuid claim,
