@@ -18,6 +18,7 @@ type settings struct {
 	APIVersion         int    `json:"api_version,omitempty"`
 	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty"`
 	AllowOtherHost     bool   `json:"allow_other_host,omitempty"`
+	AllowInsecure      bool   `json:"allow_insecure,omitempty"`
 	Interval           string `json:"interval"`
 	Lookback           string `json:"lookback"`
 }
@@ -29,6 +30,7 @@ func settingsJSON(src *store.Source) string {
 		APIVersion:         src.APIVersion,
 		InsecureSkipVerify: src.InsecureSkipVerify,
 		AllowOtherHost:     src.AllowOtherHost,
+		AllowInsecure:      src.AllowInsecure,
 		Interval:           src.Interval.String(),
 		Lookback:           src.Lookback.String(),
 	})
@@ -41,7 +43,7 @@ func parseSettings(text string, src *store.Source) error {
 		return fmt.Errorf("source %s: stored settings are not valid JSON: %w", src.Name, err)
 	}
 	src.Region, src.BaseURL, src.APIVersion, src.InsecureSkipVerify = st.Region, st.BaseURL, st.APIVersion, st.InsecureSkipVerify
-	src.AllowOtherHost = st.AllowOtherHost
+	src.AllowOtherHost, src.AllowInsecure = st.AllowOtherHost, st.AllowInsecure
 	var err error
 	if src.Interval, err = parseDuration(st.Interval); err != nil {
 		return fmt.Errorf("source %s: stored interval: %w", src.Name, err)

@@ -15,7 +15,7 @@ func testSourceCRUD(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	src := &store.Source{
 		Name: "acme", AccountUUID: "VZSYVT2LGHTBWBQGUJAIZVRABM", Region: "eu", BaseURL: "https://events.example.test", APIVersion: 1,
-		InsecureSkipVerify: true, AllowOtherHost: true, Interval: 90 * time.Second, Lookback: 36 * time.Hour, Token: []byte{0, 1, 2, 0xff},
+		InsecureSkipVerify: true, AllowOtherHost: true, AllowInsecure: true, Interval: 90 * time.Second, Lookback: 36 * time.Hour, Token: []byte{0, 1, 2, 0xff},
 	}
 	if err := s.CreateSource(ctx, src, logTypes); err != nil {
 		t.Fatal(err)

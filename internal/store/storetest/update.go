@@ -43,7 +43,7 @@ func testUpdateSource(t *testing.T, s store.Store, c *Clock) {
 	newSource(t, s, "other")
 	c.Advance(time.Second) // UpdatedAt must move
 	upd := src
-	upd.Region, upd.BaseURL, upd.APIVersion, upd.InsecureSkipVerify, upd.AllowOtherHost = "ca", "https://x.test", 1, true, true
+	upd.Region, upd.BaseURL, upd.APIVersion, upd.InsecureSkipVerify, upd.AllowOtherHost, upd.AllowInsecure = "ca", "https://x.test", 1, true, true, true
 	upd.Interval, upd.Lookback, upd.Token, upd.AccountUUID = 10*time.Second, 0, []byte("new sealed token"), "acct-new"
 	if err := s.UpdateSource(ctx, store.SourceChange{Source: upd}); err != nil {
 		t.Fatal(err)
