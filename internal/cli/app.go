@@ -130,7 +130,7 @@ func userAgent() string {
 func dbError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrSchemaOutdated):
-		return fmt.Errorf("%w: run `opwatch migrate` (back up the database first)", err)
+		return fmt.Errorf("%w: back it up, then run `opwatch migrate` (or start `opwatch serve --migrate`)", err)
 	case errors.Is(err, store.ErrNoDatabase):
 		return fmt.Errorf("%w (check --db or OPWATCH_DB; `opwatch source add` or `opwatch migrate` creates one)", err)
 	case errors.Is(err, store.ErrSchemaNewer):

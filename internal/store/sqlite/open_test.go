@@ -61,8 +61,8 @@ func TestMigrateFromV1(t *testing.T) {
 			s.Close()
 			t.Fatalf("Open(%+v) of a version 1 database succeeded", opts)
 		}
-		if !errors.Is(err, store.ErrSchemaOutdated) || !strings.Contains(err.Error(), "opwatch migrate") || !strings.Contains(err.Error(), path) {
-			t.Errorf("Open(%+v): err = %v; want ErrSchemaOutdated naming the file and `opwatch migrate`", opts, err)
+		if !errors.Is(err, store.ErrSchemaOutdated) || !strings.Contains(err.Error(), "version 1") || !strings.Contains(err.Error(), path) {
+			t.Errorf("Open(%+v): err = %v; want ErrSchemaOutdated naming the file and its version", opts, err)
 		}
 	}
 	s, err := Open(ctx, path, Options{Migrate: true})

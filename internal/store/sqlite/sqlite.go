@@ -217,12 +217,12 @@ func (s *Store) openReaderPools(ctx context.Context, uri string, readers int, im
 }
 
 func outdatedError(current, latest int) error {
-	return fmt.Errorf("%w (version %d, this opwatch uses %d): run `opwatch migrate` to upgrade it (back it up first)",
+	return fmt.Errorf("%w (version %d, this opwatch uses %d)",
 		store.ErrSchemaOutdated, current, latest)
 }
 
 func newerError(current, latest int) error {
-	return fmt.Errorf("%w (version %d, this opwatch knows up to %d): run a newer opwatch",
+	return fmt.Errorf("%w (version %d, this opwatch knows up to %d)",
 		store.ErrSchemaNewer, current, latest)
 }
 
