@@ -241,7 +241,8 @@ type Lake interface {
 	SyncViews(ctx context.Context, views []View) error
 	// Query runs one read-only SQL statement and calls row for each result
 	// row, in order, with the column names; row's slice is reused between
-	// calls. Anything that writes fails with ErrReadOnly, and so does
+	// calls. A result without rows calls row once with nil values, so the
+	// caller still learns its columns. Anything that writes fails with ErrReadOnly, and so does
 	// reading a source's sealed token or a stream's cursor. The engine bounds
 	// what one query may hold in memory; ctx's deadline bounds its time.
 	Query(ctx context.Context, query string, row func(columns []string, values []any) error) error

@@ -16,10 +16,10 @@ import (
 // keeps a second statement from hiding behind the first.
 func (s *Store) Query(ctx context.Context, query string, row func(columns []string, values []any) error) error {
 	if strings.TrimSpace(strings.TrimRight(strings.TrimSpace(query), ";")) == "" {
-		return errors.New("query: the statement is empty")
+		return errors.New("the statement is empty")
 	}
 	if !singleStatement(query) {
-		return errors.New("query: it holds more than one statement: run one statement at a time")
+		return errors.New("it holds more than one statement: run one statement at a time")
 	}
 	conn, err := s.lake.Conn(ctx)
 	if err != nil {
@@ -27,7 +27,7 @@ func (s *Store) Query(ctx context.Context, query string, row func(columns []stri
 	}
 	defer conn.Close()
 	if err := limitQueryConn(conn); err != nil {
-		return fmt.Errorf("query: cap its memory: %w", err)
+		return fmt.Errorf("cap its memory: %w", err)
 	}
 	rows, err := conn.QueryContext(ctx, query)
 	if err != nil {
@@ -43,7 +43,9 @@ func (s *Store) Query(ctx context.Context, query string, row func(columns []stri
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	n := 0
 	for rows.Next() {
+		n++
 		if err := rows.Scan(ptrs...); err != nil {
 			return queryError(ctx, err)
 		}
@@ -57,6 +59,9 @@ func (s *Store) Query(ctx context.Context, query string, row func(columns []stri
 	if err := rows.Err(); err != nil {
 		return queryError(ctx, err)
 	}
+	if n == 0 {
+		return row(cols, nil) // the columns of an empty result
+	}
 	return nil
 }
 
@@ -64,25 +69,25 @@ func queryError(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		// SQLite says "interrupted"; say why.
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			return fmt.Errorf("query: stopped at its time limit: %w", ctxErr)
+			return fmt.Errorf("stopped at its time limit: %w", ctxErr)
 		}
-		return fmt.Errorf("query: %w", ctxErr)
+		return fmt.Errorf("%w", ctxErr)
 	}
 	if isReadOnlyError(err) {
 		for col := range secretColumns {
 			if strings.Contains(err.Error(), col[0]+"."+col[1]) {
-				return fmt.Errorf("query: %w: %s.%s is secret and cannot be read", store.ErrReadOnly, col[0], col[1])
+				return fmt.Errorf("%w: %s.%s is secret and cannot be read", store.ErrReadOnly, col[0], col[1])
 			}
 		}
 		if strings.Contains(err.Error(), "sqlite_dbpage") {
-			return fmt.Errorf("query: %w: sqlite_dbpage (the raw pages) cannot be read: they hold the secrets", store.ErrReadOnly)
+			return fmt.Errorf("%w: sqlite_dbpage (the raw pages) cannot be read: they hold the secrets", store.ErrReadOnly)
 		}
-		return fmt.Errorf("query: %w (%v)", store.ErrReadOnly, err)
+		return fmt.Errorf("%w (%v)", store.ErrReadOnly, err)
 	}
 	if isTooBig(err) {
-		return fmt.Errorf("query: a value would exceed %d MiB, the most one query may make: %w", maxValueBytes>>20, err)
+		return fmt.Errorf("a value would exceed %d MiB, the most one query may make: %w", maxValueBytes>>20, err)
 	}
-	return fmt.Errorf("query: %w", err)
+	return fmt.Errorf("%w", err)
 }
 
 // plain turns a driver value into int64, float64, string or nil.

@@ -151,7 +151,9 @@ func queryAll(ctx context.Context, s store.Store, q string) ([][]any, []string, 
 	var cols []string
 	err := s.Query(ctx, q, func(c []string, v []any) error {
 		cols = append(cols[:0], c...)
-		rows = append(rows, append([]any(nil), v...))
+		if v != nil { // nil: the columns of a result without rows
+			rows = append(rows, append([]any(nil), v...))
+		}
 		return nil
 	})
 	return rows, cols, err

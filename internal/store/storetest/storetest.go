@@ -163,6 +163,7 @@ func RunLake(t *testing.T, open Opener) {
 		{"QueryRefusesWrites", testQueryRefusesWrites},
 		{"QueryRefusesSecrets", testQueryRefusesSecrets},
 		{"QueryOneStatement", testQueryOneStatement},
+		{"QueryColumnsWithoutRows", testQueryColumnsWithoutRows},
 		{"QueryDeadline", testQueryDeadline},
 		{"QueryErrors", testQueryErrors},
 		{"QueryCancelStress", testQueryCancelStress},

@@ -228,6 +228,24 @@ func testQueryRefusesSecrets(t *testing.T, s store.Store, c *Clock) {
 	}
 }
 
+// testQueryColumnsWithoutRows: a result without rows still tells its
+// columns (one call with nil values), so a printer can head it.
+func testQueryColumnsWithoutRows(t *testing.T, s store.Store, c *Clock) {
+	calls := 0
+	var cols []string
+	err := s.Query(context.Background(), "SELECT uuid, p_event_time FROM events WHERE 0", func(c []string, v []any) error {
+		calls++
+		cols = append(cols[:0], c...)
+		if v != nil {
+			t.Errorf("values %v for a result without rows", v)
+		}
+		return nil
+	})
+	if err != nil || calls != 1 || len(cols) != 2 || cols[0] != "uuid" || cols[1] != "p_event_time" {
+		t.Errorf("Query without rows: %d calls, columns %v, err %v; want one call with [uuid p_event_time]", calls, cols, err)
+	}
+}
+
 // testQueryOneStatement: a second statement is refused as such (it may be
 // as read-only as the first), before anything runs; trailing semicolons,
 // spaces and comments are fine.
