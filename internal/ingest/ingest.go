@@ -184,17 +184,20 @@ type Result struct {
 	Err          error
 }
 
-// Poll drains one leased stream and records the outcome. With reconcile,
-// a due reconciliation pass runs after the drain.
+// Poll drains one leased stream and records the outcome. st is the stream
+// as ClaimStreams or ClaimStream returned it, leased to the Ingester's Owner
+// for its LeaseFor. With reconcile, a due reconciliation pass runs after
+// the drain.
 func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) Result {
 	res := Result{Stream: st}
+	skew := in.storeSkew(st)
 	log := in.log.With("stream", st.ID, "log_type", st.LogType)
 	hctx, stopHeartbeat := in.heartbeat(ctx, st)
 	defer stopHeartbeat()
 	src, err := in.cfg.Store.SourceByID(hctx, st.SourceID)
 	if err != nil {
 		res.Err = fmt.Errorf("load the stream's source: %w", err)
-		in.finish(ctx, st, nil, res.Err, false, nil, false)
+		in.finish(ctx, st, skew, nil, res.Err, false, nil, false)
 		return res
 	}
 	res.Source = src.Name
@@ -202,21 +205,21 @@ func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) R
 	lt := logtype.ByName(st.LogType)
 	if lt == nil {
 		res.Err = fmt.Errorf("unknown log type %q (written by a newer opwatch?)", st.LogType)
-		in.finish(ctx, st, &src, res.Err, true, nil, false)
+		in.finish(ctx, st, skew, &src, res.Err, true, nil, false)
 		return res
 	}
 	feature := onepassword.Feature(lt.Feature)
 	sc, err := in.client(hctx, src)
 	if err != nil {
 		res.Err = err
-		in.finish(ctx, st, &src, err, stopsClient(err), nil, false)
+		in.finish(ctx, st, skew, &src, err, stopsClient(err), nil, false)
 		in.logResult(log, res)
 		return res
 	}
 	in.warnInsecure(log, sc.client)
 	if !sc.client.Claims().Has(feature) {
 		res.Err = lacksFeature(sc.client, feature, lt.Name)
-		in.finish(ctx, st, &src, res.Err, true, nil, false)
+		in.finish(ctx, st, skew, &src, res.Err, true, nil, false)
 		in.logResult(log, res)
 		return res
 	}
@@ -250,19 +253,31 @@ func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) R
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), errPollTime) {
 		err = budget.timeUp(in.cfg.Now())
 	}
-	if err == nil && reconcile && in.reconcileDue(st, now) {
+	if err == nil && reconcile && in.reconcileDue(st, now.Add(skew)) {
 		if rerr := in.reconcile(pctx, sc, feature, lt, src, st, now, &res, budget); rerr != nil {
 			log.Warn("reconciliation failed; it is retried next poll", "err", rerr)
 		} else {
-			in.finish(ctx, st, &src, nil, false, nil, true)
+			in.finish(ctx, st, skew, &src, nil, false, nil, true)
 			in.logResult(log, res)
 			return res
 		}
 	}
 	res.Err = err
-	in.finish(ctx, st, &src, err, stops(err), newCursor, false)
+	in.finish(ctx, st, skew, &src, err, stops(err), newCursor, false)
 	in.logResult(log, res)
 	return res
+}
+
+// storeSkew is how far the store's clock is ahead of Config.Now, as the
+// claim tells it: the store leased the stream for LeaseFor from its own now.
+// The next poll and the reconciliation are scheduled on the store's clock,
+// as leases are, so that a replica whose clock is off neither leaves a
+// stream unpolled for hours nor polls it early. Off by the claim's latency.
+func (in *Ingester) storeSkew(st store.Stream) time.Duration {
+	if st.LeaseOwner != in.cfg.Owner || st.LeaseUntil.IsZero() {
+		return 0
+	}
+	return st.LeaseUntil.Add(-in.cfg.LeaseFor).Sub(in.cfg.Now())
 }
 
 func (in *Ingester) logResult(log *slog.Logger, res Result) {
@@ -482,8 +497,8 @@ func (e *settingsError) Unwrap() error { return e.err }
 // finish records a poll's end and schedules the next one. It runs even when
 // ctx is cancelled (shutdown), so the lease is released. cursor, when
 // non-nil, replaces the stored one.
-func (in *Ingester) finish(ctx context.Context, st store.Stream, src *store.Source, err error, stopped bool, cursor *string, reconciled bool) {
-	now := in.cfg.Now()
+func (in *Ingester) finish(ctx context.Context, st store.Stream, skew time.Duration, src *store.Source, err error, stopped bool, cursor *string, reconciled bool) {
+	now := in.cfg.Now().Add(skew) // the store's time: the schedule is kept on its clock
 	interval := time.Minute
 	if src != nil && src.Interval > 0 {
 		interval = src.Interval

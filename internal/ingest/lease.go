@@ -141,8 +141,14 @@ func (in *Ingester) releaseStale(ctx context.Context, streams []store.Stream) {
 		if st.LeaseOwner == "" || st.LeaseOwner == in.cfg.Owner || !staleOwner(st.LeaseOwner, self, lookupProcess) {
 			continue
 		}
+		// Due now, whatever our clock says: the dead poller had claimed
+		// it, so its old schedule was already due by the store's clock.
+		next := in.cfg.Now()
+		if !st.NextPollAt.IsZero() && st.NextPollAt.Before(next) {
+			next = st.NextPollAt
+		}
 		err := in.cfg.Store.FinishPoll(ctx, store.PollOutcome{
-			StreamID: st.ID, LeaseOwner: st.LeaseOwner, NextPollAt: in.cfg.Now(),
+			StreamID: st.ID, LeaseOwner: st.LeaseOwner, NextPollAt: next,
 			Err: "poll interrupted: the poller process ended without finishing; the next poll resumes from the stored cursor",
 		})
 		if err == nil {

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -68,5 +69,31 @@ func TestPollCannotCommitAfterItsLeaseWasTakenOver(t *testing.T) {
 	s := h.streams(src)["OnePassword.SignInAttempt"]
 	if s.Events != 0 || s.Cursor != "" || s.LeaseOwner != "other" {
 		t.Errorf("events %d cursor %q owner %q; the stale poller must not commit or release", s.Events, s.Cursor, s.LeaseOwner)
+	}
+}
+
+// TestSkewedClockSchedulesOnTheStoresClock: a replica whose clock is off
+// by hours schedules the next poll within the interval of the store's now,
+// not of its own (else a fast clock leaves streams unpolled for hours).
+func TestSkewedClockSchedulesOnTheStoresClock(t *testing.T) {
+	h := newHarness(t, emulator.Options{Seed: 59, Events: 200, Span: 6 * time.Hour})
+	src := h.addSource("acme", h.token(""))
+	for i, skew := range []time.Duration{6 * time.Hour, -6 * time.Hour} {
+		owner := fmt.Sprintf("replica-%d", i)
+		in := h.skewed(owner, skew)
+		stream := h.streams(src)["OnePassword.SignInAttempt"]
+		claimed, err := h.st.ClaimStream(h.ctx, stream.ID, owner, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := in.Poll(h.ctx, claimed, false); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		s := h.streams(src)["OnePassword.SignInAttempt"]
+		now := h.clock.Now()
+		if !s.NextPollAt.After(now.Add(-time.Second)) || s.NextPollAt.After(now.Add(time.Minute+time.Second)) {
+			t.Errorf("clock off by %v: next poll at %v, %v from the store's now; want within the 1m interval",
+				skew, s.NextPollAt, s.NextPollAt.Sub(now))
+		}
 	}
 }
