@@ -187,7 +187,12 @@ func TestPullSurvivesKill9(t *testing.T) {
 		em.Each("", lt.Feature, 2, func(uuid string, _ []byte) bool { want = append(want, uuid); return true })
 		sort.Strings(want)
 		err := st.Query(ctx, fmt.Sprintf("SELECT uuid FROM events WHERE log_type = '%s' ORDER BY uuid", lt.Name),
-			func(_ []string, v []any) error { got = append(got, v[0].(string)); return nil })
+			func(_ []string, v []any) error {
+				if v != nil { // nil: a result without rows
+					got = append(got, v[0].(string))
+				}
+				return nil
+			})
 		if err != nil {
 			t.Fatal(err)
 		}

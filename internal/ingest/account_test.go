@@ -86,13 +86,8 @@ func TestNoEventStoredWithoutAnAccount(t *testing.T) {
 	if got.AccountUUID != "ACCT-FROM-INTROSPECTION" {
 		t.Errorf("source account %q, want the one introspection told", got.AccountUUID)
 	}
-	var account string
-	err = st.Query(ctx, "SELECT account FROM events", func(_ []string, v []any) error { account = v[0].(string); return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if account != "ACCT-FROM-INTROSPECTION" {
-		t.Errorf("event stored under account %q", account)
+	if accounts := column(t, st, "SELECT account FROM events"); len(accounts) != 1 || accounts[0] != "ACCT-FROM-INTROSPECTION" {
+		t.Errorf("events stored under accounts %q, want the one introspection told", accounts)
 	}
 }
 

@@ -101,14 +101,10 @@ func (b *bubble) streams(src store.Source) []store.Stream {
 func (b *bubble) assertStoredOnce(account string) {
 	b.t.Helper()
 	for _, lt := range logtype.All() {
-		var want, got []string
+		var want []string
 		b.em.Each(account, lt.Feature, 2, func(uuid string, _ []byte) bool { want = append(want, uuid); return true })
 		sort.Strings(want)
-		err := b.st.Query(b.ctx, "SELECT uuid FROM events WHERE log_type = '"+lt.Name+"' ORDER BY uuid",
-			func(_ []string, v []any) error { got = append(got, v[0].(string)); return nil })
-		if err != nil {
-			b.t.Fatal(err)
-		}
+		got := column(b.t, b.st, "SELECT uuid FROM events WHERE log_type = '"+lt.Name+"' ORDER BY uuid")
 		if len(want) == 0 {
 			b.t.Fatalf("%s: the emulator served nothing; the test would prove nothing", lt.Name)
 		}
@@ -213,14 +209,7 @@ func TestSourcesOfOneAccountShareEventsAndLimits(t *testing.T) {
 			}
 		}
 		b.assertStoredOnce("acct-1")
-		var accounts []string
-		err = b.st.Query(b.ctx, "SELECT DISTINCT account FROM events", func(_ []string, v []any) error {
-			accounts = append(accounts, v[0].(string))
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		accounts := column(t, b.st, "SELECT DISTINCT account FROM events")
 		if len(accounts) != 1 || accounts[0] != "acct-1" {
 			t.Errorf("events stored under accounts %q, want only acct-1", accounts)
 		}

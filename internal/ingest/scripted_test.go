@@ -136,6 +136,9 @@ func TestMalformedEventsAreQuarantined(t *testing.T) {
 	var raw, emails, ips, evTime string
 	err = st.Query(ctx, "SELECT raw, p_any_emails, p_any_ip_addresses, p_event_time FROM events WHERE uuid = 'AAAAAAAAAAAAAAAAAAAAAAAAA1'",
 		func(_ []string, v []any) error {
+			if v == nil {
+				return nil
+			}
 			raw, emails, ips, evTime = v[0].(string), v[1].(string), v[2].(string), v[3].(string)
 			return nil
 		})
