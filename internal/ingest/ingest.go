@@ -234,8 +234,9 @@ func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) R
 	err = in.drain(pctx, sc, feature, lt, src, st, req, &res, true, budget)
 	var newCursor *string
 	var apiErr *onepassword.Error
-	if errors.As(err, &apiErr) && apiErr.Kind == onepassword.BadRequest && req.Cursor != "" {
-		// A rejected stored cursor must not loop: drop it, so the next poll
+	if errors.As(err, &apiErr) && apiErr.Kind == onepassword.BadRequest && (req.Cursor != "" || res.Pages > 0) {
+		// The server rejected a cursor: the stored one, or one it gave this
+		// poll, now stored. It must not loop: drop it, so the next poll
 		// resets to a day before what the stream had read (resumeFrom). The
 		// unique key absorbs what is read twice.
 		empty := ""

@@ -194,3 +194,38 @@ func TestOversizePagesEndThePoll(t *testing.T) {
 		})
 	}
 }
+
+// TestCursorRejectedMidPollIsDropped: a cursor the server gave and then
+// refuses within one poll is the stored cursor by then; it is dropped like
+// a stored one, so the next poll does not send it again.
+func TestCursorRejectedMidPollIsDropped(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	srv := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		n := len(bodies)
+		mu.Unlock()
+		if strings.Contains(string(b), `"c1"`) {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"Error":{"Message":"Invalid cursor"}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"cursor":"c1","has_more":true,"items":[%s]}`, signIn(fmt.Sprintf("MIDPOLL%019d", n)))
+	})
+	st, src, in := scriptedSource(t, srv, nil)
+	if _, err := in.Pull(context.Background(), []string{src.ID}); err == nil {
+		t.Fatal("pull succeeded though the server refused its cursor")
+	}
+	s := onlyStream(t, st, src)
+	if s.Cursor != "" || s.Events != 1 || !strings.Contains(s.LastError, "dropped") || strings.Contains(s.LastError, "reset") {
+		t.Errorf("cursor %q events %d last error %q; want the first page kept, the cursor dropped and said so", s.Cursor, s.Events, s.LastError)
+	}
+	in.Pull(context.Background(), []string{src.ID})
+	mu.Lock()
+	defer mu.Unlock()
+	if last := bodies[len(bodies)-2]; strings.Contains(last, `"c1"`) {
+		t.Errorf("the next poll started with the refused cursor: %s", last)
+	}
+}
