@@ -68,12 +68,17 @@ func runPull(ctx context.Context, e *env, args []string) error {
 func failed(results []ingest.Result, err error) error {
 	n := 0
 	for _, r := range results {
-		if r.Err != nil {
+		// A poll that stopped at its limit read what it could; the rest
+		// comes with the next poll. That is progress, not a failure.
+		if r.Err != nil && !errors.Is(r.Err, ingest.ErrPollLimit) {
 			n++
 		}
 	}
+	if len(results) == 0 {
+		return err // nothing was polled: the error is the whole story
+	}
 	if n == 0 {
-		return err
+		return nil
 	}
 	return fmt.Errorf("%d of %d streams failed: see RESULT above", n, len(results))
 }
@@ -85,9 +90,11 @@ func printResults(w io.Writer, results []ingest.Result, took time.Duration) {
 	for _, r := range results {
 		status := "ok"
 		switch {
+		case errors.Is(r.Err, ingest.ErrPollLimit):
+			status = "partly read: " + safetext.Terminal(r.Err.Error())
 		case r.Err != nil:
 			status = "FAILED: " + safetext.Terminal(r.Err.Error())
-		case !r.Stream.Enabled:
+		case r.NotCollected:
 			status = notCollected
 		}
 		total += r.Inserted

@@ -33,12 +33,6 @@ func ByFeature(feature string) *LogType {
 	return nil
 }
 
-// TopLevel returns the fields of the event object itself: the columns of the
-// log type's SQL view.
-func (lt *LogType) TopLevel() []Field {
-	return lt.Fields
-}
-
 // newLogType compiles the schema once, so that Parse does not.
 func newLogType(lt LogType) *LogType {
 	lt.plan = compile(lt.Fields)

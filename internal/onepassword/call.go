@@ -174,7 +174,7 @@ func (c *Client) statusError(k call, resp *http.Response, msg string) *Error {
 		e.Kind = BadRequest
 		if k.continuing {
 			e.Message = prefix + "the server rejected the stored cursor" + said +
-				"; the stored cursor is the likely cause (expired, or from another account or region): reset the stream to read again from a start time"
+				"; the cursor is the likely cause (expired, or from another account, region or API version): read again from a start time"
 		} else {
 			e.Message = prefix + "the server rejected the request" + said + "; check the page limit (1..1000) and the start and end times"
 		}

@@ -57,7 +57,7 @@ func TestErrorClasses(t *testing.T) {
 		{
 			name: "400 on a cursor", status: 400, body: `{"Error":{"Message":"bad cursor"}}`, feature: AuditEvents, cursor: "c1",
 			wantKind: BadRequest, wantCalls: 1,
-			wantMsg: []string{"400 from HOST for auditevents", "stored cursor is the likely cause", `server said "bad cursor"`},
+			wantMsg: []string{"400 from HOST for auditevents", "cursor is the likely cause", `server said "bad cursor"`},
 		},
 		{
 			name: "400 on a reset", status: 400, body: "limit out of range\nmore", feature: AuditEvents,

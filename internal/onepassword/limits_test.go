@@ -118,7 +118,7 @@ func TestOversizedStoredCursorIsNotSent(t *testing.T) {
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) { calls.Add(1) })
 	c, _ := testClient(t, srv, nil)
 	_, err := c.Fetch(context.Background(), ItemUsages, Request{Cursor: strings.Repeat("Q", MaxCursorBytes+1)})
-	if k, _ := KindOf(err); k != BadRequest || !strings.Contains(err.Error(), "reset the stream") || calls.Load() != 0 {
+	if k, _ := KindOf(err); k != BadRequest || !strings.Contains(err.Error(), "read again from a start time") || calls.Load() != 0 {
 		t.Errorf("err = %v (kind %v) after %d requests, want a bad request before any", err, k, calls.Load())
 	}
 }

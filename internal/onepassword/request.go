@@ -103,7 +103,7 @@ func (r Request) maxItems() int {
 func encodeRequest(r Request) ([]byte, error) {
 	if r.Cursor != "" {
 		if len(r.Cursor) > MaxCursorBytes {
-			return nil, fmt.Errorf("the cursor is %d bytes, over the %d bytes a cursor may have: reset the stream", len(r.Cursor), MaxCursorBytes)
+			return nil, fmt.Errorf("the cursor is %d bytes, over the %d bytes a cursor may have: read again from a start time", len(r.Cursor), MaxCursorBytes)
 		}
 		return json.Marshal(struct {
 			Cursor string `json:"cursor"`
