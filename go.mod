@@ -6,7 +6,6 @@ require (
 	github.com/google/go-cmp v0.7.0
 	go.yaml.in/yaml/v4 v4.0.0
 	golang.org/x/term v0.48.0
-	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.62.0
 )
 
