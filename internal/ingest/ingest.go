@@ -454,9 +454,11 @@ func (in *Ingester) reconcileDue(st store.Stream, now time.Time) bool {
 }
 
 // reconcile re-reads a recent window with a reset cursor. The cursor follows
-// 1Password's ingestion order, so late events arrive by cursor; this pass is
-// the safety net, and the unique key makes it free of duplicates. A stream's
-// first poll only starts the clock.
+// 1Password's ingestion order, but whether it keeps the first request's
+// start_time filter is undocumented: if it does, an event that arrives later
+// than its timestamp and older than that start never comes by cursor. This
+// pass brings it (the emulator models both; see late_test.go), and the unique
+// key makes it free of duplicates. A stream's first poll only starts the clock.
 func (in *Ingester) reconcile(ctx context.Context, sc sourceClient, feature onepassword.Feature, lt *logtype.LogType,
 	src store.Source, st store.Stream, now time.Time, res *Result, b *budget) error {
 	if st.LastReconcileAt.IsZero() {
