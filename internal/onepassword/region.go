@@ -138,8 +138,10 @@ func withPort(h string) string {
 
 // checkHost refuses a base URL whose host is not the one the token was
 // issued for, unless o allows it: whoever can change the base URL could
-// otherwise have the token sent to a server of theirs. A token whose
-// audience names no host may be sent to 1Password's own hosts only.
+// otherwise have the token sent to a server of theirs. Loopback is no
+// exception: on a shared machine another local user can listen on another
+// loopback port, so only the audience's exact host and port qualify. A token
+// whose audience names no host may be sent to 1Password's own hosts only.
 func checkHost(o Options, ep endpoint, aud string) error {
 	if o.BaseURL == "" || o.AllowOtherHost {
 		return nil
@@ -147,8 +149,6 @@ func checkHost(o Options, ep endpoint, aud string) error {
 	switch {
 	case aud != "" && sameHost(aud, ep.host):
 		return nil
-	case aud != "" && isLoopback(aud) && isLoopback(ep.host):
-		return nil // a token issued for this machine, used on this machine
 	case aud == "" && regionOf(ep.host) != "" && strings.HasPrefix(ep.base, "https:"):
 		return nil
 	}

@@ -43,7 +43,20 @@ func TestNewResolvesHost(t *testing.T) {
 		{name: "base URL with prefix", o: Options{Token: tok([]string{"com.1password.streamingservice"}), BaseURL: "https://proxy.example/1p/", AllowOtherHost: true}, wantBase: "https://proxy.example/1p"},
 		{name: "base URL of the token's host", o: Options{Token: tok([]string{"events.1password.eu"}), BaseURL: "https://events.1password.eu:443"}, wantBase: "https://events.1password.eu:443"},
 		{name: "legacy token, base URL of a region", o: Options{Token: tok([]string{"com.1password.streamingservice"}), BaseURL: "https://events.ent.1password.com"}, wantBase: "https://events.ent.1password.com"},
-		{name: "loopback token on loopback", o: Options{Token: tok([]string{"127.0.0.1:9000"}), BaseURL: "http://localhost:9001"}, wantBase: "http://localhost:9001"},
+		{name: "loopback token on its own port", o: Options{Token: tok([]string{"127.0.0.1:9000"}), BaseURL: "http://127.0.0.1:9000/"}, wantBase: "http://127.0.0.1:9000"},
+		{name: "loopback token on another port, allowed", o: Options{Token: tok([]string{"127.0.0.1:9000"}), BaseURL: "http://127.0.0.1:9001", AllowOtherHost: true}, wantBase: "http://127.0.0.1:9001"},
+		{
+			// Another local user may listen on another loopback port: a token
+			// for this machine goes only to its own port unless allowed.
+			name:    "loopback token on another loopback port",
+			o:       Options{Token: tok([]string{"127.0.0.1:9000"}), BaseURL: "http://127.0.0.1:9001"},
+			wantErr: []string{"127.0.0.1:9001 is not the token's host, 127.0.0.1:9000", "--allow-other-host", "allow_other_host"},
+		},
+		{
+			name:    "loopback token on another loopback name",
+			o:       Options{Token: tok([]string{"127.0.0.1:9000"}), BaseURL: "http://localhost:9001"},
+			wantErr: []string{"localhost:9001 is not the token's host", "--allow-other-host"},
+		},
 		{
 			// D1: whoever can change the base URL must not get the token sent to them.
 			name:    "base URL of another host",
