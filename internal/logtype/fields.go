@@ -62,7 +62,7 @@ func locationField(since string) Field {
 }
 
 func uuidField(what string) Field {
-	return Field{Name: "uuid", Type: String, Required: true, Description: "The UUID of the " + what + ". With the timestamp, it identifies the event: opwatch stores each event once per source and log type."}
+	return Field{Name: "uuid", Type: String, Required: true, Description: "The UUID of the " + what + ". With the timestamp, it identifies the event: opwatch stores each event once per 1Password account and log type, however many sources read it, a source removed and added again included (once per source while its account is not known yet)."}
 }
 
 func timestampField(what string) Field {
