@@ -76,11 +76,11 @@ func queryError(ctx context.Context, err error) error {
 	if isReadOnlyError(err) {
 		for col := range secretColumns {
 			if strings.Contains(err.Error(), col[0]+"."+col[1]) {
-				return fmt.Errorf("%w: %s.%s is secret and cannot be read", store.ErrReadOnly, col[0], col[1])
+				return deniedError(fmt.Sprintf("%s.%s is secret and cannot be read by queries; name the columns you need", col[0], col[1]))
 			}
 		}
 		if strings.Contains(err.Error(), "sqlite_dbpage") {
-			return fmt.Errorf("%w: sqlite_dbpage (the raw pages) cannot be read: they hold the secrets", store.ErrReadOnly)
+			return deniedError("sqlite_dbpage (the raw pages) cannot be read by queries: they hold the secrets")
 		}
 		return fmt.Errorf("%w (%v)", store.ErrReadOnly, err)
 	}
@@ -146,3 +146,11 @@ func singleStatement(q string) bool {
 	}
 	return true
 }
+
+// deniedError refuses a read-only statement that reads a secret. It is
+// store.ErrReadOnly for errors.Is, but does not say "only read-only queries
+// are allowed": the statement was read-only, and that would mislead.
+type deniedError string
+
+func (e deniedError) Error() string { return string(e) }
+func (e deniedError) Unwrap() error { return store.ErrReadOnly }
