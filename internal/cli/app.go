@@ -107,6 +107,19 @@ func (e *env) loadKey(ctx context.Context, a *app, kp keyPolicy) error {
 	return nil
 }
 
+// sourceService is the app's source service, or one that stores new
+// tokens without asking 1Password (--no-check).
+func (a *app) sourceService(noCheck bool) *source.Service {
+	if !noCheck {
+		return a.sources
+	}
+	var b source.Box
+	if a.secrets != nil {
+		b = a.secrets
+	}
+	return source.New(a.store, source.Options{Box: b, Logger: a.log, Names: config.FlagName, Check: source.CheckOffline})
+}
+
 // keyPath is the key file: --key-file, else beside a local database, named
 // after it; "" for a server database (the key must then come from
 // OPWATCH_SECRET_KEY or --key-file, so that replicas share one).

@@ -156,7 +156,7 @@ func TestSourceLifecycle(t *testing.T) {
 		t.Errorf("after a new token the audit stream is not ok:\n%s", out)
 	}
 	// Changing the API version drops the cursors the old endpoint gave.
-	if out := cli(0, "", "source", "update", "acme", "--api-version", "1"); !strings.Contains(out, "re-reads from its last event") {
+	if out := cli(0, "", "source", "update", "acme", "--api-version", "1"); !strings.Contains(out, "re-reads from a day before its last event") {
 		t.Errorf("api version change:\n%s", out)
 	}
 	if out := cli(0, "", "source", "show", "acme"); !strings.Contains(out, "cursor:        none") {
@@ -221,7 +221,9 @@ func TestReadOnlyAndLostKey(t *testing.T) {
 	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": db, "OP_TOKEN": issue(t, em, emulator.TokenOptions{})}}
 
 	missing := filepath.Join(dir, "typo.db")
-	for _, args := range [][]string{{"source", "list"}, {"source", "show", "x"}, {"query", "SELECT 1"}} {
+	for _, args := range [][]string{{"source", "list"}, {"source", "show", "x"}, {"query", "SELECT 1"},
+		{"pull"}, {"backfill", "x", "--since", "1h"}, {"source", "update", "x", "--interval", "30s"},
+		{"source", "reset", "x"}, {"source", "remove", "x"}, {"source", "test", "x"}} {
 		out := h.run(1, "", append(args, "--db", missing)...)
 		if !strings.Contains(out, missing) {
 			t.Errorf("%v on a missing database does not name it:\n%s", args, out)
@@ -436,5 +438,51 @@ func TestViewsGolden(t *testing.T) {
 		if diff := cmp.Diff(string(want), b.String()); diff != "" {
 			t.Errorf("view %s differs from %s (-want +got):\n%s", v.Name, golden, diff)
 		}
+	}
+}
+
+// A token is checked with 1Password before anything is stored, and is given
+// one way only; hints quote names a shell would split.
+func TestSourceAddChecks(t *testing.T) {
+	em := startEmulator(t, emulator.Options{Seed: 7, Events: 10, Span: time.Hour})
+	dir := t.TempDir()
+	revoked := issue(t, em, emulator.TokenOptions{})
+	em.Revoke(revoked)
+	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": filepath.Join(dir, "c.db"),
+		"OP_TOKEN": issue(t, em, emulator.TokenOptions{}), "REVOKED": revoked}}
+	if out := h.run(1, "", "source", "add", "gone", "--token-env", "REVOKED", "--base-url", em.URL()); !strings.Contains(out, "refused the token") {
+		t.Errorf("a revoked token:\n%s", out)
+	}
+	tokFile := filepath.Join(dir, "tok")
+	os.WriteFile(tokFile, []byte(h.vars["OP_TOKEN"]), 0o600)
+	h.run(2, "", "source", "add", "both", "--token-env", "OP_TOKEN", "--token-file", tokFile, "--base-url", em.URL())
+	out := h.run(0, "", "source", "add", "my acme", "--token-file", tokFile, "--base-url", em.URL())
+	if !strings.Contains(out, "source test 'my acme'") {
+		t.Errorf("the hint does not quote the name:\n%s", out)
+	}
+	if out := h.run(0, "", "source", "list"); strings.Contains(out, "gone") || strings.Contains(out, "both") {
+		t.Errorf("a refused source was stored:\n%s", out)
+	}
+	h.run(2, "", "source", "update", "my acme", "--interval", "2h")
+}
+
+// A configuration with a mistake in any source changes nothing.
+func TestServeConfigAllOrNothing(t *testing.T) {
+	em := startEmulator(t, emulator.Options{Seed: 8, Events: 10, Span: time.Hour})
+	dir := t.TempDir()
+	tokFile := filepath.Join(dir, "token")
+	os.WriteFile(tokFile, []byte(issue(t, em, emulator.TokenOptions{})), 0o600)
+	db := filepath.Join(dir, "a.db")
+	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": db}}
+	h.run(0, "", "source", "add", "acme", "--token-file", tokFile, "--base-url", em.URL(), "--interval", "1m")
+	cfg := filepath.Join(dir, "opwatch.yaml")
+	os.WriteFile(cfg, []byte("sources:\n"+
+		"  - name: acme\n    token_file: "+tokFile+"\n    base_url: "+em.URL()+"\n    interval: 2m\n"+
+		"  - name: beta\n    token_file: "+tokFile+"\n    region: eu\n"), 0o600)
+	if out := h.run(1, "", "serve", "--config", cfg); !strings.Contains(out, "beta") {
+		t.Errorf("the failing source is not named:\n%s", out)
+	}
+	if out := h.run(0, "", "source", "show", "acme"); !strings.Contains(out, "interval:  1m") {
+		t.Errorf("a configuration that failed changed a source:\n%s", out)
 	}
 }

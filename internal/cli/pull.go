@@ -37,7 +37,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	names = append(names, pos...)
-	a, err := e.openWrite(ctx, engine.ReadWrite, keyIfEmpty)
+	a, err := e.openWrite(ctx, engine.Existing, keyIfEmpty)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 	if now.Sub(from) > config.MaxLookback {
 		return usagef("--since reaches back more than 120 days; the Events API keeps only 120 days")
 	}
-	a, err := e.openWrite(ctx, engine.ReadWrite, keyIfEmpty)
+	a, err := e.openWrite(ctx, engine.Existing, keyIfEmpty)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/opwatch/opwatch/internal/emulator"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
+	"github.com/opwatch/opwatch/internal/source"
 	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
@@ -32,11 +33,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	// Read every token before touching the database: a config error
-	// changes nothing.
+	// Read and check every token before touching the database: a mistake
+	// in any source of the file changes nothing.
 	tokens := make([]string, len(cfg.Sources))
 	for i, s := range cfg.Sources {
 		if tokens[i], err = e.readToken(s); err != nil {
+			return fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		if _, err := source.Client(s, tokens[i]); err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)
 		}
 	}
@@ -54,6 +58,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)
 		}
+		a.log.Info("source from the configuration", "source", s.Name, "created", res.Created,
+			"resumed", res.Resumed, "dropped_cursors", res.DroppedCursors)
 		for _, n := range res.Notes {
 			a.log.Warn(n, "source", s.Name)
 		}

@@ -73,6 +73,7 @@ type sourceFlags struct {
 	interval string
 	lookback string
 	logTypes string
+	noCheck  bool
 }
 
 func (sf *sourceFlags) register(fs *flag.FlagSet, update bool) {
@@ -93,7 +94,11 @@ func (sf *sourceFlags) register(fs *flag.FlagSet, update bool) {
 	fs.StringVar(&sf.cfg.Name, "name", "", what)
 	fs.StringVar(&sf.cfg.TokenFile, "token-file", "", "read the Events Reporting token from `file` (- for stdin)")
 	fs.StringVar(&sf.cfg.TokenEnv, "token-env", "", "read the token from environment `variable`")
-	fs.StringVar(&sf.cfg.Region, "region", "", "1Password `region`: business, enterprise, ca, eu (default: from the token)")
+	region := "1Password `region`: business, enterprise, ca, eu (default: from the token)"
+	if update {
+		region = "1Password `region`: business, enterprise, ca, eu (replaces --base-url)"
+	}
+	fs.StringVar(&sf.cfg.Region, "region", "", region)
 	fs.StringVar(&sf.cfg.BaseURL, "base-url", "", "explicit Events API base `URL` (a proxy, or an emulator)")
 	fs.BoolVar(&sf.cfg.AllowOtherHost, "allow-other-host", false, "allow a --base-url whose host is not the token's (a proxy, or an emulator)")
 	fs.BoolVar(&sf.cfg.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's TLS certificate (loopback, or with --allow-insecure)")
@@ -101,7 +106,12 @@ func (sf *sourceFlags) register(fs *flag.FlagSet, update bool) {
 	fs.IntVar(&sf.cfg.APIVersion, "api-version", apiVersion, "Events API `version`, 1 or 2")
 	fs.StringVar(&sf.interval, "interval", def("1m"), "poll `interval`, 10s to 1h")
 	fs.StringVar(&sf.lookback, "lookback", def("24h"), "how far back a new stream starts, at most 120d")
-	fs.StringVar(&sf.logTypes, "log-types", "", "comma-separated `log types` to collect (default: those the token grants)")
+	if update {
+		fs.StringVar(&sf.logTypes, "log-types", "", "comma-separated `log types` to collect from now on")
+	} else {
+		fs.StringVar(&sf.logTypes, "log-types", "", "comma-separated `log types` to collect (default: those the token grants)")
+	}
+	fs.BoolVar(&sf.noCheck, "no-check", false, "store a new token without asking 1Password about it (offline)")
 }
 
 // readToken reads the token named by the flags; "-" reads stdin. A token
@@ -153,6 +163,9 @@ func sourceAdd(ctx context.Context, e *env, args []string) error {
 	if s.TokenFile == "" && s.TokenEnv == "" {
 		return usagef("give the token with --token-file FILE (- for stdin) or --token-env VARIABLE")
 	}
+	if s.TokenFile != "" && s.TokenEnv != "" {
+		return usagef("give one of --token-file and --token-env")
+	}
 	if err := s.ValidateAs(config.FlagName); err != nil {
 		return usageError{err}
 	}
@@ -171,19 +184,16 @@ func sourceAdd(ctx context.Context, e *env, args []string) error {
 	if a.secrets == nil {
 		return errors.New("the key that seals tokens is not loaded")
 	}
-	res, err := a.sources.Add(ctx, s, tok)
+	res, err := a.sourceService(sf.noCheck).Add(ctx, s, tok)
 	if err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return fmt.Errorf("%w: pick another name, or change it with `opwatch source update %s`", err, s.Name)
-		}
-		return err
+		return sourceError(s.Name, err)
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "Added source %s (%s).\n", safetext.Terminal(res.Source.Name), res.Host)
 	printClaims(w, res.Claims)
 	fmt.Fprintf(w, "Collecting: %s\n", strings.Join(res.LogTypes, ", "))
 	printNotes(w, res.Notes)
-	fmt.Fprintf(w, "Next: `opwatch source test %s`, then `opwatch serve`.\n", safetext.Terminal(res.Source.Name))
+	fmt.Fprintf(w, "Next: `opwatch source test %s`, then `opwatch serve`.\n", quoted(res.Source.Name))
 	return nil
 }
 
@@ -232,8 +242,10 @@ func sourceUpdate(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("source update", "source update NAME [--token-file F | --token-env VAR] [--name NEW] [flags]",
 		"Change a source's settings or token; only the flags given change anything.\n"+
 			"A new token resumes stopped streams (and replaces a token that the key can no\n"+
-			"longer open). A new host or API version makes every stream re-read from its last\n"+
-			"event: the old cursors belong to the old endpoint.")
+			"longer open); it is checked with 1Password first, and must be of the source's\n"+
+			"account. A new host or API version makes every stream re-read from a day before\n"+
+			"its last event: the old cursors belong to the old endpoint. Any change needs the\n"+
+			"key that sealed the token, since the token is sealed again bound to the settings.")
 	var sf sourceFlags
 	sf.register(fs, true)
 	pos, err := parseArgs(fs, args)
@@ -301,7 +313,7 @@ func sourceUpdate(ctx context.Context, e *env, args []string) error {
 		kp = keyCreate
 	}
 	keyExisted := e.keyPath() == "" || fileExists(e.keyPath())
-	a, err := e.openWrite(ctx, engine.ReadWrite, kp)
+	a, err := e.openWrite(ctx, engine.Existing, kp)
 	if err != nil {
 		return err
 	}
@@ -312,7 +324,7 @@ func sourceUpdate(ctx context.Context, e *env, args []string) error {
 	if a.secrets == nil {
 		return errors.New("the key that seals tokens is not loaded")
 	}
-	res, err := a.sources.Update(ctx, name, u)
+	res, err := a.sourceService(sf.noCheck).Update(ctx, name, u)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return sourceNotFound(name, err)
@@ -321,7 +333,7 @@ func sourceUpdate(ctx context.Context, e *env, args []string) error {
 	case errors.Is(err, source.ErrTokenUnreadable):
 		return fmt.Errorf("%w, with --token-file F or --token-env VAR", err)
 	case err != nil:
-		return err
+		return sourceError(name, err)
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "Updated source %s (%s).\n", safetext.Terminal(res.Source.Name), res.Host)
@@ -329,13 +341,40 @@ func sourceUpdate(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(w, "New token stored: stopped streams are polled again now.")
 	}
 	if res.DroppedCursors {
-		fmt.Fprintln(w, "The endpoint changed: every stream re-reads from its last event (nothing is stored twice).")
+		fmt.Fprintln(w, "The endpoint changed: every stream re-reads from a day before its last event (nothing is stored twice).")
 	}
 	if res.LogTypes != nil {
 		fmt.Fprintf(w, "Collecting: %s\n", strings.Join(res.LogTypes, ", "))
 	}
 	printNotes(w, res.Notes)
 	return nil
+}
+
+// sourceError words the source service's refusals for the command line.
+func sourceError(name string, err error) error {
+	switch {
+	case errors.Is(err, source.ErrInvalid):
+		return usageError{err}
+	case errors.Is(err, store.ErrExists):
+		return fmt.Errorf("%w: pick another name, or change that source with `opwatch source update %s`", err, quoted(name))
+	case errors.Is(err, source.ErrTokenRefused):
+		return fmt.Errorf("%w: nothing was stored; issue a new token in 1Password", err)
+	case errors.Is(err, source.ErrUnchecked):
+		return fmt.Errorf("%w: nothing was stored; check the host and the network, or store it anyway with --no-check", err)
+	}
+	return err
+}
+
+// quoted writes a source name as it can be pasted into a shell.
+func quoted(name string) string {
+	name = safetext.Terminal(name)
+	if name != "" && strings.IndexFunc(name, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r == '/' || r == ':' || r == '@' ||
+			'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) < 0 {
+		return name
+	}
+	return "'" + strings.ReplaceAll(name, "'", `'\''`) + "'"
 }
 
 func fileExists(path string) bool {
@@ -351,8 +390,8 @@ func sourceNotFound(name string, err error) error {
 }
 
 // oneSource parses flags plus exactly one source name.
-func (e *env) oneSource(name, about string, args []string, more func(fs *flag.FlagSet)) (string, error) {
-	fs := e.flags("source "+name, "source "+name+" NAME", about)
+func (e *env) oneSource(name, synopsis, about string, args []string, more func(fs *flag.FlagSet)) (string, error) {
+	fs := e.flags("source "+name, "source "+name+" NAME"+synopsis, about)
 	if more != nil {
 		more(fs)
 	}
@@ -407,6 +446,9 @@ func sourceList(ctx context.Context, e *env, args []string) error {
 				parts = append(parts, fmt.Sprintf("%d %s", states[k], k))
 			}
 		}
+		if errors.Is(s.TokenErr, source.ErrTokenUnreadable) {
+			parts = append(parts, "TOKEN CANNOT BE OPENED")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", safetext.Terminal(s.Source.Name), safetext.Terminal(s.Host),
 			short(s.Source.Interval), strings.Join(parts, ", "), events, ago(last))
 	}
@@ -418,6 +460,9 @@ const notCollected = "not collected"
 // short writes a setting's duration as it is typed: 1m, 90s, 24h, 30d.
 func short(d time.Duration) string {
 	s := config.Duration(d).String()
+	if d < 48*time.Hour {
+		s = d.String()
+	}
 	for _, z := range []string{"m0s", "h0m"} {
 		if strings.HasSuffix(s, z) {
 			s = strings.TrimSuffix(s, z[1:])
@@ -457,7 +502,7 @@ func roughly(d time.Duration) string {
 }
 
 func sourceShow(ctx context.Context, e *env, args []string) error {
-	name, err := e.oneSource("show", "Show a source's settings and the state of its streams.", args, nil)
+	name, err := e.oneSource("show", "", "Show a source's settings and the state of its streams.", args, nil)
 	if err != nil {
 		return err
 	}
@@ -493,7 +538,7 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(w, "  token:     sealed (the key is not available here, so its claims are not shown)\n")
 	case s.TokenErr != nil:
 		fmt.Fprintf(w, "  token:     CANNOT BE OPENED: %v\n             give the source a new token: opwatch source update %s --token-file F\n",
-			s.TokenErr, safetext.Terminal(src.Name))
+			s.TokenErr, quoted(src.Name))
 	default:
 		var feats []string
 		for _, f := range s.Claims.Features {
@@ -504,7 +549,7 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(w)
 	for _, st := range s.Streams {
 		fmt.Fprintf(w, "%s: %s\n", st.LogType, streamState(st))
-		fmt.Fprintf(w, "  events:        %d stored, %d quarantined\n", st.Events, st.Quarantined)
+		fmt.Fprintf(w, "  events:        %d stored by this source, %d quarantined\n", st.Events, st.Quarantined)
 		fmt.Fprintf(w, "  last event:    %s\n", ago(st.LastEventAt))
 		fmt.Fprintf(w, "  last success:  %s\n", ago(st.LastSuccessAt))
 		if st.Enabled {
@@ -535,7 +580,7 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 func nextPoll(st store.Stream, name string) string {
 	if st.Status == store.StreamStopped {
 		return "not scheduled: stopped until the source has a working token with this log type's feature\n" +
-			"                 (`opwatch source update " + safetext.Terminal(name) + " --token-file F` resumes it)"
+			"                 (`opwatch source update " + quoted(name) + " --token-file F` resumes it)"
 	}
 	if st.NextPollAt.IsZero() {
 		return "now"
@@ -549,13 +594,13 @@ func nextPoll(st store.Stream, name string) string {
 
 func cursorState(c string) string {
 	if c == "" {
-		return "none (next poll starts from the last event, or the lookback)"
+		return "none (the next poll starts a day before the last event, or at the lookback)"
 	}
 	return fmt.Sprintf("stored (%d characters)", len(c))
 }
 
 func sourceTest(ctx context.Context, e *env, args []string) error {
-	name, err := e.oneSource("test", "Check a source's token against 1Password: host, features, expiry, and read access to each event type.", args, nil)
+	name, err := e.oneSource("test", "", "Check a source's token against 1Password: host, features, expiry, and read access to each event type.", args, nil)
 	if err != nil {
 		return err
 	}
@@ -630,15 +675,15 @@ func sourceTest(ctx context.Context, e *env, args []string) error {
 
 func sourceReset(ctx context.Context, e *env, args []string) error {
 	var drop *bool
-	name, err := e.oneSource("reset", "Poll a source's stopped or failing streams at once. With --drop-cursors\n"+
-		"every stream also forgets its cursor and re-reads from its last event (nothing is\n"+
-		"stored twice).", args, func(fs *flag.FlagSet) {
-		drop = fs.Bool("drop-cursors", false, "forget the cursors and re-read from each stream's last event")
+	name, err := e.oneSource("reset", " [--drop-cursors]", "Poll a source's stopped or failing streams at once. With --drop-cursors\n"+
+		"every stream also forgets its cursor and re-reads from a day before its last event\n"+
+		"(nothing is stored twice).", args, func(fs *flag.FlagSet) {
+		drop = fs.Bool("drop-cursors", false, "forget the cursors and re-read from a day before each stream's last event")
 	})
 	if err != nil {
 		return err
 	}
-	a, err := e.openWrite(ctx, engine.ReadWrite, keyOptional)
+	a, err := e.openWrite(ctx, engine.Existing, keyOptional)
 	if err != nil {
 		return err
 	}
@@ -652,12 +697,12 @@ func sourceReset(ctx context.Context, e *env, args []string) error {
 }
 
 func sourceRemove(ctx context.Context, e *env, args []string) error {
-	name, err := e.oneSource("remove", "Delete a source and its streams. Its events stay in the lake; a source added\n"+
+	name, err := e.oneSource("remove", "", "Delete a source and its streams. Its events stay in the lake; a source added\n"+
 		"again for the same 1Password account stores none of them twice.", args, nil)
 	if err != nil {
 		return err
 	}
-	a, err := e.openWrite(ctx, engine.ReadWrite, keyOptional)
+	a, err := e.openWrite(ctx, engine.Existing, keyOptional)
 	if err != nil {
 		return err
 	}

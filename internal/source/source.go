@@ -37,15 +37,42 @@ var (
 	ErrTokenUnreadable = errors.New("the stored token cannot be opened")
 	// ErrNoBox: the service was built without the key, for reading only.
 	ErrNoBox = errors.New("the key that seals tokens is not loaded")
+	// ErrTokenRefused: 1Password refused the token; it is not stored.
+	ErrTokenRefused = errors.New("1Password refused the token")
+	// ErrUnchecked: the token could not be checked (the server did not
+	// answer); it is not stored unless the caller asks not to check.
+	ErrUnchecked = errors.New("the token could not be checked with 1Password")
+	// ErrInvalid: the settings are not valid (the error says which).
+	ErrInvalid = errors.New("invalid settings")
+	// ErrOtherAccount: a new token reads another 1Password account than the
+	// source's. Events are keyed by account, so that is another source.
+	ErrOtherAccount = errors.New("the token is for another 1Password account")
+)
+
+// Check says how a new token is checked with 1Password before it is stored.
+type Check int
+
+const (
+	// CheckOnline introspects the token: a token the server refuses, or a
+	// server that cannot be reached, is not stored.
+	CheckOnline Check = iota
+	// CheckLenient refuses a token the server refuses, and stores one it
+	// could not check (the server unreachable) with a note: configuration
+	// applied at start must not depend on the network being up.
+	CheckLenient
+	// CheckOffline makes no request (the user said so).
+	CheckOffline
 )
 
 // Options wire a Service. Box may be nil for a service that only reads.
 type Options struct {
 	Box    Box
 	Logger *slog.Logger
-	// Introspect learns the account of a token that does not carry it, when
-	// a source is added; nil asks the Events API (with a short timeout).
-	// Failing that, ingest learns it before it stores anything.
+	// Check is how Add and Update check a new token; Apply is lenient
+	// unless this is CheckOffline.
+	Check Check
+	// Introspect asks 1Password about a token (its integration and
+	// account); nil calls the Events API with a short timeout.
 	Introspect func(ctx context.Context, c *onepassword.Client) (onepassword.Introspection, error)
 	Now        func() time.Time
 	// Names words settings in errors as the caller's users know them:
@@ -110,12 +137,16 @@ func Client(s config.Source, token string) (*onepassword.Client, error) {
 // Add checks the token and stores a new source. Without explicit log types
 // it collects those the token grants.
 func (sv *Service) Add(ctx context.Context, s config.Source, token string) (Result, error) {
+	return sv.add(ctx, s, token, sv.o.Check)
+}
+
+func (sv *Service) add(ctx context.Context, s config.Source, token string, check Check) (Result, error) {
 	if sv.o.Box == nil {
 		return Result{}, ErrNoBox
 	}
 	s.ApplyDefaults()
 	if err := s.ValidateAs(sv.o.Names); err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	client, err := Client(s, token)
 	if err != nil {
@@ -129,33 +160,48 @@ func (sv *Service) Add(ctx context.Context, s config.Source, token string) (Resu
 	res.Notes = append(res.Notes, endpointNotes(s, client)...)
 	src := storeSource(s)
 	src.ID = newID()
-	src.AccountUUID = sv.account(ctx, client)
+	account, notes, err := sv.verify(ctx, client, check)
+	if err != nil {
+		return Result{}, err
+	}
+	src.AccountUUID = account
+	res.Notes = append(res.Notes, notes...)
 	if src.Token, err = sv.o.Box.Seal([]byte(token), src.Binding()); err != nil {
 		return Result{}, fmt.Errorf("encrypt token: %w", err)
 	}
 	if err := sv.store.CreateSource(ctx, &src, res.LogTypes); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return Result{}, fmt.Errorf("a source named %q exists: %w", s.Name, store.ErrExists)
+			return Result{}, fmt.Errorf("a source named %q: %w", s.Name, store.ErrExists)
 		}
 		return Result{}, err
 	}
 	res.Source = src
-	sv.o.Logger.Info("source added", "source", src.Name, "host", res.Host, "log_types", res.LogTypes)
+	sv.o.Logger.Debug("source added", "source", src.Name, "host", res.Host, "log_types", res.LogTypes)
 	return res, nil
 }
 
-// account is the 1Password account of a token: its claim, else what
-// introspection says, else "" (ingest learns it before storing events).
-func (sv *Service) account(ctx context.Context, c *onepassword.Client) string {
-	if a := c.Claims().AccountUUID; a != "" {
-		return a
+// verify asks 1Password about a new token and returns its account: the
+// token's claim, else what introspection says, else "" (ingest learns it
+// before it stores anything).
+func (sv *Service) verify(ctx context.Context, c *onepassword.Client, check Check) (string, []string, error) {
+	account := c.Claims().AccountUUID
+	if check == CheckOffline {
+		return account, []string{"the token was not checked with 1Password (no check asked)"}, nil
 	}
 	in, err := sv.o.Introspect(ctx, c)
-	if err != nil {
-		sv.o.Logger.Debug("introspect for the account", "err", err)
-		return ""
+	if err == nil {
+		if account == "" {
+			account = in.AccountUUID
+		}
+		return account, nil, nil
 	}
-	return in.AccountUUID
+	if kind, ok := onepassword.KindOf(err); ok && (kind == onepassword.Unauthorized || kind == onepassword.MissingFeature) {
+		return "", nil, fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
+	if check == CheckLenient {
+		return account, []string{"the token could not be checked with 1Password now: " + err.Error()}, nil
+	}
+	return "", nil, fmt.Errorf("%w: %w", ErrUnchecked, err)
 }
 
 // Update is a change to a source; nil fields stay as they are.
@@ -177,6 +223,10 @@ type Update struct {
 // streams; a new host or API version drops the cursors, which only the old
 // endpoint can read.
 func (sv *Service) Update(ctx context.Context, name string, u Update) (Result, error) {
+	return sv.update(ctx, name, u, sv.o.Check)
+}
+
+func (sv *Service) update(ctx context.Context, name string, u Update, check Check) (Result, error) {
 	if sv.o.Box == nil {
 		return Result{}, ErrNoBox
 	}
@@ -197,7 +247,7 @@ func (sv *Service) Update(ctx context.Context, name string, u Update) (Result, e
 	s := configSource(cur)
 	apply(&s, u)
 	if err := s.ValidateAs(sv.o.Names); err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	client, err := Client(s, token)
 	if err != nil {
@@ -208,9 +258,17 @@ func (sv *Service) Update(ctx context.Context, name string, u Update) (Result, e
 	res := Result{Host: client.BaseURL(), Claims: client.Claims()}
 	change := store.SourceChange{}
 	if u.Token != nil {
-		if a := sv.account(ctx, client); a != "" {
-			next.AccountUUID = a
+		account, notes, err := sv.verify(ctx, client, check)
+		if err != nil {
+			return Result{}, err
 		}
+		if account != "" && cur.AccountUUID != "" && account != cur.AccountUUID {
+			return Result{}, fmt.Errorf("%w (%s; the source reads %s): add it as a new source", ErrOtherAccount, account, cur.AccountUUID)
+		}
+		if account != "" {
+			next.AccountUUID = account
+		}
+		res.Notes = append(res.Notes, notes...)
 		change.ResumeStopped = true
 		res.Resumed = true
 	}
@@ -235,12 +293,12 @@ func (sv *Service) Update(ctx context.Context, name string, u Update) (Result, e
 	change.Source = next
 	if err := sv.store.UpdateSource(ctx, change); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return Result{}, fmt.Errorf("a source named %q exists: %w", next.Name, store.ErrExists)
+			return Result{}, fmt.Errorf("a source named %q: %w", next.Name, store.ErrExists)
 		}
 		return Result{}, err
 	}
 	res.Source = next
-	sv.o.Logger.Info("source updated", "source", next.Name, "resumed", res.Resumed, "dropped_cursors", res.DroppedCursors)
+	sv.o.Logger.Debug("source updated", "source", next.Name, "resumed", res.Resumed, "dropped_cursors", res.DroppedCursors)
 	return res, nil
 }
 
@@ -271,9 +329,13 @@ func (sv *Service) uncollected(ctx context.Context, sourceID string, c onepasswo
 // every run, so its cursors are void).
 func (sv *Service) Apply(ctx context.Context, s config.Source, token string, dropCursors bool) (Result, error) {
 	s.ApplyDefaults()
+	check := CheckLenient
+	if sv.o.Check == CheckOffline {
+		check = CheckOffline
+	}
 	cur, err := sv.store.SourceByName(ctx, s.Name)
 	if errors.Is(err, store.ErrNotFound) {
-		return sv.Add(ctx, s, token)
+		return sv.add(ctx, s, token, check)
 	}
 	if err != nil {
 		return Result{}, err
@@ -301,7 +363,7 @@ func (sv *Service) Apply(ctx context.Context, s config.Source, token string, dro
 		}
 		u.LogTypes, _ = logTypesFor(nil, c)
 	}
-	res, err := sv.Update(ctx, s.Name, u)
+	res, err := sv.update(ctx, s.Name, u, check)
 	if err != nil || !dropCursors || res.DroppedCursors {
 		return res, err
 	}

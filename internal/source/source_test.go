@@ -42,10 +42,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { em.Close() })
-	return &fixture{ctx: ctx, st: st, box: box, em: em, sv: New(st, Options{Box: box,
-		Introspect: func(context.Context, *onepassword.Client) (onepassword.Introspection, error) {
-			return onepassword.Introspection{}, errors.New("offline")
-		}})}
+	return &fixture{ctx: ctx, st: st, box: box, em: em, sv: New(st, Options{Box: box})}
 }
 
 func (f *fixture) token(t *testing.T, features ...string) string {
@@ -302,5 +299,54 @@ func TestApplyIsIdempotent(t *testing.T) {
 	again, _ := f.st.SourceByName(f.ctx, "coded")
 	if again.ID != src.ID {
 		t.Error("the source was recreated")
+	}
+}
+
+// A new token is checked with 1Password before it is stored: a refused
+// token is never stored, an unreachable server only when the caller is
+// lenient (configuration at start) or asked for no check.
+func TestNewTokenCheckedOnline(t *testing.T) {
+	f := newFixture(t)
+	revoked := f.token(t)
+	f.em.Revoke(revoked)
+	if _, err := f.sv.Add(f.ctx, f.cfg("revoked"), revoked); !errors.Is(err, ErrTokenRefused) {
+		t.Errorf("a revoked token: %v, want ErrTokenRefused", err)
+	}
+	if _, err := f.sv.Apply(f.ctx, f.cfg("revoked"), revoked, false); !errors.Is(err, ErrTokenRefused) {
+		t.Errorf("a revoked token from a config: %v, want ErrTokenRefused", err)
+	}
+	down := func(context.Context, *onepassword.Client) (onepassword.Introspection, error) {
+		return onepassword.Introspection{}, &onepassword.Error{Kind: onepassword.Network, Message: "connection refused"}
+	}
+	offline := New(f.st, Options{Box: f.box, Introspect: down})
+	if _, err := offline.Add(f.ctx, f.cfg("a"), f.token(t)); !errors.Is(err, ErrUnchecked) {
+		t.Errorf("server down: %v, want ErrUnchecked", err)
+	}
+	res, err := offline.Apply(f.ctx, f.cfg("b"), f.token(t), false)
+	if err != nil || len(res.Notes) == 0 {
+		t.Errorf("server down, from a config: %v, notes %v; want stored with a note", err, res.Notes)
+	}
+	unchecked := New(f.st, Options{Box: f.box, Introspect: down, Check: CheckOffline})
+	if _, err := unchecked.Add(f.ctx, f.cfg("c"), f.token(t)); err != nil {
+		t.Errorf("no check asked: %v", err)
+	}
+	if srcs, _ := f.st.ListSources(f.ctx); len(srcs) != 2 {
+		t.Errorf("%d sources stored, want b and c", len(srcs))
+	}
+}
+
+// A source reads one account: a token of another is refused, since the
+// events are keyed by account.
+func TestUpdateRefusesAnotherAccount(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.sv.Add(f.ctx, f.cfg("acme"), f.token(t)); err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.em.IssueToken(emulator.TokenOptions{Account: "other-account"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sv.Update(f.ctx, "acme", Update{Token: &other}); !errors.Is(err, ErrOtherAccount) {
+		t.Errorf("a token of another account: %v, want ErrOtherAccount", err)
 	}
 }

@@ -27,6 +27,9 @@ const (
 	// ReadOnly opens an existing database for reading: nothing is created,
 	// migrated or written; a missing database is store.ErrNoDatabase.
 	ReadOnly
+	// Existing is ReadWrite that never creates: a missing database is
+	// store.ErrNoDatabase (verbs that work on what is there: pull, update).
+	Existing
 	// Migrate is ReadWrite that also upgrades an older schema
 	// (`opwatch migrate`, and `serve --migrate`).
 	Migrate
@@ -57,6 +60,8 @@ func Open(ctx context.Context, dsn string, o Options) (store.Store, error) {
 	case ReadWrite:
 	case ReadOnly:
 		opts.ReadOnly = true
+	case Existing:
+		opts.NoCreate = true
 	case Migrate:
 		opts.Migrate = true
 	default:

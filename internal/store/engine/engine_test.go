@@ -70,13 +70,15 @@ func TestOpenModes(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "opwatch.db")
-	// Read-only finds nothing and creates nothing.
-	_, err := Open(ctx, path, Options{Mode: ReadOnly})
-	if !errors.Is(err, store.ErrNoDatabase) || strings.Count(err.Error(), path) != 1 {
-		t.Fatalf("read-only open of nothing: err = %v, want ErrNoDatabase naming the path once", err)
-	}
-	if Local(path) && fileExists(path) {
-		t.Fatal("a read-only open created the database")
+	// Read-only and Existing find nothing and create nothing.
+	for _, mode := range []Mode{ReadOnly, Existing} {
+		_, err := Open(ctx, path, Options{Mode: mode})
+		if !errors.Is(err, store.ErrNoDatabase) || strings.Count(err.Error(), path) != 1 {
+			t.Fatalf("mode %d open of nothing: err = %v, want ErrNoDatabase naming the path once", mode, err)
+		}
+		if fileExists(path) {
+			t.Fatalf("a mode %d open created the database", mode)
+		}
 	}
 	// Read-write creates it at the latest schema; a file: URI names it too.
 	s, err := Open(ctx, "file:"+filepath.ToSlash(path), Options{})
@@ -90,7 +92,7 @@ func TestOpenModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	for _, mode := range []Mode{ReadOnly, Migrate, ReadWrite} {
+	for _, mode := range []Mode{ReadOnly, Migrate, ReadWrite, Existing} {
 		s, err := Open(ctx, path, Options{Mode: mode})
 		if err != nil {
 			t.Fatalf("mode %d: %v", mode, err)

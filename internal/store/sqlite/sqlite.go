@@ -44,6 +44,9 @@ type Options struct {
 	// refused with store.ErrSchemaOutdated. A new database is always created
 	// at the latest schema.
 	Migrate bool
+	// NoCreate opens an existing database for writing, creating nothing:
+	// a missing one is store.ErrNoDatabase.
+	NoCreate bool
 }
 
 // Store is the SQLite engine. It is safe for concurrent use.
@@ -105,7 +108,7 @@ func (s *Store) open(ctx context.Context, opts Options) (created bool, err error
 	fi, err := os.Stat(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if opts.ReadOnly {
+		if opts.ReadOnly || opts.NoCreate {
 			return false, fmt.Errorf("%w at %s", store.ErrNoDatabase, s.path)
 		}
 		if _, err := os.Stat(filepath.Dir(s.path)); err != nil {
