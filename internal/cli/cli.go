@@ -89,11 +89,14 @@ func run(ctx context.Context, args []string, e *env) int {
 		case len(rest) == 0:
 			usage(e.stdout, cmds)
 			return 0
-		case len(rest) == 1 && cmds[rest[0]].run != nil:
-			// `opwatch help VERB` is `opwatch VERB --help`, on stdout.
+		case len(rest) == 1 && (rest[0] == "--help" || rest[0] == "-h" || rest[0] == "help"):
+			usage(e.stdout, cmds)
+			return 0
+		case len(rest) <= 2 && cmds[rest[0]].run != nil:
+			// `opwatch help VERB [SUB]` is `opwatch VERB [SUB] --help`, on stdout.
 			he := *e
 			he.stderr = e.stdout
-			return run(ctx, []string{rest[0], "--help"}, &he)
+			return run(ctx, append(rest, "--help"), &he)
 		default:
 			fmt.Fprintf(e.stderr, "opwatch help: unknown command %q\n\n", strings.Join(rest, " "))
 			usage(e.stderr, cmds)
@@ -115,7 +118,11 @@ func run(ctx context.Context, args []string, e *env) int {
 			fmt.Fprintf(e.stderr, "opwatch %s: %v\nRun 'opwatch %s --help' for usage.\n", fe.name, fe.error, fe.name)
 			return 2
 		}
-		fmt.Fprintf(e.stderr, "opwatch %s: %v\n", name, err)
+		verb := name
+		if name == "source" && len(fs.Args()) > 1 && !strings.HasPrefix(fs.Arg(1), "-") {
+			verb += " " + fs.Arg(1) // the subcommand the error is about
+		}
+		fmt.Fprintf(e.stderr, "opwatch %s: %v\n", verb, err)
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2
