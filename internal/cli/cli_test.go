@@ -482,6 +482,18 @@ func TestServeConfigAllOrNothing(t *testing.T) {
 	if out := h.run(1, "", "serve", "--config", cfg); !strings.Contains(out, "beta") {
 		t.Errorf("the failing source is not named:\n%s", out)
 	}
+	// A token 1Password refuses, in the second source, is found before the
+	// first is applied.
+	revoked := issue(t, em, emulator.TokenOptions{})
+	em.Revoke(revoked)
+	badFile := filepath.Join(dir, "revoked")
+	os.WriteFile(badFile, []byte(revoked), 0o600)
+	os.WriteFile(cfg, []byte("sources:\n"+
+		"  - name: acme\n    token_file: "+tokFile+"\n    base_url: "+em.URL()+"\n    interval: 2m\n"+
+		"  - name: beta\n    token_file: "+badFile+"\n    base_url: "+em.URL()+"\n"), 0o600)
+	if out := h.run(1, "", "serve", "--config", cfg); !strings.Contains(out, "refused the token") {
+		t.Errorf("a refused token in a config:\n%s", out)
+	}
 	if out := h.run(0, "", "source", "show", "acme"); !strings.Contains(out, "interval:  1m") {
 		t.Errorf("a configuration that failed changed a source:\n%s", out)
 	}

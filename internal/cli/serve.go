@@ -54,6 +54,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer a.Close()
 	for i, s := range cfg.Sources {
+		if err := a.sources.Verify(ctx, s, tokens[i]); err != nil {
+			return fmt.Errorf("source %s: %w (nothing in the configuration was applied)", s.Name, err)
+		}
+	}
+	for i, s := range cfg.Sources {
 		res, err := a.sources.Apply(ctx, s, tokens[i], false)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)

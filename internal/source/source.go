@@ -323,6 +323,25 @@ func (sv *Service) uncollected(ctx context.Context, sourceID string, c onepasswo
 	return notes, nil
 }
 
+// Verify checks settings and a token as Apply would, storing nothing, so a
+// caller applying several sources can refuse them all before changing any.
+func (sv *Service) Verify(ctx context.Context, s config.Source, token string) error {
+	s.ApplyDefaults()
+	if err := s.ValidateAs(sv.o.Names); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	client, err := Client(s, token)
+	if err != nil {
+		return err
+	}
+	check := CheckLenient
+	if sv.o.Check == CheckOffline {
+		check = CheckOffline
+	}
+	_, _, err = sv.verify(ctx, client, check)
+	return err
+}
+
 // Apply makes the store hold s with token, as declared in a configuration
 // file: it creates the source or rewrites all its settings. dropCursors
 // restarts every stream from its last event (the demo's emulator is new on
