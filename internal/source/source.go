@@ -8,8 +8,6 @@ package source
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -159,7 +157,7 @@ func (sv *Service) add(ctx context.Context, s config.Source, token string, check
 	}
 	res.Notes = append(res.Notes, endpointNotes(s, client)...)
 	src := storeSource(s)
-	src.ID = newID()
+	src.ID = store.NewID()
 	account, notes, err := sv.verify(ctx, client, check)
 	if err != nil {
 		return Result{}, err
@@ -614,15 +612,4 @@ func apply(s *config.Source, u Update) {
 	if u.Lookback != nil {
 		s.Lookback = config.Duration(*u.Lookback)
 	}
-}
-
-// newID returns a random UUID (version 4): the source's id, generated here
-// so the token can be sealed bound to it before the source is stored.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

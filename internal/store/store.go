@@ -5,6 +5,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"time"
@@ -284,4 +286,16 @@ func (s Source) Binding() []byte {
 	}
 	return []byte("opwatch source token v1\x00" + s.ID + "\x00" + s.Region + "\x00" + s.BaseURL + "\x00" +
 		strconv.Itoa(s.APIVersion) + "\x00" + insecure + "\x00" + other)
+}
+
+// NewID returns a random UUID (version 4) in its usual text form: a
+// source's id. The source service makes it before storing the source, so
+// that the token can be sealed bound to it.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

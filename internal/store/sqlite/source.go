@@ -78,7 +78,7 @@ func (s *Store) CreateSource(ctx context.Context, src *store.Source, logTypes []
 	now := s.now().UTC()
 	id := src.ID
 	if id == "" {
-		id = newID()
+		id = store.NewID()
 	}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		var taken string

@@ -5,9 +5,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -326,14 +324,4 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	}
 	s.ckpt.committed()
 	return res, nil
-}
-
-// newID returns a random UUID (version 4) in its usual text form.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
