@@ -152,9 +152,45 @@ func (c *Client) networkError(k call, what string, err error) *Error {
 		case errors.Is(err, syscall.ECONNREFUSED):
 			final = true
 			msg = fmt.Sprintf("cannot reach %s for %s: connection refused (nothing listens there); check the base URL and that the server runs", c.ep.host, k.what())
+		default:
+			if why := c.tlsMismatch(err); why != "" {
+				final = true
+				msg = fmt.Sprintf("cannot reach %s for %s: %s", c.ep.host, k.what(), why)
+			}
 		}
 	}
 	return &Error{Kind: Network, Host: c.ep.host, Feature: k.feature, Message: msg, Err: err, final: final}
+}
+
+// tlsMismatch says why a TLS handshake with the host cannot succeed
+// however often it is tried, "" when err is not such a failure: the host
+// does not speak TLS (most often an emulator's plain http reached with
+// https), or it refuses every TLS version or cipher this client offers.
+func (c *Client) tlsMismatch(err error) string {
+	var rec tls.RecordHeaderError
+	if errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &rec) {
+		return fmt.Sprintf("%s does not speak TLS (is it plain http? give --base-url http://%s)", c.ep.host, c.ep.host)
+	}
+	// A received alert is an unexported type: only its text tells which.
+	for e := err; ; {
+		var op *net.OpError
+		if !errors.As(e, &op) || op.Err == nil {
+			break
+		}
+		if op.Op == "remote error" {
+			switch a := op.Err.Error(); a {
+			case "tls: protocol version not supported", "tls: handshake failure",
+				"tls: insufficient security level", "tls: unrecognized name":
+				return fmt.Sprintf("%s refused the TLS handshake (%s); check the base URL and that the host serves the Events API over TLS 1.2 or later", c.ep.host, strings.TrimPrefix(a, "tls: "))
+			}
+			break
+		}
+		e = op.Err
+	}
+	if s := err.Error(); strings.Contains(s, "tls: server selected unsupported protocol version") {
+		return fmt.Sprintf("%s offers only a TLS version this client does not accept; check the base URL and that the host serves the Events API over TLS 1.2 or later", c.ep.host)
+	}
+	return ""
 }
 
 // statusError turns a non-200 response into an Error that says what to do.
