@@ -381,9 +381,9 @@ func (s *Source) ReadToken(getenv func(string) string) (token, warning string, e
 	var tok string
 	switch {
 	case s.TokenFile != "":
-		b, err := os.ReadFile(s.TokenFile)
+		b, err := readTokenFile(s.TokenFile)
 		if err != nil {
-			return "", "", fmt.Errorf("read token file: %w", err)
+			return "", "", err
 		}
 		tok = string(b)
 		warning = secret.WarnReadable(s.TokenFile)
@@ -400,4 +400,28 @@ func (s *Source) ReadToken(getenv func(string) string) (token, warning string, e
 		return "", "", fmt.Errorf("token file %s is empty", s.TokenFile)
 	}
 	return tok, warning, nil
+}
+
+// MaxTokenFileBytes bounds what ReadToken reads from a token file. Real
+// tokens are about 1–2 KB; without a bound, --token-file /dev/zero grew
+// until the kernel killed the process.
+const MaxTokenFileBytes = 64 << 10
+
+// readTokenFile reads at most MaxTokenFileBytes of path, refusing a file
+// longer than that.
+func readTokenFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read token file: %w", err)
+	}
+	defer f.Close()
+	// One byte past the cap tells a file at the cap from a longer one.
+	b, err := io.ReadAll(io.LimitReader(f, MaxTokenFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read token file: %w", err)
+	}
+	if len(b) > MaxTokenFileBytes {
+		return nil, fmt.Errorf("not a token: %s is larger than %d KiB (a token is about 2 KB): give the file that holds only the Events Reporting token", path, MaxTokenFileBytes>>10)
+	}
+	return b, nil
 }

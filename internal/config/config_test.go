@@ -81,6 +81,40 @@ func TestReadTokenNeverEchoes(t *testing.T) {
 	}
 }
 
+// A token file is read up to a bound: --token-file /dev/zero once grew to
+// 24 GB before the kernel killed the process.
+func TestReadTokenBoundsTheFile(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, []byte(strings.Repeat("a", MaxTokenFileBytes+1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	atCap := filepath.Join(dir, "at-cap")
+	if err := os.WriteFile(atCap, []byte(strings.Repeat("b", MaxTokenFileBytes-1)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _, err := (&Source{TokenFile: atCap}).ReadToken(nil); err != nil || len(tok) != MaxTokenFileBytes-1 {
+		t.Errorf("a file of exactly 64 KiB: len(token) = %d, err = %v; want it read", len(tok), err)
+	}
+	paths := []string{big}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		paths = append(paths, "/dev/zero")
+	}
+	for _, path := range paths {
+		tok, _, err := (&Source{TokenFile: path}).ReadToken(nil)
+		if err == nil {
+			t.Errorf("%s: read a token of %d bytes, want a refusal", path, len(tok))
+			continue
+		}
+		if want := "not a token: " + path + " is larger than 64 KiB"; !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want it to say %q", path, err, want)
+		}
+		if strings.Contains(err.Error(), "aaaa") {
+			t.Errorf("%s: the error echoes the file's content", path)
+		}
+	}
+}
+
 // A3: a token file other users can read is used, with a warning the cli
 // prints; a private one gets none.
 func TestReadTokenWarnsWhenOthersCanRead(t *testing.T) {
