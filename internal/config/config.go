@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v4"
 
@@ -213,13 +215,13 @@ func (c *Config) Validate() error {
 		}
 		seen[s.Name] = true
 		if err := s.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("sources[%d] (%s): %w", i, s.Name, err))
+			errs = append(errs, fmt.Errorf("sources[%d] (%s): %w", i, showName(s.Name), err))
 		}
 		if s.TokenFile == "" && s.TokenEnv == "" {
-			errs = append(errs, fmt.Errorf("sources[%d] (%s): set token_file or token_env", i, s.Name))
+			errs = append(errs, fmt.Errorf("sources[%d] (%s): set token_file or token_env", i, showName(s.Name)))
 		}
 		if s.TokenFile != "" && s.TokenEnv != "" {
-			errs = append(errs, fmt.Errorf("sources[%d] (%s): set only one of token_file and token_env", i, s.Name))
+			errs = append(errs, fmt.Errorf("sources[%d] (%s): set only one of token_file and token_env", i, showName(s.Name)))
 		}
 	}
 	return errors.Join(errs...)
@@ -244,8 +246,8 @@ func (s *Source) Validate() error { return s.ValidateAs(YAMLName) }
 // setting as name says: ValidateAs(FlagName) for flags.
 func (s *Source) ValidateAs(name Namer) error {
 	var errs []error
-	if strings.TrimSpace(s.Name) == "" {
-		errs = append(errs, fmt.Errorf("%s is required", name("name")))
+	if err := checkName(s.Name); err != nil {
+		errs = append(errs, fmt.Errorf("%s %w", name("name"), err))
 	}
 	if s.Region != "" {
 		if _, err := onepassword.RegionHost(s.Region); err != nil {
@@ -285,6 +287,42 @@ func (s *Source) ValidateAs(name Namer) error {
 		errs = append(errs, fmt.Errorf("%s: %w", name("log_types"), err))
 	}
 	return errors.Join(errs...)
+}
+
+// maxNameLen is the longest source name, in characters.
+const maxNameLen = 100
+
+// checkName says what is wrong with a source name, worded to follow the
+// setting's name. Names are printed in tables, logs and terminals: a
+// control character in one could rewrite what an analyst sees.
+func checkName(n string) error {
+	switch {
+	case strings.TrimSpace(n) == "":
+		return errors.New("is required")
+	case !utf8.ValidString(n):
+		return fmt.Errorf("%q is not valid UTF-8", n)
+	case utf8.RuneCountInString(n) > maxNameLen:
+		return fmt.Errorf("is longer than %d characters", maxNameLen)
+	case strings.TrimSpace(n) != n:
+		return fmt.Errorf("%q starts or ends with a space: remove it", n)
+	}
+	for _, r := range n {
+		// C0, DEL and C1.
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%q contains the control character %U: use letters, digits, spaces and punctuation", n, r)
+		}
+	}
+	return nil
+}
+
+// showName is a source name as messages print it: as written when it is
+// plain, else quoted with its control characters and invalid bytes escaped,
+// so that printing it cannot drive the terminal.
+func showName(n string) string {
+	if n != "" && utf8.ValidString(n) && strings.IndexFunc(n, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) < 0 {
+		return n
+	}
+	return strconv.Quote(n)
 }
 
 // isLoopback reports whether host (without port) is this machine.
@@ -402,12 +440,12 @@ func (s *Source) ReadToken(getenv func(string) string) (token, warning string, e
 	return tok, warning, nil
 }
 
-// MaxTokenFileBytes bounds what ReadToken reads from a token file. Real
+// maxTokenFileBytes bounds what ReadToken reads from a token file. Real
 // tokens are about 1–2 KB; without a bound, --token-file /dev/zero grew
 // until the kernel killed the process.
-const MaxTokenFileBytes = 64 << 10
+const maxTokenFileBytes = 64 << 10
 
-// readTokenFile reads at most MaxTokenFileBytes of path, refusing a file
+// readTokenFile reads at most maxTokenFileBytes of path, refusing a file
 // longer than that.
 func readTokenFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
@@ -416,12 +454,12 @@ func readTokenFile(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	// One byte past the cap tells a file at the cap from a longer one.
-	b, err := io.ReadAll(io.LimitReader(f, MaxTokenFileBytes+1))
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read token file: %w", err)
 	}
-	if len(b) > MaxTokenFileBytes {
-		return nil, fmt.Errorf("not a token: %s is larger than %d KiB (a token is about 2 KB): give the file that holds only the Events Reporting token", path, MaxTokenFileBytes>>10)
+	if len(b) > maxTokenFileBytes {
+		return nil, fmt.Errorf("not a token: %s is larger than %d KiB (a token is about 2 KB): give the file that holds only the Events Reporting token", path, maxTokenFileBytes>>10)
 	}
 	return b, nil
 }

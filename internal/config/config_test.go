@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestParseAppliesDefaults(t *testing.T) {
@@ -52,6 +54,11 @@ func TestParseRejects(t *testing.T) {
 		{"sources:\n  - name: a\n    token_env: X\n    interval: soon\n", "invalid duration"},
 		{"sources:\n  - name: a\n    token_env: X\n  - name: a\n    token_env: Y\n", "duplicate name"},
 		{"sources:\n  - token_env: X\n", "name is required"},
+		{"sources:\n  - name: \"x\\e[31my\"\n    token_env: X\n", `name "x\x1b[31my" contains the control character U+001B`},
+		{"sources:\n  - name: \"a\\u0085b\"\n    token_env: X\n", "control character U+0085"},
+		{"sources:\n  - name: \" acme\"\n    token_env: X\n", `name " acme" starts or ends with a space`},
+		{"sources:\n  - name: \"   \"\n    token_env: X\n", "name is required"},
+		{"sources:\n  - name: " + strings.Repeat("n", 101) + "\n    token_env: X\n", "name is longer than 100 characters"},
 		{"sources:\n  - name: a\n    token_env: X\n    lookback: 213504d\n", "too large"},
 		{"sources:\n  - name: a\n    token_env: X\n    log_types: [itemusages, signins]\n", `log_types: unknown log type "signins"`},
 		{"sources:\n  - name: a\n    token_env: X\n    base_url: http://events.example.com\n", "allow_insecure"},
@@ -86,14 +93,14 @@ func TestReadTokenNeverEchoes(t *testing.T) {
 func TestReadTokenBoundsTheFile(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big")
-	if err := os.WriteFile(big, []byte(strings.Repeat("a", MaxTokenFileBytes+1)), 0o600); err != nil {
+	if err := os.WriteFile(big, []byte(strings.Repeat("a", maxTokenFileBytes+1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	atCap := filepath.Join(dir, "at-cap")
-	if err := os.WriteFile(atCap, []byte(strings.Repeat("b", MaxTokenFileBytes-1)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(atCap, []byte(strings.Repeat("b", maxTokenFileBytes-1)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if tok, _, err := (&Source{TokenFile: atCap}).ReadToken(nil); err != nil || len(tok) != MaxTokenFileBytes-1 {
+	if tok, _, err := (&Source{TokenFile: atCap}).ReadToken(nil); err != nil || len(tok) != maxTokenFileBytes-1 {
 		t.Errorf("a file of exactly 64 KiB: len(token) = %d, err = %v; want it read", len(tok), err)
 	}
 	paths := []string{big}
@@ -169,6 +176,84 @@ func TestValidateNamesSettingsPerSurface(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sources[0] (acme): api_version 7") {
 		t.Errorf("file error %v does not name the source and key", err)
 	}
+}
+
+// Source names reach tables, logs and terminals: they are printable, of
+// a bounded length, without spaces around, and named as the user wrote
+// the setting. A name once carried ESC [31m into every listing.
+func TestValidateName(t *testing.T) {
+	base := Source{APIVersion: 2, Interval: Duration(time.Minute), Lookback: Duration(time.Hour)}
+	for _, tc := range []struct {
+		name string
+		want string // "" when accepted
+	}{
+		{"acme", ""},
+		{"Acme EU prod", ""},
+		{"été-équipe_2", ""},
+		{"日本", ""},
+		{strings.Repeat("é", 100), ""},
+		{"", "--name is required"},
+		{" \t", "--name is required"},
+		{strings.Repeat("n", 101), "--name is longer than 100 characters"},
+		{strings.Repeat("é", 101), "--name is longer than 100 characters"},
+		{"x\x1b[31my", `--name "x\x1b[31my" contains the control character U+001B`},
+		{"bell\a", "U+0007"},
+		{"a\rb", "U+000D"},
+		{"a\nb", "U+000A"},
+		{"a\x00b", "U+0000"},
+		{"del\x7f", "U+007F"},
+		{"c1\u009b31m", "U+009B"},
+		{"acme ", `--name "acme " starts or ends with a space`},
+		{"\tacme", "starts or ends with a space"},
+		{"bad\xffutf8", `--name "bad\xffutf8" is not valid UTF-8`},
+	} {
+		s := base
+		s.Name = tc.name
+		err := s.ValidateAs(FlagName)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("name %q refused: %v", tc.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("name %q: err = %v, want it to say %q", tc.name, err, tc.want)
+			continue
+		}
+		if strings.ContainsAny(err.Error(), "\x1b\a\r\x7f\u009b") {
+			t.Errorf("name %q: the error prints control characters: %q", tc.name, err)
+		}
+		if fileErr := s.Validate(); fileErr == nil || strings.Contains(fileErr.Error(), "--name") || !strings.Contains(fileErr.Error(), strings.TrimPrefix(tc.want, "--")) {
+			t.Errorf("name %q: file error %v, want it to name the key name", tc.name, fileErr)
+		}
+	}
+	// The source is named in a configuration's errors without its control
+	// characters reaching the terminal.
+	_, err := Parse(strings.NewReader("sources:\n  - name: \"x\\e[31my\"\n"))
+	if err == nil || strings.Contains(err.Error(), "\x1b") || !strings.Contains(err.Error(), `sources[0] ("x\x1b[31my")`) {
+		t.Errorf("Parse err = %v, want the name escaped", err)
+	}
+}
+
+// FuzzValidateName: an accepted name is printable, trimmed, valid UTF-8
+// and at most 100 characters; a refused one is never printed raw.
+func FuzzValidateName(f *testing.F) {
+	for _, s := range []string{"acme", "", " ", "x\x1b[31my", "a\u0085", "\xff", "acme ", strings.Repeat("a", 100), strings.Repeat("a", 101), "日本\u200d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, n string) {
+		s := Source{Name: n, APIVersion: 2, Interval: Duration(time.Minute), Lookback: Duration(time.Hour)}
+		err := s.ValidateAs(FlagName)
+		if err != nil {
+			if strings.IndexFunc(err.Error(), unicode.IsControl) >= 0 || !utf8.ValidString(err.Error()) {
+				t.Fatalf("error %q prints a control character or invalid UTF-8", err)
+			}
+			return
+		}
+		if !utf8.ValidString(n) || utf8.RuneCountInString(n) > 100 || strings.TrimSpace(n) != n || n == "" || strings.IndexFunc(n, unicode.IsControl) >= 0 {
+			t.Fatalf("name %q accepted", n)
+		}
+	})
 }
 
 // D3: plain http and unverified TLS are for an emulator on this machine,
@@ -302,6 +387,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("ingest:\n  reconcile_window: 3d\n")
 	f.Add("sources: [{name: b, token_file: /t, region: eu, lookback: 120d}]")
 	f.Add("{")
+	f.Add("sources:\n  - name: \"x\\e[31my\"\n    token_env: X\n")
+	f.Add("sources:\n  - name: \" a\"\n    token_env: X\n")
 	f.Add("sources:\n  - name: a\n    token_env: X\n    log_types: [ItemUsages, OnePassword.AuditEvent]\n    base_url: http://127.0.0.1:1\n    insecure_skip_verify: true\n")
 	f.Add("sources:\n  - name: a\n    token_file: /t\n    base_url: http://h\n    allow_insecure: true\n    allow_other_host: true\n    lookback: 106752d\n")
 	f.Fuzz(func(t *testing.T, in string) {
@@ -311,6 +398,11 @@ func FuzzParse(f *testing.F) {
 		}
 		if err := c.Validate(); err != nil {
 			t.Fatalf("Parse accepted a configuration that does not validate: %v", err)
+		}
+		for _, s := range c.Sources {
+			if strings.IndexFunc(s.Name, unicode.IsControl) >= 0 || strings.TrimSpace(s.Name) != s.Name || !utf8.ValidString(s.Name) {
+				t.Fatalf("Parse accepted the source name %q", s.Name)
+			}
 		}
 	})
 }
