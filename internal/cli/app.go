@@ -82,7 +82,9 @@ func (e *env) openRead(ctx context.Context) (*app, error) {
 
 func (e *env) loadKey(ctx context.Context, a *app, kp keyPolicy) error {
 	path := e.keyPath()
-	create := kp == keyCreate
+	// A lost key is replaced only where opwatch keeps it: a key file named
+	// explicitly that does not exist is a mistake, not a loss.
+	create := kp == keyCreate && e.keyFile == ""
 	if kp == keyIfEmpty {
 		srcs, err := a.store.ListSources(ctx)
 		if err != nil {
@@ -107,17 +109,14 @@ func (e *env) loadKey(ctx context.Context, a *app, kp keyPolicy) error {
 	return nil
 }
 
-// sourceService is the app's source service, or one that stores new
-// tokens without asking 1Password (--no-check).
-func (a *app) sourceService(noCheck bool) *source.Service {
-	if !noCheck {
-		return a.sources
-	}
+// sourceService is the app's source service with another way of checking
+// new tokens (--no-check; configurations applied at start).
+func (a *app) sourceService(check source.Check) *source.Service {
 	var b source.Box
 	if a.secrets != nil {
 		b = a.secrets
 	}
-	return source.New(a.store, source.Options{Box: b, Logger: a.log, Names: config.FlagName, Check: source.CheckOffline})
+	return source.New(a.store, source.Options{Box: b, Logger: a.log, Names: config.FlagName, Check: check})
 }
 
 // keyPath is the key file: --key-file, else beside a local database, named

@@ -103,6 +103,11 @@ func benchFull(ctx context.Context, e *env, dir, baseURL, tok string) (int, time
 	}
 	be := *e
 	be.db = filepath.Join(dir, "bench.db")
+	// The bench measures a fresh database and serves every source in it:
+	// never one that exists (it could hold real sources and their tokens).
+	if _, err := os.Lstat(be.db); err == nil {
+		return 0, 0, fmt.Errorf("%s exists: bench ingest needs a fresh database; remove it or give another --dir", be.db)
+	}
 	be.keyFile = "" // beside the bench database, and removed with it
 	be.logLevel = "warn"
 	a, err := be.openWrite(ctx, engine.ReadWrite, keyIfEmpty)

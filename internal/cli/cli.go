@@ -118,6 +118,10 @@ func run(ctx context.Context, args []string, e *env) int {
 			fmt.Fprintf(e.stderr, "opwatch %s: %v\nRun 'opwatch %s --help' for usage.\n", fe.name, fe.error, fe.name)
 			return 2
 		}
+		if errors.Is(err, errInterrupted) {
+			fmt.Fprintf(e.stderr, "opwatch %s: interrupted\n", name)
+			return 130 // as a shell reports SIGINT
+		}
 		verb := name
 		if name == "source" && len(fs.Args()) > 1 && !strings.HasPrefix(fs.Arg(1), "-") {
 			verb += " " + fs.Arg(1) // the subcommand the error is about
@@ -131,6 +135,9 @@ func run(ctx context.Context, args []string, e *env) int {
 	}
 	return 0
 }
+
+// errInterrupted ends a verb stopped by SIGINT or SIGTERM (exit code 130).
+var errInterrupted = errors.New("interrupted")
 
 // usageError is a mistake on the command line (exit code 2).
 type usageError struct{ error }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/opwatch/opwatch/internal/emulator"
+	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/store"
 	"github.com/opwatch/opwatch/internal/store/sqlite"
@@ -496,5 +499,67 @@ func TestServeConfigAllOrNothing(t *testing.T) {
 	}
 	if out := h.run(0, "", "source", "show", "acme"); !strings.Contains(out, "interval:  1m") {
 		t.Errorf("a configuration that failed changed a source:\n%s", out)
+	}
+}
+
+// A key that opens none of the other sources' tokens is not used to seal a
+// new one unasked: that would split the database between two keys. A key
+// file named explicitly that does not exist is a mistake, not a lost key.
+func TestUpdateRefusesSplitKey(t *testing.T) {
+	em := startEmulator(t, emulator.Options{Seed: 11, Events: 10, Span: time.Hour})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "k.db")
+	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": db, "OP_TOKEN": issue(t, em, emulator.TokenOptions{})}}
+	h.run(0, "", "source", "add", "a", "--token-env", "OP_TOKEN", "--base-url", em.URL())
+	h.run(0, "", "source", "add", "b", "--token-env", "OP_TOKEN", "--base-url", em.URL())
+	typo := filepath.Join(dir, "typo.key")
+	h.run(1, "", "source", "update", "a", "--token-env", "OP_TOKEN", "--key-file", typo)
+	if fileExists(typo) {
+		t.Error("a key file named by mistake was created")
+	}
+	h.vars["OPWATCH_SECRET_KEY"] = strings.Repeat("ab", 32)
+	if out := h.run(1, "", "source", "update", "a", "--token-env", "OP_TOKEN"); !strings.Contains(out, "--new-key") {
+		t.Errorf("a key opening none of the other tokens was not refused with the way out:\n%s", out)
+	}
+	h.run(0, "", "source", "update", "a", "--token-env", "OP_TOKEN", "--new-key")
+	delete(h.vars, "OPWATCH_SECRET_KEY")
+	if out := h.run(0, "", "source", "show", "b"); strings.Contains(out, "CANNOT BE OPENED") {
+		t.Errorf("b's token no longer opens with its key:\n%s", out)
+	}
+}
+
+// The demo and the bench use databases of their own: they serve every
+// source in them, so they refuse one that holds real sources.
+func TestDemoAndBenchRefuseRealDatabases(t *testing.T) {
+	em := startEmulator(t, emulator.Options{Seed: 12, Events: 10, Span: time.Hour})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "bench.db")
+	h := &cliHarness{t: t, vars: map[string]string{"OPWATCH_DB": db, "OP_TOKEN": issue(t, em, emulator.TokenOptions{})}}
+	h.run(0, "", "source", "add", "real", "--token-env", "OP_TOKEN", "--base-url", em.URL())
+	if out := h.run(1, "", "demo", "--events", "10"); !strings.Contains(out, "other than the demo's") {
+		t.Errorf("demo on a real database:\n%s", out)
+	}
+	if out := h.run(1, "", "bench", "ingest", "--events", "10", "--dir", dir); !strings.Contains(out, "fresh database") {
+		t.Errorf("bench on an existing database:\n%s", out)
+	}
+}
+
+// Ctrl-C is an interruption, not a failure; a stream another opwatch polls
+// is busy, not failed.
+func TestPullOutcomes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := failed(ctx, []ingest.Result{{Err: context.Canceled}}, context.Canceled); !errors.Is(err, errInterrupted) {
+		t.Errorf("cancelled pull: %v, want errInterrupted", err)
+	}
+	busy := ingest.Result{Stream: store.Stream{SourceID: "id1", LogType: "OnePassword.AuditEvent"},
+		Err: fmt.Errorf("claim stream: %w", store.ErrLeaseLost)}
+	if err := failed(context.Background(), []ingest.Result{busy}, busy.Err); err != nil {
+		t.Errorf("a busy stream failed the pull: %v", err)
+	}
+	var b strings.Builder
+	printResults(&b, []ingest.Result{busy}, map[string]string{"id1": "acme"}, time.Second)
+	if !strings.Contains(b.String(), "acme") || !strings.Contains(b.String(), "busy") {
+		t.Errorf("results table:\n%s", b.String())
 	}
 }

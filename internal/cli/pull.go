@@ -17,6 +17,7 @@ import (
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
 	"github.com/opwatch/opwatch/internal/safetext"
+	"github.com/opwatch/opwatch/internal/store"
 	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
@@ -60,17 +61,29 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	})
 	start := time.Now()
 	results, err := in.Pull(ctx, ids)
-	printResults(e.stdout, results, time.Since(start))
-	return failed(results, err)
+	printResults(e.stdout, results, sourceNames(ctx, a), time.Since(start))
+	return failed(ctx, results, err)
+}
+
+// sourceNames maps source ids to names, for rows whose poll ended before it
+// learnt its source's name.
+func sourceNames(ctx context.Context, a *app) map[string]string {
+	names := map[string]string{}
+	srcs, _ := a.store.ListSources(context.WithoutCancel(ctx))
+	for _, s := range srcs {
+		names[s.ID] = s.Name
+	}
+	return names
 }
 
 // failed sums up the streams that failed; their reasons are in the table.
-func failed(results []ingest.Result, err error) error {
+func failed(ctx context.Context, results []ingest.Result, err error) error {
+	if ctx.Err() != nil {
+		return errInterrupted // what was committed stays
+	}
 	n := 0
 	for _, r := range results {
-		// A poll that stopped at its limit read what it could; the rest
-		// comes with the next poll. That is progress, not a failure.
-		if r.Err != nil && !errors.Is(r.Err, ingest.ErrPollLimit) {
+		if r.Err != nil && !notFailure(r.Err) {
 			n++
 		}
 	}
@@ -83,13 +96,24 @@ func failed(results []ingest.Result, err error) error {
 	return fmt.Errorf("%d of %d streams failed: see RESULT above", n, len(results))
 }
 
-func printResults(w io.Writer, results []ingest.Result, took time.Duration) {
+// notFailure: a poll that stopped at its limit read what it could (the rest
+// comes next poll), and a stream another opwatch is polling is being read
+// there. Neither is a failure of the pull.
+func notFailure(err error) bool {
+	return errors.Is(err, ingest.ErrPollLimit) || errors.Is(err, store.ErrLeaseLost)
+}
+
+func printResults(w io.Writer, results []ingest.Result, names map[string]string, took time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tLOG TYPE\tPAGES\tNEW\tDUPLICATES\tQUARANTINED\tRESULT")
 	var total int
 	for _, r := range results {
 		status := "ok"
 		switch {
+		case errors.Is(r.Err, context.Canceled):
+			status = "interrupted (what was stored stays)"
+		case errors.Is(r.Err, store.ErrLeaseLost):
+			status = "busy: another opwatch is polling this stream; it is read there"
 		case errors.Is(r.Err, ingest.ErrPollLimit):
 			status = "partly read: " + safetext.Terminal(r.Err.Error())
 		case r.Err != nil:
@@ -98,7 +122,11 @@ func printResults(w io.Writer, results []ingest.Result, took time.Duration) {
 			status = notCollected
 		}
 		total += r.Inserted
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", safetext.Terminal(r.Source), r.Stream.LogType, r.Pages, r.Inserted, r.Duplicates, r.Quarantine, status)
+		name := r.Source
+		if name == "" {
+			name = names[r.Stream.SourceID]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", safetext.Terminal(name), r.Stream.LogType, r.Pages, r.Inserted, r.Duplicates, r.Quarantine, status)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d new events in %s.\n", total, took.Round(time.Millisecond))
@@ -166,8 +194,8 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 	start := time.Now()
 	results, err := in.Backfill(ctx, src, from, to, rep.update)
 	rep.finish()
-	printResults(e.stdout, results, time.Since(start))
-	return failed(results, err)
+	printResults(e.stdout, results, sourceNames(ctx, a), time.Since(start))
+	return failed(ctx, results, err)
 }
 
 // parseWhen reads "30d", "12h" (back from now) or an RFC 3339 time.

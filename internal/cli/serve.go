@@ -53,8 +53,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	// Configuration applied at start does not depend on 1Password being
+	// reachable; a token it refuses is refused.
+	lenient := a.sourceService(source.CheckLenient)
 	for i, s := range cfg.Sources {
-		if err := a.sources.Verify(ctx, s, tokens[i]); err != nil {
+		if err := lenient.Verify(ctx, s, tokens[i]); err != nil {
 			return fmt.Errorf("source %s: %w (nothing in the configuration was applied)", s.Name, err)
 		}
 	}
@@ -140,10 +143,31 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	// The demo serves everything in its database: it must not be one that
+	// holds real sources.
+	srcs, err := a.store.ListSources(ctx)
+	if err != nil {
+		return err
+	}
+	for _, src := range srcs {
+		if src.Name != "demo" {
+			return fmt.Errorf("%s holds sources other than the demo's (%s): the demo uses a database of its own; give it another --db",
+				e.db, quoted(src.Name))
+		}
+	}
 	s := config.Source{Name: "demo", BaseURL: em.URL(), Lookback: config.Duration(24 * time.Hour)}
-	// Each run has a new emulator, so old cursors are dropped: the streams
-	// resume from their last events, and the unique key absorbs repeats.
-	if _, err := a.sources.Apply(ctx, s, tok, true); err != nil {
+	// Each run has a new emulator with a new history and a new account: the
+	// demo source of an earlier run is replaced (its events stay, under its
+	// own account).
+	if _, err := a.sources.Apply(ctx, s, tok, true); errors.Is(err, source.ErrOtherAccount) {
+		if _, err := a.sources.Remove(ctx, s.Name); err != nil {
+			return err
+		}
+		_, err = a.sources.Apply(ctx, s, tok, true)
+		if err != nil {
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, `opwatch demo

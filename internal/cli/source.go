@@ -74,6 +74,10 @@ type sourceFlags struct {
 	lookback string
 	logTypes string
 	noCheck  bool
+	newKey   bool
+	// logTypesSet: --log-types was given (an empty value is a mistake,
+	// not "unchanged").
+	logTypesSet bool
 }
 
 func (sf *sourceFlags) register(fs *flag.FlagSet, update bool) {
@@ -106,12 +110,15 @@ func (sf *sourceFlags) register(fs *flag.FlagSet, update bool) {
 	fs.IntVar(&sf.cfg.APIVersion, "api-version", apiVersion, "Events API `version`, 1 or 2")
 	fs.StringVar(&sf.interval, "interval", def("1m"), "poll `interval`, 10s to 1h")
 	fs.StringVar(&sf.lookback, "lookback", def("24h"), "how far back a new stream starts, at most 120d")
+	lt := "comma-separated `log types` to collect (default: those the token grants)"
 	if update {
-		fs.StringVar(&sf.logTypes, "log-types", "", "comma-separated `log types` to collect from now on")
-	} else {
-		fs.StringVar(&sf.logTypes, "log-types", "", "comma-separated `log types` to collect (default: those the token grants)")
+		lt = "comma-separated `log types` to collect from now on"
 	}
+	fs.Func("log-types", lt, func(v string) error { sf.logTypes, sf.logTypesSet = v, true; return nil })
 	fs.BoolVar(&sf.noCheck, "no-check", false, "store a new token without asking 1Password about it (offline)")
+	if update {
+		fs.BoolVar(&sf.newKey, "new-key", false, "seal the new token with a key that opens none of the other sources' tokens (the old key is lost)")
+	}
 }
 
 // readToken reads the token named by the flags; "-" reads stdin. A token
@@ -173,8 +180,9 @@ func sourceAdd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := source.Client(s, tok); err != nil {
-		return err // before the database is touched
+	// Check before the database is touched: a refused source leaves nothing.
+	if err := source.New(nil, source.Options{Names: config.FlagName, Check: sf.check(), Logger: e.logger()}).Verify(ctx, s, tok); err != nil {
+		return sourceError(s.Name, err)
 	}
 	a, err := e.openWrite(ctx, engine.ReadWrite, keyIfEmpty)
 	if err != nil {
@@ -184,7 +192,7 @@ func sourceAdd(ctx context.Context, e *env, args []string) error {
 	if a.secrets == nil {
 		return errors.New("the key that seals tokens is not loaded")
 	}
-	res, err := a.sourceService(sf.noCheck).Add(ctx, s, tok)
+	res, err := a.sourceService(sf.check()).Add(ctx, s, tok)
 	if err != nil {
 		return sourceError(s.Name, err)
 	}
@@ -195,6 +203,13 @@ func sourceAdd(ctx context.Context, e *env, args []string) error {
 	printNotes(w, res.Notes)
 	fmt.Fprintf(w, "Next: `opwatch source test %s`, then `opwatch serve`.\n", quoted(res.Source.Name))
 	return nil
+}
+
+func (sf *sourceFlags) check() source.Check {
+	if sf.noCheck {
+		return source.CheckOffline
+	}
+	return source.CheckOnline
 }
 
 // parse reads the duration and log-type flags into s.
@@ -212,6 +227,9 @@ func (sf *sourceFlags) parse(s *config.Source) error {
 			return usageError{fmt.Errorf("--lookback: %w", err)}
 		}
 		s.Lookback = config.Duration(d)
+	}
+	if sf.logTypesSet && strings.TrimSpace(strings.ReplaceAll(sf.logTypes, ",", "")) == "" {
+		return usagef("--log-types: name at least one log type (signinattempts, itemusages, auditevents)")
 	}
 	if sf.logTypes != "" {
 		lts, err := config.ParseLogTypes(sf.logTypes)
@@ -318,13 +336,24 @@ func sourceUpdate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	if !keyExisted && e.getenv("OPWATCH_SECRET_KEY") == "" && newToken {
-		fmt.Fprintf(e.stderr, "note: created a new key file %s; tokens sealed with the lost key cannot be opened: give each other source a new token too\n", e.keyPath())
-	}
 	if a.secrets == nil {
 		return errors.New("the key that seals tokens is not loaded")
 	}
-	res, err := a.sourceService(sf.noCheck).Update(ctx, name, u)
+	if newToken && !sf.newKey {
+		// A token sealed with a key that opens none of the other sources'
+		// tokens would split the database between two keys.
+		if others, err := othersUnreadable(ctx, a, name); err != nil {
+			return err
+		} else if len(others) > 0 {
+			return fmt.Errorf("the key in use (%s) opens none of the other sources' tokens (%s): "+
+				"use the key that sealed them (--key-file, OPWATCH_SECRET_KEY); if it is lost, run this again with --new-key, "+
+				"then give each of them a new token", keyName(e), strings.Join(others, ", "))
+		}
+	}
+	if !keyExisted && e.getenv("OPWATCH_SECRET_KEY") == "" && newToken {
+		fmt.Fprintf(e.stderr, "note: created a new key file %s; tokens sealed with the lost key cannot be opened: give each other source a new token too\n", e.keyPath())
+	}
+	res, err := a.sourceService(sf.check()).Update(ctx, name, u)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return sourceNotFound(name, err)
@@ -380,6 +409,33 @@ func quoted(name string) string {
 func fileExists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+// othersUnreadable names the sources other than name when the key opens
+// none of their tokens (and nil when any opens, or there are none).
+func othersUnreadable(ctx context.Context, a *app, name string) ([]string, error) {
+	sums, err := a.sources.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, s := range sums {
+		if s.Source.Name == name {
+			continue
+		}
+		if !errors.Is(s.TokenErr, source.ErrTokenUnreadable) {
+			return nil, nil
+		}
+		names = append(names, quoted(s.Source.Name))
+	}
+	return names, nil
+}
+
+func keyName(e *env) string {
+	if e.getenv("OPWATCH_SECRET_KEY") != "" {
+		return "OPWATCH_SECRET_KEY"
+	}
+	return e.keyPath()
 }
 
 func sourceNotFound(name string, err error) error {
@@ -548,7 +604,12 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(w)
 	for _, st := range s.Streams {
-		fmt.Fprintf(w, "%s: %s\n", st.LogType, streamState(st))
+		state := streamState(st)
+		if lt := logtype.ByName(st.LogType); st.Enabled && st.Status != store.StreamStopped && s.TokenErr == nil &&
+			lt != nil && !s.Claims.Has(onepassword.Feature(lt.Feature)) {
+			state += " (but the token lacks the " + lt.Feature + " feature: it stops at its next poll)"
+		}
+		fmt.Fprintf(w, "%s: %s\n", st.LogType, state)
 		fmt.Fprintf(w, "  events:        %d stored by this source, %d quarantined\n", st.Events, st.Quarantined)
 		fmt.Fprintf(w, "  last event:    %s\n", ago(st.LastEventAt))
 		fmt.Fprintf(w, "  last success:  %s\n", ago(st.LastSuccessAt))

@@ -389,6 +389,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("{")
 	f.Add("sources:\n  - name: \"x\\e[31my\"\n    token_env: X\n")
 	f.Add("sources:\n  - name: \" a\"\n    token_env: X\n")
+	f.Add("ingest:\n  reconcile_every: -1h\n")
+	f.Add("ingest:\n  reconcile_every: 1h\n  reconcile_window: 30m\n")
 	f.Add("sources:\n  - name: a\n    token_env: X\n    log_types: [ItemUsages, OnePassword.AuditEvent]\n    base_url: http://127.0.0.1:1\n    insecure_skip_verify: true\n")
 	f.Add("sources:\n  - name: a\n    token_file: /t\n    base_url: http://h\n    allow_insecure: true\n    allow_other_host: true\n    lookback: 106752d\n")
 	f.Fuzz(func(t *testing.T, in string) {
@@ -403,6 +405,9 @@ func FuzzParse(f *testing.F) {
 			if strings.IndexFunc(s.Name, unicode.IsControl) >= 0 || strings.TrimSpace(s.Name) != s.Name || !utf8.ValidString(s.Name) {
 				t.Fatalf("Parse accepted the source name %q", s.Name)
 			}
+		}
+		if time.Duration(c.Ingest.ReconcileEvery) < 0 || c.Ingest.ReconcileWindow < c.Ingest.ReconcileEvery {
+			t.Fatalf("Parse accepted reconcile_every %s with reconcile_window %s", c.Ingest.ReconcileEvery, c.Ingest.ReconcileWindow)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/opwatch/opwatch/internal/config"
@@ -151,9 +152,8 @@ func (sv *Service) add(ctx context.Context, s config.Source, token string, check
 		return Result{}, err
 	}
 	res := Result{Host: client.BaseURL(), Claims: client.Claims(), Created: true}
-	res.LogTypes, res.Notes = logTypesFor(s.LogTypes, client.Claims())
-	if len(res.LogTypes) == 0 {
-		return Result{}, errors.New("the token grants none of the sign-in attempts, item usages and audit events features: issue a token with at least one in 1Password's Events Reporting integration")
+	if res.LogTypes, res.Notes, err = chooseLogTypes(s.LogTypes, client.Claims()); err != nil {
+		return Result{}, err
 	}
 	res.Notes = append(res.Notes, endpointNotes(s, client)...)
 	src := storeSource(s)
@@ -321,8 +321,10 @@ func (sv *Service) uncollected(ctx context.Context, sourceID string, c onepasswo
 	return notes, nil
 }
 
-// Verify checks settings and a token as Apply would, storing nothing, so a
-// caller applying several sources can refuse them all before changing any.
+// Verify checks settings and a token as the service's Check says, storing
+// nothing (it needs no store): a caller applying several sources refuses
+// them all before changing any, and a caller adding one checks before it
+// creates a database.
 func (sv *Service) Verify(ctx context.Context, s config.Source, token string) error {
 	s.ApplyDefaults()
 	if err := s.ValidateAs(sv.o.Names); err != nil {
@@ -332,12 +334,25 @@ func (sv *Service) Verify(ctx context.Context, s config.Source, token string) er
 	if err != nil {
 		return err
 	}
-	check := CheckLenient
-	if sv.o.Check == CheckOffline {
-		check = CheckOffline
+	if _, _, err := chooseLogTypes(s.LogTypes, client.Claims()); err != nil {
+		return err
 	}
-	_, _, err = sv.verify(ctx, client, check)
+	_, _, err = sv.verify(ctx, client, sv.o.Check)
 	return err
+}
+
+// chooseLogTypes is logTypesFor, refusing a choice the token grants none of.
+func chooseLogTypes(asked []string, c onepassword.Claims) ([]string, []string, error) {
+	lts, notes := logTypesFor(asked, c)
+	for _, lt := range lts {
+		if c.Has(onepassword.Feature(logtype.ByName(lt).Feature)) {
+			return lts, notes, nil
+		}
+	}
+	if len(asked) == 0 {
+		return nil, nil, errors.New("the token grants none of the sign-in attempts, item usages and audit events features: issue a token with at least one in 1Password's Events Reporting integration")
+	}
+	return nil, nil, fmt.Errorf("the token grants none of the log types asked for (%s): issue a token with them, or collect what it grants", strings.Join(asked, ", "))
 }
 
 // Apply makes the store hold s with token, as declared in a configuration
