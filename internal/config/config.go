@@ -205,8 +205,18 @@ func (s *Source) ApplyDefaults() {
 // settings by their YAML keys and each source by its place and name.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Ingest.ReconcileWindow < 0 || time.Duration(c.Ingest.ReconcileWindow) > MaxLookback {
-		errs = append(errs, fmt.Errorf("ingest.reconcile_window must be between 0 and 120d"))
+	every, window := c.Ingest.ReconcileEvery, c.Ingest.ReconcileWindow
+	if every < 0 {
+		errs = append(errs, fmt.Errorf("ingest.reconcile_every %s is negative: give how often to re-read, such as 24h", every))
+	}
+	if window < 0 || time.Duration(window) > MaxLookback {
+		errs = append(errs, fmt.Errorf("ingest.reconcile_window %s must be between 0 and 120d", window))
+	} else if every > 0 && window < every {
+		// Each pass re-reads [now-window, now]; passes are every apart, so
+		// events that arrive later than window-every can fall between two
+		// passes, and with a window shorter than every, some time is never
+		// re-read at all.
+		errs = append(errs, fmt.Errorf("ingest.reconcile_window %s is shorter than ingest.reconcile_every %s: the re-reads would not cover the time between them (events later than window − every can slip between passes); make the window at least as long, e.g. twice reconcile_every", window, every))
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Sources {

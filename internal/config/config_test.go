@@ -380,6 +380,41 @@ func TestDefaultReconciles(t *testing.T) {
 	}
 }
 
+// The reconciliation settings are checked: a negative period was accepted,
+// and so was a window shorter than the period, which leaves time between
+// passes that no pass re-reads.
+func TestReconcileSettings(t *testing.T) {
+	for _, tc := range []struct{ ingest, want string }{
+		{"", ""},
+		{"reconcile_every: 24h\n  reconcile_window: 48h", ""},
+		{"reconcile_every: 1h\n  reconcile_window: 1h", ""},
+		{"reconcile_every: 6h", ""},
+		{"reconcile_window: 30d", ""},
+		{"reconcile_every: -1h", "ingest.reconcile_every -1h0m0s is negative"},
+		{"reconcile_every: -1h\n  reconcile_window: 2h", "ingest.reconcile_every -1h0m0s is negative"},
+		{"reconcile_window: -1h", "ingest.reconcile_window -1h0m0s must be between 0 and 120d"},
+		{"reconcile_window: 121d", "must be between 0 and 120d"},
+		{"reconcile_every: 1h\n  reconcile_window: 30m", "ingest.reconcile_window 30m0s is shorter than ingest.reconcile_every 1h0m0s"},
+		{"reconcile_every: 3d", "ingest.reconcile_window 2d is shorter than ingest.reconcile_every 3d"},
+	} {
+		c, err := Parse(strings.NewReader("ingest:\n  " + tc.ingest + "\n"))
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%q refused: %v", tc.ingest, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%q accepted: %+v", tc.ingest, c.Ingest)
+		} else if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want it to say %q", tc.ingest, err, tc.want)
+		}
+	}
+	if d := Default(); d.Validate() != nil {
+		t.Errorf("the defaults do not validate: %v", d.Validate())
+	}
+}
+
 // FuzzParse: any file either parses into a valid configuration or is refused
 // with an error; it never panics.
 func FuzzParse(f *testing.F) {
