@@ -213,14 +213,14 @@ func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) R
 	if err != nil {
 		res.Err = err
 		in.finish(ctx, st, skew, &src, err, stopsClient(err), nil, false)
-		in.logResult(log, res)
+		in.logResult(ctx, log, res)
 		return res
 	}
 	in.warnInsecure(log, sc.client)
 	if !sc.client.Claims().Has(feature) {
 		res.Err = lacksFeature(sc.client, feature, lt.Name)
 		in.finish(ctx, st, skew, &src, res.Err, true, nil, false)
-		in.logResult(log, res)
+		in.logResult(ctx, log, res)
 		return res
 	}
 
@@ -255,17 +255,19 @@ func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) R
 		err = budget.timeUp(in.cfg.Now())
 	}
 	if err == nil && reconcile && in.reconcileDue(st, now.Add(skew)) {
-		if rerr := in.reconcile(pctx, sc, feature, lt, src, st, now, &res, budget); rerr != nil {
+		if rerr := in.reconcile(pctx, sc, feature, lt, src, st, now, &res, budget); interrupted(ctx, rerr) {
+			log.Info("reconciliation interrupted; it runs again next poll")
+		} else if rerr != nil {
 			log.Warn("reconciliation failed; it is retried next poll", "err", rerr)
 		} else {
 			in.finish(ctx, st, skew, &src, nil, false, nil, true)
-			in.logResult(log, res)
+			in.logResult(ctx, log, res)
 			return res
 		}
 	}
 	res.Err = err
 	in.finish(ctx, st, skew, &src, err, stops(err), newCursor, false)
-	in.logResult(log, res)
+	in.logResult(ctx, log, res)
 	return res
 }
 
@@ -281,7 +283,14 @@ func (in *Ingester) storeSkew(st store.Stream) time.Duration {
 	return st.LeaseUntil.Add(-in.cfg.LeaseFor).Sub(in.cfg.Now())
 }
 
-func (in *Ingester) logResult(log *slog.Logger, res Result) {
+// logResult logs a poll's end. A poll that ends because ctx was cancelled
+// (serve shutting down, Ctrl-C of pull) did not fail: what it committed
+// stays, and finish records it as no failure by the same rule.
+func (in *Ingester) logResult(ctx context.Context, log *slog.Logger, res Result) {
+	if res.Err != nil && interrupted(ctx, res.Err) {
+		log.Info("poll interrupted", "pages", res.Pages, "inserted", res.Inserted)
+		return
+	}
 	if res.Err != nil {
 		log.Warn("poll failed", "err", res.Err, "pages", res.Pages, "inserted", res.Inserted)
 		return
@@ -291,6 +300,12 @@ func (in *Ingester) logResult(log *slog.Logger, res Result) {
 		return
 	}
 	log.Debug("polled", "pages", res.Pages, "duplicates", res.Duplicates)
+}
+
+// interrupted reports whether err is ctx's own end: the poll was stopped,
+// it did not fail.
+func interrupted(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
 }
 
 // warnInsecure says on every poll that a source's token travels without
