@@ -110,6 +110,10 @@ type DetectCommit struct {
 	// DropGroups removes groups whose period ended (by RuleID, Dedup).
 	DropGroups []DedupGroup
 	State      []StateChange
+	// Now, when set, purges the rule state that expired at Now (the time
+	// the stage evaluated to, so a replay purges exactly the same); a value
+	// expired but not yet purged is never returned by RuleState anyway.
+	Now time.Time
 }
 
 // AlertFilter selects alerts, newest first.
@@ -132,6 +136,18 @@ type LookupTable struct {
 	Version   int64 // changes whenever the rows change
 	LoadedAt  time.Time
 }
+
+// Bounds of one lookup table: a user loads it, and the detect stage holds
+// it in memory. LoadLookup refuses more with ErrLookupTooLarge.
+const (
+	MaxLookupRows     = 1_000_000
+	MaxLookupBytes    = 128 << 20 // keys and rows together
+	MaxLookupRowBytes = 64 << 10  // one row's JSON
+	MaxLookupKeyBytes = 1 << 10
+)
+
+// ErrLookupTooLarge: a lookup table (or one of its rows) is over a bound.
+var ErrLookupTooLarge = errors.New("lookup table too large")
 
 // Detect is the part the detect stage needs.
 type Detect interface {

@@ -265,6 +265,9 @@ type Store interface {
 	Ingest
 	Lake
 	Admin
+	Detect
+	Alerts
+	Lookups
 }
 
 // Binding is the additional data a source's token is sealed with: the

@@ -1,0 +1,105 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+const alertColumns = `id, type, rule_id, dedup, title, severity, status, context, description, reference, runbook,
+	destinations, events, first_event_at, last_event_at, period_end, created_at, updated_at`
+
+func scanAlert(row interface{ Scan(...any) error }) (store.Alert, error) {
+	var a store.Alert
+	var ctxJSON, dests sql.NullString
+	err := row.Scan(&a.ID, &a.Type, &a.RuleID, &a.Dedup, &a.Title, &a.Severity, &a.Status, &ctxJSON,
+		&a.Description, &a.Reference, &a.Runbook, &dests, &a.Events, timeCol{&a.FirstEventAt},
+		timeCol{&a.LastEventAt}, timeCol{&a.PeriodEnd}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
+	if err != nil {
+		return a, err
+	}
+	if ctxJSON.Valid {
+		a.Context = json.RawMessage(ctxJSON.String)
+	}
+	if dests.Valid {
+		a.Destinations = []string{}
+		if err := json.Unmarshal([]byte(dests.String), &a.Destinations); err != nil {
+			return a, fmt.Errorf("alert %s: stored destinations: %w", a.ID, err)
+		}
+	}
+	return a, nil
+}
+
+// ListAlerts returns the alerts f selects, newest first (by creation).
+func (s *Store) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Alert, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts
+		WHERE (?1 = '' OR status = ?1) AND (?2 = '' OR rule_id = ?2) AND (?3 = '' OR type = ?3)
+		ORDER BY created_at DESC, rowid DESC LIMIT ?4`, f.Status, f.RuleID, f.Type, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list alerts: %w", err)
+	}
+	defer rows.Close()
+	var as []store.Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list alerts: %w", err)
+		}
+		as = append(as, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list alerts: %w", err)
+	}
+	return as, nil
+}
+
+// Alert returns one alert by id (store.ErrNotFound).
+func (s *Store) Alert(ctx context.Context, id string) (store.Alert, error) {
+	a, err := scanAlert(s.reader.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Alert{}, fmt.Errorf("alert %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Alert{}, fmt.Errorf("alert %q: %w", id, err)
+	}
+	return a, nil
+}
+
+// AlertEvents returns up to limit (0: all) of an alert's matched events, in
+// seq order; store.ErrNotFound when there is no such alert.
+func (s *Store) AlertEvents(ctx context.Context, id string, limit int) ([]store.StoredEvent, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	// One read transaction: the alert and its events from one snapshot.
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("events of alert %q: %w", id, err)
+	}
+	defer tx.Rollback()
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM alerts WHERE id = ?`, id).Scan(&one); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("alert %q: %w", id, store.ErrNotFound)
+		}
+		return nil, fmt.Errorf("events of alert %q: %w", id, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+storedEventColumns+` FROM alert_matches m
+		JOIN events e ON e.seq = m.seq WHERE m.alert_id = ? ORDER BY m.seq LIMIT ?`, id, limit)
+	if err != nil {
+		return nil, fmt.Errorf("events of alert %q: %w", id, err)
+	}
+	evs, err := scanStoredEvents(rows, max(limit, 64))
+	if err != nil {
+		return nil, fmt.Errorf("events of alert %q: %w", id, err)
+	}
+	return evs, nil
+}

@@ -1,0 +1,479 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// storedEventColumns are the columns scanStoredEvent reads, in its order.
+const storedEventColumns = `e.seq, e.account, e.source_id, e.log_type, e.uuid, e.p_event_time, e.p_parse_time,
+	e.p_row_id, e.p_source_label, e.p_any_ip_addresses, e.p_any_emails, e.raw`
+
+// EventsAfter returns up to limit events with seq > after, in seq order.
+//
+// Reading "seq > after" never skips an event here because SQLite has one
+// writer at a time: a transaction that inserts events takes its seqs and
+// commits before the next one starts, so a snapshot that holds seq n holds
+// every seq below n that will ever exist. A server engine (PostgreSQL, issue
+// 10) has no such order: sequence values are handed out at insert and
+// concurrent transactions commit in any order, so a reader can see seq 12
+// while seq 11 is still uncommitted and would skip it for good. There the
+// read must stop below the oldest transaction still in flight (e.g. store
+// the inserting transaction's xid with each event and read only
+// xid < pg_snapshot_xmin(pg_current_snapshot())), or the inserts must be
+// serialised (an advisory lock held through commit).
+func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]store.StoredEvent, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+storedEventColumns+` FROM events e
+		WHERE e.seq > ? ORDER BY e.seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read events after %d: %w", after, err)
+	}
+	evs, err := scanStoredEvents(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read events after %d: %w", after, err)
+	}
+	return evs, nil
+}
+
+// EventsBySeq returns the events of the given positions that exist, in seq order.
+func (s *Store) EventsBySeq(ctx context.Context, seqs []int64) ([]store.StoredEvent, error) {
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	// One JSON array binds any number of seqs (no variable limit).
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+storedEventColumns+` FROM events e
+		WHERE e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq`, int64Array(seqs))
+	if err != nil {
+		return nil, fmt.Errorf("read events by position: %w", err)
+	}
+	evs, err := scanStoredEvents(rows, len(seqs))
+	if err != nil {
+		return nil, fmt.Errorf("read events by position: %w", err)
+	}
+	return evs, nil
+}
+
+func scanStoredEvents(rows *sql.Rows, capacity int) ([]store.StoredEvent, error) {
+	defer rows.Close()
+	evs := make([]store.StoredEvent, 0, min(capacity, 4096))
+	var eventTime, parseTime string
+	var ips, emails sql.NullString
+	for rows.Next() {
+		var e store.StoredEvent
+		if err := rows.Scan(&e.Seq, &e.Account, &e.SourceID, &e.LogType, &e.UUID, &eventTime, &parseTime,
+			&e.RowID, &e.SourceLabel, &ips, &emails, &e.Raw); err != nil {
+			return nil, err
+		}
+		var err error
+		if e.EventTime, err = parseTimeText(eventTime); err != nil {
+			return nil, fmt.Errorf("event %d: %w", e.Seq, err)
+		}
+		if e.ParseTime, err = parseTimeText(parseTime); err != nil {
+			return nil, fmt.Errorf("event %d: %w", e.Seq, err)
+		}
+		if e.IPs, err = stringArray(ips); err != nil {
+			return nil, fmt.Errorf("event %d: p_any_ip_addresses: %w", e.Seq, err)
+		}
+		if e.Emails, err = stringArray(emails); err != nil {
+			return nil, fmt.Errorf("event %d: p_any_emails: %w", e.Seq, err)
+		}
+		evs = append(evs, e)
+	}
+	return evs, rows.Err()
+}
+
+// parseTimeText reads a stored time; the fixed layout is parsed by hand, as
+// time.Parse was a large part of reading an event.
+func parseTimeText(s string) (time.Time, error) {
+	if len(s) == len(timeLayout) && s[4] == '-' && s[7] == '-' && s[10] == ' ' && s[13] == ':' && s[16] == ':' && s[19] == '.' {
+		year, ok1 := num(s[0:4])
+		month, ok2 := num(s[5:7])
+		day, ok3 := num(s[8:10])
+		hour, ok4 := num(s[11:13])
+		minute, ok5 := num(s[14:16])
+		sec, ok6 := num(s[17:19])
+		nsec, ok7 := num(s[20:29])
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && month >= 1 && month <= 12 && day >= 1 && day <= 31 &&
+			hour < 24 && minute < 60 && sec < 60 {
+			return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), nil
+		}
+	}
+	t, err := time.ParseInLocation(timeLayout, s, time.UTC)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t, nil
+}
+
+func num(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// stringArray decodes a p_any_ column (a JSON array of strings, or NULL).
+// Plain ASCII without escapes, the usual case, is split by hand.
+func stringArray(v sql.NullString) ([]string, error) {
+	if !v.Valid || v.String == "" {
+		return nil, nil
+	}
+	s := v.String
+	if len(s) >= 4 && s[0] == '[' && s[1] == '"' && s[len(s)-2] == '"' && s[len(s)-1] == ']' && !strings.ContainsAny(s, `\ `) {
+		inner := s[2 : len(s)-2]
+		n := strings.Count(inner, `","`) + 1
+		if strings.Count(inner, `"`) == 2*(n-1) {
+			return strings.SplitN(inner, `","`, n), nil
+		}
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func int64Array(vs []int64) string {
+	b := make([]byte, 0, len(vs)*8+2)
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return string(append(b, ']'))
+}
+
+func parseInt64Array(v sql.NullString) ([]int64, error) {
+	if !v.Valid || v.String == "" {
+		return nil, nil
+	}
+	var out []int64
+	if err := json.Unmarshal([]byte(v.String), &out); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// Position is a stage's stored position, 0 before its first commit.
+func (s *Store) Position(ctx context.Context, stage string) (int64, error) {
+	var pos int64
+	err := s.reader.QueryRowContext(ctx, `SELECT position FROM stage_positions WHERE stage = ?`, stage).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the position of stage %s: %w", stage, err)
+	}
+	return pos, nil
+}
+
+// matchTally is what a commit's new matches add to one alert.
+type matchTally struct {
+	n           int
+	first, last time.Time
+}
+
+// CommitDetect stores a batch of the detect stage and its new position in
+// one transaction, fenced by the position the batch was read after.
+func (s *Store) CommitDetect(ctx context.Context, c store.DetectCommit) error {
+	if c.Stage == "" {
+		return errors.New("commit detect: no stage named")
+	}
+	if c.To < c.From {
+		return fmt.Errorf("commit stage %s: the new position %d is before the old %d", c.Stage, c.To, c.From)
+	}
+	for i, a := range c.Alerts {
+		if a.ID == "" {
+			return fmt.Errorf("commit stage %s: alert %d of %d has no id", c.Stage, i+1, len(c.Alerts))
+		}
+	}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var pos int64
+		err := tx.QueryRowContext(ctx, `SELECT position FROM stage_positions WHERE stage = ?`, c.Stage).Scan(&pos)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if pos != c.From {
+			return fmt.Errorf("%w (stored %d, the batch was read after %d); nothing was stored: read again from the stored position",
+				store.ErrPositionMoved, pos, c.From)
+		}
+		now := timeText(s.now())
+		if err := insertAlerts(ctx, tx, c.Alerts, now); err != nil {
+			return err
+		}
+		if err := insertMatches(ctx, tx, c.Matches, now); err != nil {
+			return err
+		}
+		if err := writeGroups(ctx, tx, c.DropGroups, c.Groups); err != nil {
+			return err
+		}
+		if err := writeState(ctx, tx, c.State, c.Now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO stage_positions (stage, position, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (stage) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
+			c.Stage, c.To, now)
+		if err != nil {
+			return fmt.Errorf("store the position: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrPositionMoved) {
+			return fmt.Errorf("commit stage %s: %w", c.Stage, err)
+		}
+		return fmt.Errorf("commit stage %s (nothing was stored): %w", c.Stage, err)
+	}
+	return nil
+}
+
+func insertAlerts(ctx context.Context, tx *sql.Tx, alerts []store.Alert, now string) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO alerts (id, type, rule_id, dedup, title, severity, status, context,
+		description, reference, runbook, destinations, events, first_event_at, last_event_at, period_end, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, a := range alerts {
+		status := a.Status
+		if status == "" {
+			status = store.AlertOpen
+		}
+		var dests any
+		if a.Destinations != nil {
+			b, err := json.Marshal(a.Destinations)
+			if err != nil {
+				return err
+			}
+			dests = string(b)
+		}
+		var alertContext any
+		if len(a.Context) > 0 {
+			if !json.Valid(a.Context) {
+				return fmt.Errorf("alert %s: its context is not valid JSON", a.ID)
+			}
+			alertContext = string(a.Context)
+		}
+		_, err := st.ExecContext(ctx, a.ID, a.Type, a.RuleID, a.Dedup, a.Title, a.Severity, status, alertContext,
+			a.Description, a.Reference, a.Runbook, dests, timeArg(a.FirstEventAt), timeArg(a.LastEventAt),
+			timeArg(a.PeriodEnd), now, now)
+		if err != nil {
+			if isUniqueViolation(err) {
+				return fmt.Errorf("alert %s: %w", a.ID, store.ErrExists)
+			}
+			return fmt.Errorf("alert %s: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// insertMatches stores matches, skipping one already stored (so it is never
+// counted twice), and moves each alert's count and event times by the new ones.
+func insertMatches(ctx context.Context, tx *sql.Tx, matches []store.AlertMatch, now string) error {
+	if len(matches) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO alert_matches (alert_id, seq, event_time) VALUES (?, ?, ?)
+		ON CONFLICT (alert_id, seq) DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tally := map[string]*matchTally{}
+	var order []string
+	for _, m := range matches {
+		res, err := st.ExecContext(ctx, m.AlertID, m.Seq, timeText(m.EventTime))
+		if err != nil {
+			if isForeignKeyViolation(err) {
+				return fmt.Errorf("match of event %d: alert %s: %w", m.Seq, m.AlertID, store.ErrNotFound)
+			}
+			return fmt.Errorf("match of event %d to alert %s: %w", m.Seq, m.AlertID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // stored before: not counted again
+		}
+		t := tally[m.AlertID]
+		if t == nil {
+			t = &matchTally{first: m.EventTime, last: m.EventTime}
+			tally[m.AlertID] = t
+			order = append(order, m.AlertID)
+		}
+		t.n++
+		if m.EventTime.Before(t.first) {
+			t.first = m.EventTime
+		}
+		if m.EventTime.After(t.last) {
+			t.last = m.EventTime
+		}
+	}
+	for _, id := range order {
+		t := tally[id]
+		first, last := timeText(t.first), timeText(t.last)
+		_, err := tx.ExecContext(ctx, `UPDATE alerts SET events = events + ?,
+			first_event_at = min(coalesce(first_event_at, ?), ?), last_event_at = max(coalesce(last_event_at, ?), ?),
+			updated_at = ? WHERE id = ?`, t.n, first, first, last, last, now, id)
+		if err != nil {
+			return fmt.Errorf("count the matches of alert %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// writeGroups drops groups first, then upserts: a group whose period ended
+// and that started again in the same batch is in both.
+func writeGroups(ctx context.Context, tx *sql.Tx, drop, upsert []store.DedupGroup) error {
+	for _, g := range drop {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dedup_groups WHERE rule_id = ? AND dedup = ?`, g.RuleID, g.Dedup); err != nil {
+			return fmt.Errorf("drop dedup group of rule %s: %w", g.RuleID, err)
+		}
+	}
+	if len(upsert) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO dedup_groups (rule_id, dedup, period_end, alert_id, matches, pending)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (rule_id, dedup) DO UPDATE SET period_end = excluded.period_end, alert_id = excluded.alert_id,
+			matches = excluded.matches, pending = excluded.pending`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, g := range upsert {
+		var pending any
+		if len(g.Pending) > 0 {
+			pending = int64Array(g.Pending)
+		}
+		if _, err := st.ExecContext(ctx, g.RuleID, g.Dedup, timeText(g.PeriodEnd), g.AlertID, g.Matches, pending); err != nil {
+			return fmt.Errorf("store dedup group of rule %s: %w", g.RuleID, err)
+		}
+	}
+	return nil
+}
+
+func writeState(ctx context.Context, tx *sql.Tx, changes []store.StateChange, now time.Time) error {
+	var put, del *sql.Stmt
+	defer func() {
+		for _, st := range []*sql.Stmt{put, del} {
+			if st != nil {
+				st.Close()
+			}
+		}
+	}()
+	var err error
+	for _, ch := range changes {
+		if ch.Delete {
+			if del == nil {
+				if del, err = tx.PrepareContext(ctx, `DELETE FROM rule_state WHERE rule_id = ? AND key = ?`); err != nil {
+					return err
+				}
+			}
+			if _, err := del.ExecContext(ctx, ch.RuleID, ch.Key); err != nil {
+				return fmt.Errorf("delete state of rule %s: %w", ch.RuleID, err)
+			}
+			continue
+		}
+		if put == nil {
+			if put, err = tx.PrepareContext(ctx, `INSERT INTO rule_state (rule_id, key, value, expires_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (rule_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`); err != nil {
+				return err
+			}
+		}
+		v := ch.Value
+		if v == nil {
+			v = []byte{}
+		}
+		if _, err := put.ExecContext(ctx, ch.RuleID, ch.Key, v, timeArg(ch.ExpiresAt)); err != nil {
+			return fmt.Errorf("store state of rule %s: %w", ch.RuleID, err)
+		}
+	}
+	if !now.IsZero() {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM rule_state WHERE expires_at IS NOT NULL AND expires_at <= ?`,
+			timeText(now)); err != nil {
+			return fmt.Errorf("purge expired rule state: %w", err)
+		}
+	}
+	return nil
+}
+
+// DedupGroups returns every stored dedup group, by rule and dedup string.
+func (s *Store) DedupGroups(ctx context.Context) ([]store.DedupGroup, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT rule_id, dedup, period_end, alert_id, matches, pending
+		FROM dedup_groups ORDER BY rule_id, dedup`)
+	if err != nil {
+		return nil, fmt.Errorf("read dedup groups: %w", err)
+	}
+	defer rows.Close()
+	var gs []store.DedupGroup
+	for rows.Next() {
+		var g store.DedupGroup
+		var pending sql.NullString
+		if err := rows.Scan(&g.RuleID, &g.Dedup, timeCol{&g.PeriodEnd}, &g.AlertID, &g.Matches, &pending); err != nil {
+			return nil, fmt.Errorf("read dedup groups: %w", err)
+		}
+		if g.Pending, err = parseInt64Array(pending); err != nil {
+			return nil, fmt.Errorf("read dedup groups: rule %s: pending: %w", g.RuleID, err)
+		}
+		gs = append(gs, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read dedup groups: %w", err)
+	}
+	return gs, nil
+}
+
+// RuleState reads one value of a rule's memory; an expired value (expiry
+// at or before now) is absent whether or not it was purged yet.
+func (s *Store) RuleState(ctx context.Context, ruleID, key string, now time.Time) (store.StateValue, bool, error) {
+	var v store.StateValue
+	err := s.reader.QueryRowContext(ctx, `SELECT value, expires_at FROM rule_state WHERE rule_id = ? AND key = ?
+		AND (expires_at IS NULL OR expires_at > ?)`, ruleID, key, timeText(now)).Scan(&v.Value, timeCol{&v.ExpiresAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.StateValue{}, false, nil
+	}
+	if err != nil {
+		return store.StateValue{}, false, fmt.Errorf("read state of rule %s: %w", ruleID, err)
+	}
+	if v.Value == nil {
+		v.Value = []byte{}
+	}
+	return v, true, nil
+}
+
+// AlertsSince counts the rule alerts of ruleID created at or after since.
+func (s *Store) AlertsSince(ctx context.Context, ruleID string, since time.Time) (int, error) {
+	var n int
+	err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE rule_id = ? AND created_at >= ? AND type = ?`,
+		ruleID, timeText(since), store.AlertRule).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count alerts of rule %s: %w", ruleID, err)
+	}
+	return n, nil
+}

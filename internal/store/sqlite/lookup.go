@@ -1,0 +1,233 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// lookupChunk is the rows one INSERT of lookup rows carries.
+const lookupChunk = 256
+
+// LoadLookup replaces the rows of table t (created if new) in one
+// transaction, and gives it a version no table has had before.
+func (s *Store) LoadLookup(ctx context.Context, t store.LookupTable, rows map[string]json.RawMessage) error {
+	if err := checkLookup(t, rows); err != nil {
+		return fmt.Errorf("load lookup table %q: %w", t.Name, err)
+	}
+	keys := make([]string, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var version int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO counters (name, value) VALUES ('lookup_version', 1)
+			ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&version)
+		if err != nil {
+			return fmt.Errorf("next version: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO lookup_tables (name, key_column, log_type, selector, rows, version, loaded_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET key_column = excluded.key_column, log_type = excluded.log_type,
+				selector = excluded.selector, rows = excluded.rows, version = excluded.version, loaded_at = excluded.loaded_at`,
+			t.Name, t.KeyColumn, t.LogType, t.Selector, len(rows), version, timeText(s.now()))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM lookup_rows WHERE table_name = ?`, t.Name); err != nil {
+			return fmt.Errorf("drop the old rows: %w", err)
+		}
+		var chunk *sql.Stmt
+		defer func() {
+			if chunk != nil {
+				chunk.Close()
+			}
+		}()
+		args := make([]any, 0, 3*lookupChunk)
+		for len(keys) > 0 {
+			n := min(len(keys), lookupChunk)
+			var st *sql.Stmt
+			if n == lookupChunk {
+				if chunk == nil {
+					if chunk, err = tx.PrepareContext(ctx, insertLookupSQL(lookupChunk)); err != nil {
+						return err
+					}
+				}
+				st = chunk
+			} else if st, err = tx.PrepareContext(ctx, insertLookupSQL(n)); err != nil {
+				return err
+			}
+			args = args[:0]
+			for _, k := range keys[:n] {
+				args = append(args, t.Name, k, string(rows[k]))
+			}
+			_, err := st.ExecContext(ctx, args...)
+			if st != chunk {
+				st.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("store rows: %w", err)
+			}
+			keys = keys[n:]
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load lookup table %q (nothing changed): %w", t.Name, err)
+	}
+	return nil
+}
+
+func insertLookupSQL(n int) string {
+	return `INSERT INTO lookup_rows (table_name, key, row) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?),", n), ",")
+}
+
+// checkLookup bounds what a user may load: the detect stage holds every
+// table in memory.
+func checkLookup(t store.LookupTable, rows map[string]json.RawMessage) error {
+	if err := checkLookupName(t.Name); err != nil {
+		return err
+	}
+	switch {
+	case strings.TrimSpace(t.KeyColumn) == "":
+		return errors.New("no key column given")
+	case strings.TrimSpace(t.LogType) == "":
+		return errors.New("no log type given: the table enriches events of one log type")
+	case strings.TrimSpace(t.Selector) == "":
+		return errors.New("no selector given: name the field of the events whose value is looked up")
+	case len(rows) > store.MaxLookupRows:
+		return fmt.Errorf("%w: %d rows, at most %d", store.ErrLookupTooLarge, len(rows), store.MaxLookupRows)
+	}
+	total := 0
+	for k, row := range rows {
+		switch {
+		case k == "":
+			return errors.New("a row has an empty key")
+		case len(k) > store.MaxLookupKeyBytes:
+			return fmt.Errorf("%w: the key %.40q... is %d bytes, at most %d", store.ErrLookupTooLarge, k, len(k), store.MaxLookupKeyBytes)
+		case len(row) > store.MaxLookupRowBytes:
+			return fmt.Errorf("%w: the row of key %.40q is %d bytes, at most %d", store.ErrLookupTooLarge, k, len(row), store.MaxLookupRowBytes)
+		}
+		if err := checkObject(row); err != nil {
+			return fmt.Errorf("the row of key %.40q: %w", k, err)
+		}
+		total += len(k) + len(row)
+		if total > store.MaxLookupBytes {
+			return fmt.Errorf("%w: over %d MiB of keys and rows", store.ErrLookupTooLarge, store.MaxLookupBytes>>20)
+		}
+	}
+	return nil
+}
+
+func checkObject(row json.RawMessage) error {
+	trimmed := strings.TrimLeft(string(row), " \t\r\n")
+	if !strings.HasPrefix(trimmed, "{") || !json.Valid(row) {
+		return errors.New("not a JSON object")
+	}
+	return nil
+}
+
+// checkLookupName: a table's name is how rules reach it (p_enrichment[name]).
+func checkLookupName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("the table has no name")
+	case len(name) > 100:
+		return errors.New("the name is longer than 100 bytes")
+	case !utf8.ValidString(name):
+		return errors.New("the name is not valid UTF-8")
+	case strings.TrimSpace(name) != name:
+		return errors.New("the name starts or ends with spaces")
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return errors.New("the name holds a control character")
+		}
+	}
+	return nil
+}
+
+// LookupTables lists the loaded tables by name.
+func (s *Store) LookupTables(ctx context.Context) ([]store.LookupTable, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT name, key_column, log_type, selector, rows, version, loaded_at
+		FROM lookup_tables ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list lookup tables: %w", err)
+	}
+	defer rows.Close()
+	var ts []store.LookupTable
+	for rows.Next() {
+		var t store.LookupTable
+		if err := rows.Scan(&t.Name, &t.KeyColumn, &t.LogType, &t.Selector, &t.Rows, &t.Version, timeCol{&t.LoadedAt}); err != nil {
+			return nil, fmt.Errorf("list lookup tables: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list lookup tables: %w", err)
+	}
+	return ts, nil
+}
+
+// LookupRows returns a table's rows by key (store.ErrNotFound). A load
+// between a caller's LookupTables and this call gives it the newer rows
+// under the older version: its next look at the versions reloads them.
+func (s *Store) LookupRows(ctx context.Context, name string) (map[string]json.RawMessage, error) {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("read lookup table %q: %w", name, err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT rows FROM lookup_tables WHERE name = ?`, name).Scan(&n); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("lookup table %q: %w", name, store.ErrNotFound)
+		}
+		return nil, fmt.Errorf("read lookup table %q: %w", name, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT key, row FROM lookup_rows WHERE table_name = ?`, name)
+	if err != nil {
+		return nil, fmt.Errorf("read lookup table %q: %w", name, err)
+	}
+	defer rows.Close()
+	out := make(map[string]json.RawMessage, n)
+	for rows.Next() {
+		var k string
+		var row []byte
+		if err := rows.Scan(&k, &row); err != nil {
+			return nil, fmt.Errorf("read lookup table %q: %w", name, err)
+		}
+		out[k] = row
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read lookup table %q: %w", name, err)
+	}
+	return out, nil
+}
+
+// DeleteLookup removes a table and its rows (store.ErrNotFound).
+func (s *Store) DeleteLookup(ctx context.Context, name string) error {
+	var n int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM lookup_tables WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("remove lookup table %q: %w", name, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("lookup table %q: %w", name, store.ErrNotFound)
+	}
+	return nil
+}
