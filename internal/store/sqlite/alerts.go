@@ -79,20 +79,7 @@ func (s *Store) AlertEvents(ctx context.Context, id string, limit int) ([]store.
 	if limit <= 0 {
 		limit = -1
 	}
-	// One read transaction: the alert and its events from one snapshot.
-	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("events of alert %q: %w", id, err)
-	}
-	defer tx.Rollback()
-	var one int
-	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM alerts WHERE id = ?`, id).Scan(&one); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("alert %q: %w", id, store.ErrNotFound)
-		}
-		return nil, fmt.Errorf("events of alert %q: %w", id, err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+storedEventColumns+` FROM alert_matches m
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+storedEventColumns+` FROM alert_matches m
 		JOIN events e ON e.seq = m.seq WHERE m.alert_id = ? ORDER BY m.seq LIMIT ?`, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events of alert %q: %w", id, err)
@@ -100,6 +87,18 @@ func (s *Store) AlertEvents(ctx context.Context, id string, limit int) ([]store.
 	evs, err := scanStoredEvents(rows, max(limit, 64))
 	if err != nil {
 		return nil, fmt.Errorf("events of alert %q: %w", id, err)
+	}
+	if len(evs) == 0 {
+		// Alerts are never deleted, so asking after the events is as good
+		// as asking in the same snapshot.
+		var one int
+		err := s.reader.QueryRowContext(ctx, `SELECT 1 FROM alerts WHERE id = ?`, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("alert %q: %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("events of alert %q: %w", id, err)
+		}
 	}
 	return evs, nil
 }

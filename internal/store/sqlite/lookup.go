@@ -180,24 +180,14 @@ func (s *Store) LookupTables(ctx context.Context) ([]store.LookupTable, error) {
 // between a caller's LookupTables and this call gives it the newer rows
 // under the older version: its next look at the versions reloads them.
 func (s *Store) LookupRows(ctx context.Context, name string) (map[string]json.RawMessage, error) {
-	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("read lookup table %q: %w", name, err)
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT rows FROM lookup_tables WHERE name = ?`, name).Scan(&n); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("lookup table %q: %w", name, store.ErrNotFound)
-		}
-		return nil, fmt.Errorf("read lookup table %q: %w", name, err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT key, row FROM lookup_rows WHERE table_name = ?`, name)
+	// One statement, so one snapshot; an empty result asks whether the
+	// table exists at all.
+	rows, err := s.reader.QueryContext(ctx, `SELECT key, row FROM lookup_rows WHERE table_name = ?`, name)
 	if err != nil {
 		return nil, fmt.Errorf("read lookup table %q: %w", name, err)
 	}
 	defer rows.Close()
-	out := make(map[string]json.RawMessage, n)
+	out := map[string]json.RawMessage{}
 	for rows.Next() {
 		var k string
 		var row []byte
@@ -208,6 +198,16 @@ func (s *Store) LookupRows(ctx context.Context, name string) (map[string]json.Ra
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read lookup table %q: %w", name, err)
+	}
+	if len(out) == 0 {
+		var one int
+		err := s.reader.QueryRowContext(ctx, `SELECT 1 FROM lookup_tables WHERE name = ?`, name).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("lookup table %q: %w", name, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read lookup table %q: %w", name, err)
+		}
 	}
 	return out, nil
 }

@@ -1,8 +1,8 @@
 // Package storetest is the behaviour suite every storage engine must pass,
 // as river's riverdrivertest is for its drivers: one set of tests, run by
 // each engine's own test with a function that opens a fresh store. It is
-// split as the store is: RunSources, RunIngest, RunLake and RunAdmin; Run
-// runs them all.
+// split as the store is: RunSources, RunIngest, RunLake, RunAdmin,
+// RunDetect, RunAlerts and RunLookups; Run runs them all.
 //
 // Beyond the interfaces' comments, the suite pins down what a caller can
 // rely on whatever the engine:
@@ -30,7 +30,15 @@
 //     store.ErrReadOnly, a second statement with another error, and stops
 //     at ctx's deadline with an error wrapping context.DeadlineExceeded;
 //   - a stream's LastError and LastErrorAt stay after a later success (the
-//     status says whether the stream is failing now).
+//     status says whether the stream is failing now);
+//   - EventsAfter never skips an event, even while pages are committed
+//     concurrently; a CommitDetect stores all or nothing, and nothing when
+//     the stage's stored position is not its From (ErrPositionMoved); a
+//     match given twice counts once; rule state expires by the time the
+//     caller passes (RuleState's now, DetectCommit.Now), never the store's
+//     clock; alerts' CreatedAt and UpdatedAt are the store's clock, nil and
+//     empty Destinations stay apart; a lookup load replaces all rows at
+//     once and takes a version never given before.
 package storetest
 
 import (
@@ -103,6 +111,9 @@ func Run(t *testing.T, open Opener) {
 	RunIngest(t, open)
 	RunLake(t, open)
 	RunAdmin(t, open)
+	RunDetect(t, open)
+	RunAlerts(t, open)
+	RunLookups(t, open)
 }
 
 // RunSources runs the cases of the Sources part.
@@ -174,6 +185,41 @@ func RunLake(t *testing.T, open Opener) {
 func RunAdmin(t *testing.T, open Opener) {
 	run(t, open, []testCase{
 		{"SchemaVersion", testSchemaVersion},
+	})
+}
+
+// RunDetect runs the cases of the Detect part: events by position,
+// commits fenced by the stage's position, dedup groups and rule state.
+func RunDetect(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"EventsAfter", testEventsAfter},
+		{"EventsAfterFields", testEventsAfterFields},
+		{"EventsAfterConcurrent", testEventsAfterConcurrent},
+		{"CommitDetect", testCommitDetect},
+		{"CommitDetectAtomic", testCommitDetectAtomic},
+		{"PositionMoved", testPositionMoved},
+		{"MatchCountedOnce", testMatchCountedOnce},
+		{"DedupGroups", testDedupGroups},
+		{"RuleStateTTL", testRuleStateTTL},
+		{"AlertsSince", testAlertsSince},
+	})
+}
+
+// RunAlerts runs the cases of the Alerts part.
+func RunAlerts(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"ListAlerts", testListAlerts},
+		{"AlertRoundTrip", testAlertRoundTrip},
+		{"AlertNotFound", testAlertNotFound},
+	})
+}
+
+// RunLookups runs the cases of the Lookups part.
+func RunLookups(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"LookupLoadReplace", testLookupLoadReplace},
+		{"LookupBounds", testLookupBounds},
+		{"LookupMany", testLookupMany},
 	})
 }
 
