@@ -120,3 +120,63 @@ func BenchmarkCommitPage(b *testing.B) {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N)/1000, "cpu-ms/page")
 	}
 }
+
+// BenchmarkEventsAfter reads a lake of 200,000 sign-in attempts (about 600
+// bytes each) in batches of 1000, as the detect stage does:
+//
+//	go test -run '^$' -bench EventsAfter -benchtime 400x ./internal/store/sqlite
+func BenchmarkEventsAfter(b *testing.B) {
+	const total, pageSize, batch = 200_000, 1000, 1000
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	src := &store.Source{Name: "bench", AccountUUID: "VZSYVT2LGHTBWBQGUJAIZVRABM"}
+	if err := s.CreateSource(ctx, src, []string{"OnePassword.SignInAttempt"}); err != nil {
+		b.Fatal(err)
+	}
+	sts, err := s.ClaimStreams(ctx, "bench", 1000*time.Hour, 1)
+	if err != nil || len(sts) != 1 {
+		b.Fatal(sts, err)
+	}
+	pg := newPages(pageSize)
+	now := time.Now().UTC()
+	for i := 0; i < total/pageSize; i++ {
+		if _, err := s.CommitPage(ctx, store.PageCommit{StreamID: sts[0].ID, LeaseOwner: "bench", Cursor: fmt.Sprint(i),
+			Events: pg.page(uint64(i)*pageSize, pageSize, now.Add(time.Duration(i)*time.Second))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu := processCPU()
+	b.ResetTimer()
+	var pos int64
+	read := 0
+	for i := 0; i < b.N; i++ {
+		evs, err := s.EventsAfter(ctx, pos, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(evs) < batch {
+			pos = 0 // start over: the lake has been read
+			if len(evs) == 0 {
+				continue
+			}
+		}
+		if len(evs[0].IPs) != 1 || len(evs[0].Emails) != 1 || evs[0].Account == "" {
+			b.Fatalf("event read without its fields: %+v", evs[0])
+		}
+		read += len(evs)
+		if len(evs) == batch {
+			pos = evs[len(evs)-1].Seq
+		}
+	}
+	b.StopTimer()
+	cpu = processCPU() - cpu
+	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(0, "ns/op")
+	if cpu > 0 && read > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(read), "cpu-ns/event")
+	}
+}
