@@ -112,6 +112,10 @@ func checkLookup(t store.LookupTable, rows map[string]json.RawMessage) error {
 			return errors.New("a row has an empty key")
 		case len(k) > store.MaxLookupKeyBytes:
 			return fmt.Errorf("%w: the key %.40q... is %d bytes, at most %d", store.ErrLookupTooLarge, k, len(k), store.MaxLookupKeyBytes)
+		case !utf8.ValidString(k):
+			return errors.New("a key is not valid UTF-8")
+		case !utf8.Valid(row):
+			return fmt.Errorf("the row of key %.40q is not valid UTF-8", k)
 		case len(row) > store.MaxLookupRowBytes:
 			return fmt.Errorf("%w: the row of key %.40q is %d bytes, at most %d", store.ErrLookupTooLarge, k, len(row), store.MaxLookupRowBytes)
 		}
