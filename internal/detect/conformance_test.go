@@ -266,3 +266,178 @@ func TestPantherPackTests(t *testing.T) {
 		}
 	}
 }
+
+// TestPantherRuleOutputs checks what opwatch's versions of Panther's rules
+// add (the country from the event itself, in either form; geolocation from
+// the event or from IPinfo-style lookup tables) on their own test logs: the
+// Tests in the YAML assert only rule()'s result.
+func TestPantherRuleOutputs(t *testing.T) {
+	set, err := detect.LoadBuiltin()
+	if err != nil {
+		t.Fatalf("LoadBuiltin: %v", err)
+	}
+	for _, tc := range []struct {
+		rule, test string
+		title      string
+		context    map[string]any // keys to compare; others ignored
+	}{
+		{
+			rule: "Standard.SignInFromRogueState", test: "A country name in location.country (Russia)",
+			title:   "OnePassword.SignInAttempt: Sign-In for account ana@example.com from Rogue State 'Russian Federation'",
+			context: map[string]any{"country": "Russian Federation", "source_ip": "203.0.113.9", "account_name": "ana@example.com"},
+		},
+		{
+			rule: "Standard.SignInFromRogueState", test: "A common name (Iran)",
+			title:   "OnePassword.SignInAttempt: Sign-In for account ana@example.com from Rogue State 'Iran, Islamic Republic of'",
+			context: map[string]any{"country": "Iran, Islamic Republic of"},
+		},
+		{
+			rule: "Standard.SignInFromRogueState", test: "No location: the top-level country decides",
+			context: map[string]any{"country": "Iran, Islamic Republic of"},
+		},
+		{
+			rule: "Standard.SignInFromRogueState", test: "An IPinfo-style lookup table when the event has no location",
+			context: map[string]any{"country": "China", "udm_path": "client.ip_address"},
+		},
+		{
+			rule: "Standard.BruteForceByIP", test: "A wrong password is a failed login (context from the event's own location, no mock)",
+			title: "OnePassword.SignInAttempt: Login attempts from IP [203.0.113.50] have exceeded the failed logins threshold",
+			context: map[string]any{
+				"geolocation": "Paris, Ile-de-France in France", "ip": "203.0.113.50",
+				"reverse_lookup": "No reverse lookup hostname", "ip_org": "No organization listed",
+				"parseDelay": "1 minute(s) 2 second(s)",
+			},
+		},
+		{
+			rule: "Standard.BruteForceByUser", test: "A failed login with IPinfo-style lookup tables loaded uses them",
+			title: "OnePassword.SignInAttempt: User [ana@example.com] has exceeded the failed logins threshold",
+			context: map[string]any{
+				"geolocation": "Lyon, Auvergne-Rhone-Alpes in FR", "ip": "203.0.113.50",
+				"ip_org": "AS64500 Example Net", "parseDelay": "1 hour(s) 1 second(s)",
+			},
+		},
+		{
+			rule: "Standard.BruteForceByUser", test: "A failed login with neither location, enrichment nor times still gives a context",
+			title:   "OnePassword.SignInAttempt: User [None] has exceeded the failed logins threshold",
+			context: map[string]any{"geolocation": "None, None in None", "ip": nil},
+		},
+		{
+			rule: "OnePassword.Unusual.Client", test: "No client at all matches (absent is not in the list) and the context falls back",
+			title:   "Unusual 1Password client - None detected",
+			context: map[string]any{"user": "UNKNOWN_USER", "client": "UNKNOWN_CLIENT", "OS": "UNKNOWN_OS", "user_email": nil},
+		},
+		{
+			rule: "OnePassword.Sensitive.Item", test: "A watched item with its title from the lookup table, any action",
+			title:   "A Sensitive 1Password Item was Accessed by user Ana",
+			context: map[string]any{"item_name": "demo_item", "ip_address": "198.51.100.7"},
+		},
+	} {
+		t.Run(tc.rule+"/"+tc.test, func(t *testing.T) {
+			r := set.Rule(tc.rule)
+			if r == nil {
+				t.Fatalf("no rule %s", tc.rule)
+			}
+			var log []byte
+			for _, x := range r.Tests {
+				if x.Name == tc.test {
+					log = x.Log
+				}
+			}
+			if log == nil {
+				t.Fatalf("%s has no test %q", tc.rule, tc.test)
+			}
+			ev, err := detect.EventFromPanther("", log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := r.Evaluate(ev, detect.MemState{}, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+			if out.Err != nil || out.AuxErr != nil || !out.Matched {
+				t.Fatalf("matched %v, err %v, aux err %v; want a clean match", out.Matched, out.Err, out.AuxErr)
+			}
+			if tc.title != "" && out.Title != tc.title {
+				t.Errorf("title:\n got %q\nwant %q", out.Title, tc.title)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(out.Context, &got); err != nil {
+				t.Fatalf("alert_context %s: %v", out.Context, err)
+			}
+			for k, v := range tc.context {
+				if g, ok := got[k]; !ok || !cmp.Equal(g, v) {
+					t.Errorf("alert_context[%q] = %#v (present %v), want %#v", k, g, ok, v)
+				}
+			}
+		})
+	}
+}
+
+// FuzzPantherRules feeds Panther's rules well-typed events with arbitrary
+// strings where 1Password's users and clients choose them (client names,
+// countries, emails, item titles): a rule never fails on them, and the
+// results keep Panther's definitions.
+func FuzzPantherRules(f *testing.F) {
+	f.Add("success", "1Password for Mac", "US", "United States", "198.51.100.7", "ana@example.com", "demo_item")
+	f.Add("credentials_failed", "Bartco 1Password Manager", "RU", "Russia", "203.0.113.9", "", "not_sensitive")
+	f.Add("sso_failed", "", "", "Iran, Islamic Republic of", "", "x", "")
+	f.Add("success", "1Password SDK", "cn", "\u00c5land", "2001:db8::1", "\x00", "\xff")
+	set, err := detect.LoadBuiltin()
+	if err != nil {
+		f.Fatalf("LoadBuiltin: %v", err)
+	}
+	official := map[string]bool{}
+	for _, n := range []string{"1Password CLI", "1Password for Web", "1Password for Mac", "1Password SCIM Bridge",
+		"1Password for Windows", "1Password for iOS", "1Password Browser Extension", "1Password for Android",
+		"1Password for Linux", "1Password SDK"} {
+		official[n] = true
+	}
+	failed := map[string]bool{"credentials_failed": true, "mfa_failed": true, "modern_version_failed": true}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+	f.Fuzz(func(t *testing.T, category, app, country, locCountry, ip, email, itemTitle string) {
+		client := map[string]any{"app_name": app, "ip_address": ip, "os_name": "MacOSX"}
+		signIn, _ := json.Marshal(map[string]any{
+			"uuid": "KMRWGJ3D5ZG7ZOXKRHA6M5KQXE", "timestamp": "2026-11-30T09:15:00Z",
+			"category": category, "type": "credentials_ok", "country": country,
+			"target_user": map[string]any{"email": email, "name": email},
+			"client":      client,
+			"location":    map[string]any{"country": locCountry, "city": "c", "region": "r", "latitude": 1.5, "longitude": -2.5},
+			"p_log_type":  "OnePassword.SignInAttempt", "p_event_time": "2026-11-30 09:15:00", "p_parse_time": "2026-11-30 09:16:00",
+		})
+		usage, _ := json.Marshal(map[string]any{
+			"uuid": "56YE2TYN2VFYRLNSHKPW5NVT5E", "timestamp": "2026-11-30T09:15:00Z", "action": "reveal",
+			"item_uuid": itemTitle, "user": map[string]any{"email": email, "name": email}, "client": client,
+			"location":     map[string]any{"country": locCountry},
+			"p_enrichment": map[string]any{"1Password Translation": map[string]any{"item_uuid": map[string]any{"title": itemTitle}}},
+			"p_log_type":   "OnePassword.ItemUsage",
+		})
+		for _, id := range []string{"OnePassword.Unusual.Client", "OnePassword.Sensitive.Item", "OnePassword.Lut.Sensitive.Item",
+			"Standard.BruteForceByIP", "Standard.BruteForceByUser", "Standard.SignInFromRogueState"} {
+			r := set.Rule(id)
+			raw := signIn
+			if r.LogTypes[0] == "OnePassword.ItemUsage" {
+				raw = usage
+			}
+			ev, err := detect.EventFromPanther("", raw)
+			if err != nil {
+				t.Fatalf("EventFromPanther: %v", err)
+			}
+			out := r.Evaluate(ev, detect.MemState{}, now)
+			if out.Err != nil || out.AuxErr != nil {
+				t.Fatalf("%s failed on %s: %v / %v", id, raw, out.Err, out.AuxErr)
+			}
+			switch id {
+			case "OnePassword.Unusual.Client":
+				if out.Matched == official[app] {
+					t.Errorf("%s: app_name %q matched = %v", id, app, out.Matched)
+				}
+			case "Standard.BruteForceByIP", "Standard.BruteForceByUser":
+				if out.Matched != failed[category] {
+					t.Errorf("%s: category %q matched = %v", id, category, out.Matched)
+				}
+			case "Standard.SignInFromRogueState":
+				if out.Matched && (category != "success" || ip == "") {
+					t.Errorf("%s: matched a sign-in of category %q from IP %q", id, category, ip)
+				}
+			}
+		}
+	})
+}
