@@ -82,10 +82,12 @@ var conformanceWant = map[string]want{
 	},
 	"Standard.BruteForceByIP/1Password - Failed Login": {
 		title: "OnePassword.SignInAttempt: Login attempts from IP [111.111.111.111] have exceeded the failed logins threshold",
-		// Unmocked and without IPinfo or a location in the event, Panther's
-		// defaults show through (the runner checks the mocked form).
+		// Unmocked, with neither IPinfo nor a location in the event, opwatch
+		// falls back to the sign-in's top-level country where Panther's
+		// IPinfo helper raises; Panther's defaults fill the rest. (The
+		// runner checks the mocked form.)
 		context: map[string]any{
-			"geolocation": "None, None in None", "ip": "111.111.111.111",
+			"geolocation": "None, None in US", "ip": "111.111.111.111",
 			"reverse_lookup": "No reverse lookup hostname", "ip_org": "No organization listed",
 			"parseDelay": "2 minute(s) 40 second(s)",
 		},
@@ -93,7 +95,7 @@ var conformanceWant = map[string]want{
 	"Standard.BruteForceByUser/1Password - Failed Login": {
 		title: "OnePassword.SignInAttempt: User [homer@springfield.gov] has exceeded the failed logins threshold",
 		context: map[string]any{
-			"geolocation": "None, None in None", "ip": "111.111.111.111",
+			"geolocation": "None, None in US", "ip": "111.111.111.111",
 			"reverse_lookup": "No reverse lookup hostname", "ip_org": "No organization listed",
 			"parseDelay": "2 minute(s) 40 second(s)",
 		},
