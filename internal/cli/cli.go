@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"pull":     {"drain every stream once until caught up, then exit", runPull},
 		"backfill": {"re-read a past window of a source alongside its live cursor", runBackfill},
 		"query":    {"run a read-only SQL query over the event lake", runQuery},
+		"rules":    {"test, list or evaluate detection rules (rules test --path DIR)", runRules},
 		"bench":    {"measure opwatch (bench ingest --events N)", runBench},
 		"migrate":  {"create or upgrade the database schema, then exit", runMigrate},
 		"version":  {"print the version", runVersion},
