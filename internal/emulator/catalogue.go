@@ -4,6 +4,11 @@ package emulator
 // (reference section 5.6), how often it happens, who does it, and which
 // object and aux fields it carries. Weights are per 10,000 events; the real
 // sample is dominated by delegated sessions and vault item patches.
+//
+// The combinations a detection alerts on at every occurrence (MFA, SSO and
+// firewall changes, exports, new service accounts and tokens) weigh 0 here:
+// the baseline is benign, and they come from planted scenarios (Options.
+// Scenarios) at a realistic rate instead of hundreds a day.
 
 type actorKind int
 
@@ -74,9 +79,9 @@ func auditCatalogue() []auditKind {
 		{"device", "delete", 60, actorAdmin, objDevice, auxOwner},
 		{"device", "reauth", 60, actorAdmin, objDevice, auxOwner},
 		{"ssotkn", "ssotknv", 200, actorMember, objUpper, auxUser},
-		{"sa", "create", 40, actorAdmin, objService, auxSAType},
+		{"sa", "create", 0, actorAdmin, objService, auxSAType},
 		{"sa", "expire", 15, actorAdmin, objService, auxNone},
-		{"satoken", "create", 60, actorAdmin, objService, auxToken},
+		{"satoken", "create", 0, actorAdmin, objService, auxToken},
 		{"satoken", "trename", 15, actorAdmin, objService, auxToken},
 		{"satoken", "tverify", 20, actorAdmin, objService, auxToken},
 		{"satoken", "trevoke", 25, actorAdmin, objService, auxToken},
@@ -97,7 +102,7 @@ func auditCatalogue() []auditKind {
 		{"user", "dealldev", 5, actorAdmin, objUser, auxNone},
 		{"user", "enblmfa", 40, actorSelf, objSelf, auxNone},
 		{"user", "updatmfa", 20, actorSelf, objSelf, auxNone},
-		{"user", "disblmfa", 8, actorAdmin, objUser, auxNone},
+		{"user", "disblmfa", 0, actorAdmin, objUser, auxNone},
 		{"user", "sendpkg", 10, actorMember, objUser, auxNone},
 		{"user", "trvlaway", 15, actorSelf, objSelf, auxNone},
 		{"user", "trvlback", 15, actorSelf, objSelf, auxNone},
@@ -135,7 +140,7 @@ func auditCatalogue() []auditKind {
 		{"vault", "updatea", 20, actorAdmin, objVault, auxNone},
 		{"vault", "delete", 8, actorAdmin, objVault, auxNone},
 		{"vault", "purge", 4, actorAdmin, objVault, auxNone},
-		{"vault", "export", 6, actorMember, objVault, auxNone},
+		{"vault", "export", 0, actorMember, objVault, auxNone},
 		{"vaultkey", "replace", 3, actorAdmin, objVault, auxNone},
 		{"account", "activate", 2, actorAdmin, objAccount, auxNone},
 		{"account", "update", 10, actorAdmin, objAccount, auxNone},
@@ -143,21 +148,21 @@ func auditCatalogue() []auditKind {
 		{"account", "delete", 1, actorAdmin, objAccount, auxNone},
 		{"account", "enblduo", 2, actorAdmin, objAccount, auxNone},
 		{"account", "updatduo", 2, actorAdmin, objAccount, auxNone},
-		{"account", "disblduo", 1, actorAdmin, objAccount, auxNone},
-		{"account", "updatfw", 8, actorAdmin, objAccount, auxNone},
-		{"account", "uisas", 4, actorAdmin, objAccount, auxNone},
-		{"account", "disblmfa", 2, actorAdmin, objAccount, auxNone},
+		{"account", "disblduo", 0, actorAdmin, objAccount, auxNone},
+		{"account", "updatfw", 0, actorAdmin, objAccount, auxNone},
+		{"account", "uisas", 0, actorAdmin, objAccount, auxNone},
+		{"account", "disblmfa", 0, actorAdmin, objAccount, auxNone},
 		{"account", "vrfydmn", 3, actorAdmin, objAccount, auxDomain},
 		{"account", "uvrfydmn", 1, actorAdmin, objAccount, auxDomain},
 		{"account", "dvrfydmn", 1, actorAdmin, objAccount, auxDomain},
 		{"account", "unknown", 2, actorAdmin, objAccount, auxNone},
-		{"sso", "enblsso", 2, actorAdmin, objUpper, auxNone},
-		{"sso", "disblsso", 1, actorAdmin, objUpper, auxNone},
-		{"sso", "chngpsso", 2, actorAdmin, objUpper, auxNone},
-		{"sso", "chngasso", 2, actorAdmin, objUpper, auxNone},
-		{"sso", "chngdsso", 2, actorAdmin, objUpper, auxNone},
-		{"sso", "addgsso", 3, actorAdmin, objUpper, auxGroup},
-		{"sso", "delgsso", 1, actorAdmin, objUpper, auxGroup},
+		{"sso", "enblsso", 0, actorAdmin, objUpper, auxNone},
+		{"sso", "disblsso", 0, actorAdmin, objUpper, auxNone},
+		{"sso", "chngpsso", 0, actorAdmin, objUpper, auxNone},
+		{"sso", "chngasso", 0, actorAdmin, objUpper, auxNone},
+		{"sso", "chngdsso", 0, actorAdmin, objUpper, auxNone},
+		{"sso", "addgsso", 0, actorAdmin, objUpper, auxGroup},
+		{"sso", "delgsso", 0, actorAdmin, objUpper, auxGroup},
 		{"slackapp", "create", 2, actorAdmin, objUpper, auxNone},
 		{"slackapp", "update", 2, actorAdmin, objUpper, auxNone},
 		{"slackapp", "delete", 1, actorAdmin, objUpper, auxNone},
@@ -235,5 +240,5 @@ func signInOutcomes() []signInOutcome {
 func itemActions() ([]string, []int) {
 	return []string{"fill", "secure-copy", "reveal", "server-fetch", "enter-item-edit-mode",
 			"select-sso-provider", "server-update", "server-create", "other", "share", "export"},
-		[]int{3500, 2000, 1500, 1200, 600, 300, 300, 200, 200, 100, 100}
+		[]int{3500, 2000, 1500, 1200, 600, 300, 300, 200, 200, 100, 0} // export: planted only
 }

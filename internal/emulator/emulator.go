@@ -69,6 +69,9 @@ type Options struct {
 	CursorModel CursorModel
 	// Faults injects failures at random; see also SetFaults and FailNext.
 	Faults Faults
+	// Scenarios plants attacks and risky admin actions into the benign
+	// traffic, a few an hour (see Planted): what detections must catch.
+	Scenarios bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives one debug line per request (never a token); default
@@ -365,9 +368,18 @@ func (e *Emulator) account(name string) (*account, error) {
 		limiter: newLimiter(e.perMinute, e.perHour),
 		msp:     e.opts.MSP,
 		t:       e.tables,
+		tl:      &e.tl,
+	}
+	if e.opts.Scenarios {
+		a.sched = newSchedule(&e.tl, key)
 	}
 	for f := range a.streams {
 		a.streams[f] = newStream(key, f, e.lateFraction, e.maxLateness)
+		if a.sched != nil {
+			s := &a.streams[f]
+			s.tl, s.sched = &e.tl, a.sched
+			s.maxOffset += e.tl.maxGap()
+		}
 	}
 	e.accounts[name] = a
 	return a, nil

@@ -18,6 +18,9 @@ type tables struct {
 	actions    []string
 	actionW    weighted
 	actionV1W  weighted
+	// guiActionW and guiActionV1W leave out the server-side actions, for
+	// members without the CLI.
+	guiActionW, guiActionV1W weighted
 }
 
 // v2Only reports the values absent from spec 1.2, the last spec of the v1
@@ -59,6 +62,13 @@ func newTables() *tables {
 		}
 	}
 	t.actionW, t.actionV1W = newWeighted(aw), newWeighted(w1)
+	gw, gw1 := make([]int, len(aw)), make([]int, len(aw))
+	for i, a := range t.actions {
+		if !isServerAction(a) {
+			gw[i], gw1[i] = aw[i], w1[i]
+		}
+	}
+	t.guiActionW, t.guiActionV1W = newWeighted(gw), newWeighted(gw1)
 	return t
 }
 
@@ -71,6 +81,8 @@ type account struct {
 	limiter  *limiter
 	msp      bool
 	t        *tables
+	tl       *timeline // the emulator's, to find a member's latest sign-in
+	sched    *schedule // planted scenarios; nil when off
 }
 
 // appendEvent appends event i of feature f, whose timestamp is ts (Unix ns),
@@ -104,55 +116,27 @@ func appendQuotedID(b []byte, h1, h2 uint64, upper bool) []byte {
 func (r *rng) pickPerson(list []int) int { return list[r.intn(len(list))] }
 
 func (a *account) appendSignIn(b []byte, i int, ts int64, v2 bool) []byte {
-	s := &a.streams[signInAttempts]
-	p := a.pop
-	r := s.eventRNG(i)
-	u1, u2, s1, s2 := r.next(), r.next(), r.next(), r.next()
-	o := &a.t.outcomes[r.pickW(a.t.outcomeW)]
-	if !v2 && v2Only(o.typ) {
-		o = &a.t.outcomes[r.pickW(a.t.outcomeV1W)]
-	}
+	var f signInFacts
+	a.signIn(i, ts, &f)
+	return a.renderSignIn(b, &f, ts, v2)
+}
 
-	var who int
-	switch {
-	case o.typ == "service_account_sso_denied":
-		who = r.pickPerson(p.services)
-	case a.msp && r.chance(0.03):
-		who = r.pickPerson(p.externals)
-	case o.category == "success" && r.chance(0.03):
-		who = r.pickPerson(p.services)
-	default:
-		who = r.pickPerson(p.users)
+// renderSignIn encodes a sign-in attempt.
+func (a *account) renderSignIn(b []byte, f *signInFacts, ts int64, v2 bool) []byte {
+	p := a.pop
+	o := f.o
+	typ := o.typ
+	if !v2 && v2Only(typ) {
+		typ = "credentials_ok" // spec 1.2 has no federated type
 	}
-	pp := &p.people[who]
-	d := &p.devices[pp.devices[r.intn(len(pp.devices))]]
-	place := d.place
-	var ipBuf [48]byte
-	ip := append(ipBuf[:0], d.ip...)
-	hostile := false
-	switch o.category {
-	case "credentials_failed", "firewall_failed", "firewall_reported_success":
-		hostile = r.chance(0.5)
-	case "mfa_failed":
-		hostile = r.chance(0.2)
-	}
-	switch {
-	case hostile:
-		// Someone else, elsewhere, on some other client.
-		place = len(offices) + r.intn(len(elsewhere))
-		ip = appendIP(ipBuf[:0], &r, p.places[place].p)
-		d = &p.devices[r.intn(len(p.devices))]
-	case r.chance(0.05):
-		place = r.intn(len(offices)) // travelling
-		ip = appendIP(ipBuf[:0], &r, p.places[place].p)
-	}
-	pl := &p.places[place]
-	noLocation := r.chance(0.01)
+	pl := &p.places[f.place]
+	ip := f.ip[:f.ipn]
+	pp := &p.people[f.who]
 
 	b = append(b, `{"uuid":`...)
-	b = appendQuotedID(b, u1, u2, true)
+	b = appendQuotedID(b, f.u1, f.u2, true)
 	b = append(b, `,"session_uuid":`...)
-	b = appendQuotedID(b, s1, s2, true)
+	b = appendQuotedID(b, f.s1, f.s2, true)
 	b = append(b, `,"timestamp":`...)
 	b = appendTime(b, ts)
 	if !v2 {
@@ -162,7 +146,7 @@ func (a *account) appendSignIn(b []byte, i int, ts int64, v2 bool) []byte {
 	b = append(b, `,"category":"`...)
 	b = append(b, o.category...)
 	b = append(b, `","type":"`...)
-	b = append(b, o.typ...)
+	b = append(b, typ...)
 	b = append(b, '"')
 	if v2 {
 		b = append(b, `,"country":`...)
@@ -192,10 +176,10 @@ func (a *account) appendSignIn(b []byte, i int, ts int64, v2 bool) []byte {
 		b = append(b, pp.details...)
 	}
 	b = append(b, `,"client":`...)
-	b = append(b, d.client...)
+	b = append(b, f.clientJSON(p)...)
 	b = appendRaw(b, ip)
 	b = append(b, '}')
-	if !noLocation {
+	if !f.noLocation {
 		b = append(b, `,"location":`...)
 		b = append(b, pl.byISO...)
 	}
@@ -206,64 +190,120 @@ func (a *account) appendSignIn(b []byte, i int, ts int64, v2 bool) []byte {
 	return append(b, '}')
 }
 
+// isServerAction reports the item actions done through the CLI, an SDK or
+// Connect, never through a GUI app.
+func isServerAction(action string) bool {
+	switch action {
+	case "server-fetch", "server-update", "server-create":
+		return true
+	}
+	return false
+}
+
+// usageFacts is what an item usage says, before it is encoded.
+type usageFacts struct {
+	u1, u2     uint64
+	who        int
+	vault      int
+	itemKey    uint64
+	version    int
+	device     int
+	place      int
+	ip         string
+	action     string
+	noLocation bool
+}
+
 func (a *account) appendItemUsage(b []byte, i int, ts int64, v2 bool) []byte {
+	var f usageFacts
+	if i >= 0 && a.sched != nil && a.sched.itemUsage(a, i, ts, &f) {
+		return a.renderItemUsage(b, &f, ts, v2)
+	}
 	s := &a.streams[itemUsages]
 	p := a.pop
 	r := s.eventRNG(i)
-	u1, u2 := r.next(), r.next()
+	f.u1, f.u2 = r.next(), r.next()
 
-	var who int
-	switch {
-	case r.chance(0.1):
+	// Someone who is somewhere (not on the way); a service account else.
+	who, place := -1, 0
+	for try := 0; try < 4 && who < 0; try++ {
+		switch {
+		case r.chance(0.1):
+			who = r.pickPerson(p.services)
+		case a.msp && r.chance(0.02):
+			who = r.pickPerson(p.externals)
+		default:
+			who = r.pickPerson(p.users)
+		}
+		var here bool
+		if place, here = a.where(who, ts); !here {
+			who = -1
+		}
+	}
+	if who < 0 {
 		who = r.pickPerson(p.services)
-	case a.msp && r.chance(0.02):
-		who = r.pickPerson(p.externals)
-	default:
-		who = r.pickPerson(p.users)
+		place = p.people[who].home
 	}
 	pp := &p.people[who]
-	vi := pp.shared[r.intn(len(pp.shared))]
+	f.who, f.place = who, place
+	f.vault = pp.shared[r.intn(len(pp.shared))]
 	if pp.private >= 0 && r.chance(0.35) {
-		vi = pp.private
+		f.vault = pp.private
 	}
-	v := &p.vaults[vi]
-	itemKey, version := v.item(r.intn(v.items))
-	var action string
+	v := &p.vaults[f.vault]
+	f.itemKey, f.version = v.item(r.intn(v.items))
+	cli := -1 // a CLI device of the member's, for server-side actions
+	for _, d := range pp.devices {
+		if p.devices[d].kind == kindCLI {
+			cli = d
+		}
+	}
 	if pp.service {
 		switch x := r.intn(100); {
 		case x < 80:
-			action = "server-fetch"
+			f.action = "server-fetch"
 		case x < 92:
-			action = "server-update"
+			f.action = "server-update"
 		default:
-			action = "server-create"
+			f.action = "server-create"
 		}
 	} else {
-		action = a.t.actions[r.pickW(a.t.actionW)]
-		if !v2 && v2Only(action) {
-			action = a.t.actions[r.pickW(a.t.actionV1W)]
+		w, w1 := a.t.actionW, a.t.actionV1W
+		if cli < 0 {
+			w, w1 = a.t.guiActionW, a.t.guiActionV1W
+		}
+		f.action = a.t.actions[r.pickW(w)]
+		if !v2 && v2Only(f.action) {
+			f.action = a.t.actions[r.pickW(w1)]
 		}
 	}
-	d := &p.devices[pp.devices[r.intn(len(pp.devices))]]
-	place := d.place
-	var ipBuf [48]byte
-	ip := append(ipBuf[:0], d.ip...)
-	if !pp.service && r.chance(0.04) {
-		place = r.intn(len(offices))
-		ip = appendIP(ipBuf[:0], &r, p.places[place].p)
+	f.device = pp.devices[r.intn(len(pp.devices))]
+	if !pp.service {
+		if isServerAction(f.action) {
+			f.device = cli
+		} else if p.devices[f.device].kind == kindCLI {
+			f.device = pp.devices[0] // the computer's app: GUI actions come from GUI apps
+		}
 	}
-	noLocation := r.chance(0.01)
+	f.ip = p.ipAt(who, f.device, place)
+	f.noLocation = r.chance(0.01)
+	return a.renderItemUsage(b, &f, ts, v2)
+}
 
+// renderItemUsage encodes an item usage.
+func (a *account) renderItemUsage(b []byte, f *usageFacts, ts int64, v2 bool) []byte {
+	p := a.pop
+	pp := &p.people[f.who]
 	b = append(b, `{"uuid":`...)
-	b = appendQuotedID(b, u1, u2, true)
+	b = appendQuotedID(b, f.u1, f.u2, true)
 	b = append(b, `,"timestamp":`...)
 	b = appendTime(b, ts)
 	b = append(b, `,"used_version":`...)
-	b = strconv.AppendInt(b, int64(version), 10)
+	b = strconv.AppendInt(b, int64(f.version), 10)
 	b = append(b, `,"vault_uuid":"`...)
-	b = append(b, v.uuid...)
+	b = append(b, p.vaults[f.vault].uuid...)
 	b = append(b, `","item_uuid":`...)
-	b = appendQuotedID(b, itemKey, mix(itemKey), false)
+	b = appendQuotedID(b, f.itemKey, mix(f.itemKey), false)
 	b = append(b, `,"user":`...)
 	if v2 {
 		b = append(b, pp.v2...)
@@ -271,15 +311,17 @@ func (a *account) appendItemUsage(b []byte, i int, ts int64, v2 bool) []byte {
 		b = append(b, pp.details...)
 	}
 	b = append(b, `,"client":`...)
-	b = append(b, d.client...)
-	b = appendRaw(b, ip)
+	b = append(b, p.devices[f.device].client...)
+	b = append(b, '"')
+	b = append(b, f.ip...)
+	b = append(b, '"')
 	b = append(b, '}')
-	if !noLocation {
+	if !f.noLocation {
 		b = append(b, `,"location":`...)
-		b = append(b, p.places[place].byName...)
+		b = append(b, p.places[f.place].byName...)
 	}
 	b = append(b, `,"action":"`...)
-	b = append(b, action...)
+	b = append(b, f.action...)
 	b = append(b, '"')
 	if v2 {
 		b = append(b, `,"account_uuid":`...)
@@ -289,6 +331,11 @@ func (a *account) appendItemUsage(b []byte, i int, ts int64, v2 bool) []byte {
 }
 
 func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
+	if i >= 0 && a.sched != nil {
+		if b2, ok := a.sched.audit(a, b, i, ts, v2); ok {
+			return b2
+		}
+	}
 	s := &a.streams[auditEvents]
 	p := a.pop
 	r := s.eventRNG(i)
@@ -298,40 +345,55 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 		k = &a.t.audit[r.pickW(a.t.auditV1W)]
 	}
 
-	var who int
-	switch k.actor {
-	case actorAdmin:
-		if a.msp && r.chance(0.2) {
-			who = r.pickPerson(p.externals)
-		} else {
-			who = r.pickPerson(p.admins)
-		}
-	case actorSCIM:
-		who = p.scim
-	case actorMember:
-		if k.action == "patch" && r.chance(0.15) {
-			who = r.pickPerson(p.services)
-		} else {
+	// An actor who is signed in where they are now; a few tries, then one
+	// who surely is (the provisioning bridge or an admin's hour session).
+	var sess sessionFacts
+	who := -1
+	for try := 0; try < 6 && who < 0; try++ {
+		switch k.actor {
+		case actorAdmin:
+			if a.msp && r.chance(0.2) {
+				who = r.pickPerson(p.externals)
+			} else {
+				who = r.pickPerson(p.admins)
+			}
+		case actorSCIM:
+			who = p.scim
+		case actorMember:
+			if k.action == "patch" && r.chance(0.15) {
+				who = r.pickPerson(p.services)
+			} else {
+				who = r.pickPerson(p.users)
+			}
+		default:
 			who = r.pickPerson(p.users)
 		}
-	default:
-		who = r.pickPerson(p.users)
+		if !a.session(who, ts, &sess) {
+			who = -1
+		}
+	}
+	if who < 0 {
+		who = p.admins[0]
+		if k.actor == actorMember && k.action == "patch" {
+			who = p.services[0]
+		}
+		sess.s1, sess.s2 = a.hourSession(who, ts)
+		sess.login = ts - int64(mix(sess.s1)%uint64(20*time.Minute))
+		sess.device = p.people[who].devices[0]
+		sess.place = p.people[who].home
+		sess.ipn = copy(sess.ip[:], p.devices[sess.device].ip)
 	}
 	actor := &p.people[who]
-
-	// A session lasts the hour: events of one actor in one hour share it.
-	bucket := ts / int64(time.Hour)
-	sh := mix(s.key + uint64(who)<<40 + uint64(bucket))
-	login := bucket*int64(time.Hour) - int64(mix(sh)%uint64(20*time.Minute))
-	sd := &p.devices[actor.devices[sh%uint64(len(actor.devices))]]
-	place := sd.place
-	var ipBuf [48]byte
-	ip := append(ipBuf[:0], sd.ip...)
-	if (sh>>32)%25 == 0 {
-		rs := newRNG(sh)
-		place = rs.intn(len(offices))
-		ip = appendIP(ipBuf[:0], &rs, p.places[place].p)
+	sh := sess.s1
+	// A member other than the actor.
+	other := func() *person {
+		m := r.pickPerson(p.users)
+		if m == who {
+			m = p.users[(indexOfInt(p.users, m)+1)%len(p.users)]
+		}
+		return &p.people[m]
 	}
+	group := func() string { return p.groups[numSpecialGroups+r.intn(len(p.groups)-numSpecialGroups)] }
 
 	b = append(b, `{"uuid":`...)
 	b = appendQuotedID(b, u1, u2, true)
@@ -378,7 +440,7 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 		b = append(b, '"')
 	case objGroup:
 		b = append(b, '"')
-		b = append(b, p.groups[r.intn(len(p.groups))]...)
+		b = append(b, group()...)
 		b = append(b, '"')
 	case objDevice:
 		if k.actor != actorSelf {
@@ -406,9 +468,9 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 	switch k.aux {
 	case auxSession:
 		b = append(b, `,"aux_uuid":`...)
-		b = appendQuotedID(b, sh, mix(sh^1), true)
+		b = appendQuotedID(b, sh, sess.s2, true)
 	case auxMember:
-		m := &p.people[r.pickPerson(p.users)]
+		m := other()
 		b = append(b, `,"aux_id":`...)
 		b = strconv.AppendInt(b, m.numID, 10)
 		b = append(b, `,"aux_uuid":"`...)
@@ -423,7 +485,7 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 	case auxUser, auxOwner:
 		m := owner
 		if k.aux == auxUser && k.actor != actorSelf {
-			m = &p.people[r.pickPerson(p.users)]
+			m = other()
 		}
 		b = append(b, `,"aux_uuid":"`...)
 		b = append(b, m.uuid...)
@@ -431,7 +493,7 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 		b = append(b, m.details...)
 	case auxGroup:
 		b = append(b, `,"aux_uuid":"`...)
-		b = append(b, p.groups[r.intn(len(p.groups))]...)
+		b = append(b, group()...)
 		b = append(b, '"')
 	case auxPatch:
 		b = append(b, `,"aux_id":`...)
@@ -464,18 +526,25 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 		b = appendString(b, companyNames[r.intn(len(companyNames))])
 	}
 
+	return a.appendAuditTail(b, actor, &sess, r.chance(0.01), v2)
+}
+
+// appendAuditTail appends an audit event's session, location and account
+// fields, and closes it.
+func (a *account) appendAuditTail(b []byte, actor *person, sess *sessionFacts, noLocation, v2 bool) []byte {
+	p := a.pop
 	b = append(b, `,"session":{"uuid":`...)
-	b = appendQuotedID(b, sh, mix(sh^1), true)
+	b = appendQuotedID(b, sess.s1, sess.s2, true)
 	b = append(b, `,"login_time":`...)
-	b = appendTime(b, login)
+	b = appendTime(b, sess.login)
 	b = append(b, `,"device_uuid":"`...)
-	b = append(b, sd.uuid...)
+	b = append(b, p.devices[sess.device].uuid...)
 	b = append(b, `","ip":`...)
-	b = appendRaw(b, ip)
+	b = appendRaw(b, sess.ip[:sess.ipn])
 	b = append(b, '}')
-	if !r.chance(0.01) {
+	if !noLocation {
 		b = append(b, `,"location":`...)
-		b = append(b, p.places[place].byName...)
+		b = append(b, p.places[sess.place].byName...)
 	}
 	if v2 {
 		accountOfActor := p.account
@@ -494,4 +563,13 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 		b = append(b, p.accountJSON...)
 	}
 	return append(b, '}')
+}
+
+func indexOfInt(list []int, v int) int {
+	for i, x := range list {
+		if x == v {
+			return i
+		}
+	}
+	return 0
 }

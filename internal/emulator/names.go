@@ -76,6 +76,29 @@ var elsewhere = []place{
 	{"North Korea", "KP", "Asia", "Pyongyang", "Pyongyang", 39.0392, 125.7625, []byte{175}, "2a05:7c0"},
 }
 
+// secondPlaces are other cities of the offices' countries: a member's
+// second place (a family home, a satellite office), where they sometimes
+// spend days. Addresses there come from the country's ISPs.
+var secondPlaces = []place{
+	{"United States", "US", "North America", "Washington", "Seattle", 47.6062, -122.3321, []byte{24, 50, 73}, "2601:600"},
+	{"United States", "US", "North America", "Illinois", "Chicago", 41.8781, -87.6298, []byte{67, 73, 98}, "2601:240"},
+	{"Canada", "CA", "North America", "British Columbia", "Vancouver", 49.2827, -123.1207, []byte{24, 70, 154}, "2001:569"},
+	{"United Kingdom", "GB", "Europe", "England", "Manchester", 53.4808, -2.2426, []byte{81, 86, 90}, "2a00:23c5"},
+	{"United Kingdom", "GB", "Europe", "Scotland", "Edinburgh", 55.9533, -3.1883, []byte{81, 86, 90}, "2a00:23c5"},
+	{"Germany", "DE", "Europe", "Bavaria", "Munich", 48.1351, 11.582, []byte{77, 87, 91}, "2003:e7"},
+	{"Germany", "DE", "Europe", "Hamburg", "Hamburg", 53.5511, 9.9937, []byte{77, 87, 91}, "2003:e7"},
+	{"Netherlands", "NL", "Europe", "South Holland", "Rotterdam", 51.9244, 4.4777, []byte{62, 84, 145}, "2a02:a44"},
+	{"France", "FR", "Europe", "Auvergne-Rhône-Alpes", "Lyon", 45.764, 4.8357, []byte{78, 82, 90}, "2a01:cb00"},
+	{"Ireland", "IE", "Europe", "Munster", "Cork", 51.8985, -8.4756, []byte{37, 79, 86}, "2a02:8084"},
+	{"Israel", "IL", "Asia", "Haifa", "Haifa", 32.794, 34.9896, []byte{31, 79, 109}, "2a06:c701"},
+	{"India", "IN", "Asia", "Maharashtra", "Mumbai", 19.076, 72.8777, []byte{49, 103, 106}, "2401:4900"},
+	{"India", "IN", "Asia", "Telangana", "Hyderabad", 17.385, 78.4867, []byte{49, 103, 106}, "2401:4900"},
+	{"Japan", "JP", "Asia", "Osaka", "Osaka", 34.6937, 135.5023, []byte{60, 126, 153}, "2400:4050"},
+	{"Australia", "AU", "Oceania", "Victoria", "Melbourne", -37.8136, 144.9631, []byte{1, 101, 124}, "2001:8003"},
+	{"Brazil", "BR", "South America", "Rio de Janeiro", "Rio de Janeiro", -22.9068, -43.1729, []byte{177, 179, 189}, "2804:14c"},
+	{"Argentina", "AR", "South America", "Córdoba", "Córdoba", -31.4201, -64.1888, []byte{181, 186, 190}, "2800:810"},
+}
+
 // clientKind is what sort of device a client runs on.
 type clientKind int
 

@@ -3,6 +3,7 @@ package emulator
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A population is one account's people, devices, vaults and groups. It is
@@ -10,6 +11,7 @@ import (
 // only refer to it by index. Its JSON fragments are rendered up front so that
 // encoding an event is mostly appending prepared bytes.
 type population struct {
+	key         uint64 // the account's key: seeds travel and sign-in order
 	account     string // account UUID
 	accountJSON []byte // quoted
 	msp         string // the MSP's account UUID (external users belong to it)
@@ -25,8 +27,15 @@ type population struct {
 	devices []device
 	vaults  []vault
 	groups  []string
-	places  []placeJSON // offices, then elsewhere
+	places  []placeJSON // offices, then elsewhere, then secondPlaces
 	homes   []int       // indexes into places of the company's offices
+
+	// rot are the people who sign in in turn (members, and MSP technicians
+	// in MSP mode): sign-in slot i belongs to rot[perm_round(i mod len)], so
+	// a member's latest sign-in before a time is found without a scan.
+	rot      []int
+	units    []int // numbers coprime with len(rot), for the per-round permutations
+	unitsInv []int // their inverses modulo len(rot)
 }
 
 type person struct {
@@ -41,6 +50,15 @@ type person struct {
 	home     int // index into places
 	private  int // index into vaults; -1 for service and external accounts
 	shared   []int
+
+	// Travel: a member with a second place (away >= 0, in the home's
+	// country) sometimes spends days there; the hop takes transit ns, long
+	// enough for any plane, during which the member does nothing.
+	away    int    // index into places, or -1
+	awayIP  string // the member's address there
+	transit int64
+	phase   int64 // offsets the member's trip weeks
+	rotPos  int   // index into population.rot, or -1
 }
 
 type device struct {
@@ -48,6 +66,7 @@ type device struct {
 	client []byte // the client object up to "ip_address": (the IP and } follow)
 	ip     string
 	place  int // index into places
+	kind   clientKind
 }
 
 type vault struct {
@@ -70,11 +89,15 @@ const (
 	numExternals = 4
 	numShared    = 40
 	numGroups    = 12
+	// The first groups are 1Password's built-in ones (Groups names them);
+	// baseline traffic leaves them alone, planted scenarios do not.
+	numSpecialGroups = 3
 )
 
 func newPopulation(key uint64, account string, msp bool) *population {
 	r := newRNG(key ^ 0x706f70756c617465) // "populate"
 	p := &population{
+		key:         key,
 		account:     account,
 		accountJSON: appendString(nil, account),
 		domain:      domains[r.intn(len(domains))],
@@ -85,6 +108,9 @@ func newPopulation(key uint64, account string, msp bool) *population {
 	}
 	for i := range elsewhere {
 		p.places = append(p.places, renderPlace(&elsewhere[i]))
+	}
+	for i := range secondPlaces {
+		p.places = append(p.places, renderPlace(&secondPlaces[i]))
 	}
 	// Two to four offices; the first is headquarters.
 	for _, i := range r.perm(len(offices))[:2+r.intn(3)] {
@@ -165,7 +191,69 @@ func newPopulation(key uint64, account string, msp bool) *population {
 	p.people[p.scim].admin = true
 	p.people[p.scim].private = -1
 	p.people[p.scim].devices = []int{p.addDevice(&r, kindSCIM, "", cloud)}
+	p.addTravel(msp)
 	return p
+}
+
+// addTravel gives some members a second place and orders the sign-in turns.
+// It draws from its own generator, so the people drawn above stay the same.
+func (p *population) addTravel(msp bool) {
+	r := newRNG(p.key ^ 0x74726176656c) // "travel"
+	for i := range p.people {
+		pp := &p.people[i]
+		pp.away, pp.rotPos = -1, -1
+		pp.phase = int64(r.next() % uint64(tripPeriod))
+	}
+	for _, u := range p.users {
+		pp := &p.people[u]
+		// Another office of the company's in the country, else a city there.
+		var near []int
+		for _, h := range p.homes {
+			if h != pp.home && offices[h].iso == offices[pp.home].iso {
+				near = append(near, h)
+			}
+		}
+		if len(near) == 0 {
+			for i := range secondPlaces {
+				if secondPlaces[i].iso == offices[pp.home].iso {
+					near = append(near, len(offices)+len(elsewhere)+i)
+				}
+			}
+		}
+		if len(near) == 0 || !r.chance(0.35) {
+			continue
+		}
+		pp.away = near[r.intn(len(near))]
+		pp.awayIP = string(appendIP(nil, &r, p.places[pp.away].p))
+		km := distanceKM(p.places[pp.home].p, p.places[pp.away].p)
+		pp.transit = int64((km/travelSpeed + 1) * float64(time.Hour))
+	}
+	p.rot = append(p.rot, p.users...)
+	if msp {
+		p.rot = append(p.rot, p.externals...)
+	}
+	for i, u := range p.rot {
+		p.people[u].rotPos = i
+	}
+	n := len(p.rot)
+	for a := 1; a < n; a++ {
+		if gcd(a, n) == 1 {
+			for x := 1; x < n; x++ {
+				if a*x%n == 1 {
+					p.units = append(p.units, a)
+					p.unitsInv = append(p.unitsInv, x)
+					break
+				}
+			}
+		}
+	}
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func (p *population) addPerson(r *rng, name, email string, home int, msp bool) int {
@@ -297,6 +385,7 @@ func (p *population) addDevice(r *rng, kind clientKind, owner string, place int)
 		client: c,
 		ip:     string(appendIP(nil, r, p.places[place].p)),
 		place:  place,
+		kind:   kind,
 	}
 	p.devices = append(p.devices, d)
 	return len(p.devices) - 1

@@ -41,6 +41,15 @@ func (t *timeline) ingest(i int) int64 {
 	return t.start + int64(math.Ceil(float64(i-t.events+1)*t.interval))
 }
 
+// maxGap bounds the time between the ingestion of two consecutive events.
+func (t *timeline) maxGap() int64 {
+	g := int64(t.interval) + 1
+	if t.events > 0 {
+		g = max(g, t.span/int64(t.events)+1)
+	}
+	return g
+}
+
 // head returns how many events have been ingested at now (Unix ns): the
 // index of the first event not yet visible.
 func (t *timeline) head(now int64) int {
@@ -99,6 +108,11 @@ type stream struct {
 	minLate   int64
 	maxLate   int64
 	maxOffset int64 // the largest offset: how far past end_time to scan
+	// With planted scenarios, an audit event that follows another by
+	// pairGap (a service account's token after the account) takes its
+	// time from it.
+	tl    *timeline
+	sched *schedule
 }
 
 func newStream(accountKey uint64, feature int, lateFraction float64, maxLateness time.Duration) stream {
@@ -114,8 +128,22 @@ func newStream(accountKey uint64, feature int, lateFraction float64, maxLateness
 	return s
 }
 
+// pairGap is how long after a service account its first token is created
+// (as in 1Password's own audit log).
+const pairGap = int64(11 * time.Millisecond)
+
 // offset returns how long before its ingestion event i happened, in ns.
 func (s *stream) offset(i int) int64 {
+	if s.sched != nil && i > 0 && s.sched.follows(s.feature, i) {
+		// Right after event i-1, however far apart their ingestion.
+		prev := s.tl.ingest(i-1) - s.baseOffset(i-1)
+		return max(0, s.tl.ingest(i)-prev-pairGap)
+	}
+	return s.baseOffset(i)
+}
+
+// baseOffset is offset without the planted pairs.
+func (s *stream) baseOffset(i int) int64 {
 	h := mix(s.tsKey + uint64(i)*gamma)
 	off := int64(h % uint64(maxJitter))
 	if s.late > 0 {
