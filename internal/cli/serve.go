@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opwatch/opwatch/internal/config"
+	"github.com/opwatch/opwatch/internal/detect"
 	"github.com/opwatch/opwatch/internal/emulator"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
@@ -20,11 +21,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			"A database with an older schema is refused unless --migrate is given (back it up first).")
 	cfgPath := fs.String("config", "", "configuration `file` declaring sources (sources as code)")
 	migrate := fs.Bool("migrate", false, "upgrade an older database schema before serving")
+	rulesDir := fs.String("rules", "", "a `folder` of your own detection rules, run beside the built-in packs")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+		return err
+	}
+	rules, _, err := loadRules(*rulesDir)
+	if err != nil {
 		return err
 	}
 	cfg := config.Default()
@@ -72,12 +78,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			a.log.Warn(n, "source", s.Name)
 		}
 	}
-	return a.serve(ctx, cfg)
+	return a.serve(ctx, cfg, rules)
 }
 
 // serve runs the long-lived parts as a group until ctx is cancelled or one
 // of them fails.
-func (a *app) serve(ctx context.Context, cfg config.Config) error {
+func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set) error {
 	srcs, err := a.store.ListSources(ctx)
 	if err != nil {
 		return err
@@ -95,9 +101,11 @@ func (a *app) serve(ctx context.Context, cfg config.Config) error {
 		ReconcileWindow: time.Duration(cfg.Ingest.ReconcileWindow),
 		UserAgent:       userAgent(),
 	})
+	det := detect.NewStage(detect.StageConfig{Store: a.store, Rules: rules, Logger: a.log})
 	a.log.Info("opwatch serving", "db", a.db, "sources", len(srcs))
 	err = runGroup(ctx, a.log, []part{
 		{"ingest", in.Run},
+		{"detect", det.Run},
 	})
 	a.log.Info("opwatch stopped")
 	return err
@@ -110,11 +118,16 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	events := fs.Int("events", 2000, "events of each type preloaded over the past 24 hours")
 	rate := fs.Float64("rate", 30, "new events per minute per type while the demo runs")
 	seed := fs.Int64("seed", 0, "seed of the generated data (default: a new one each run)")
+	rulesDir := fs.String("rules", "", "a `folder` of your own detection rules, run beside the built-in packs")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+		return err
+	}
+	rules, _, err := loadRules(*rulesDir)
+	if err != nil {
 		return err
 	}
 	if *seed == 0 {
@@ -181,5 +194,5 @@ Try, in another terminal:
 
 Stop with Ctrl-C.
 `, em.URL(), *events, *rate, e.db, e.db, e.db, e.db)
-	return a.serve(ctx, config.Default())
+	return a.serve(ctx, config.Default(), rules)
 }

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/config"
+	"github.com/opwatch/opwatch/internal/detect"
+	"github.com/opwatch/opwatch/internal/emulator"
+	"github.com/opwatch/opwatch/internal/ingest"
+	"github.com/opwatch/opwatch/internal/store/engine"
+)
+
+// runBenchDetect is `opwatch bench detect`: the detect stage (read,
+// evaluate, commit) over N stored events with every built-in rule.
+func runBenchDetect(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("bench detect", "bench detect [--events N] [--dir DIR] [--batch N] [--workers N]",
+		"Fill a fresh database with N realistic events (the emulator in-process, through the\n"+
+			"ingest path; a third of each log type), then run the detect stage over them with\n"+
+			"every built-in rule, and print events/s and the wall time of detection alone.\n"+
+			"The database is its own (in --dir): --db is not used.")
+	n := fs.Int("events", 300000, "events in all (a third of each log type)")
+	dir := fs.String("dir", "", "directory for the database (default a temporary one, removed after)")
+	batch := fs.Int("batch", 1000, "events per detect batch (one commit each)")
+	workers := fs.Int("workers", 0, "rules evaluated at once (default GOMAXPROCS)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the detect run to `file`")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+		return err
+	}
+	if *n < 3 {
+		return usagef("--events %d: want at least 3", *n)
+	}
+	rules, err := detect.LoadBuiltin()
+	if err != nil {
+		return fmt.Errorf("load the built-in rules: %w", err)
+	}
+	enabled := 0
+	for _, r := range rules.Rules() {
+		if r.Enabled {
+			enabled++
+		}
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "opwatch-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	be := *e
+	be.db = filepath.Join(*dir, "bench.db")
+	if _, err := os.Lstat(be.db); err == nil {
+		return fmt.Errorf("%s exists: bench detect needs a fresh database; remove it or give another --dir", be.db)
+	}
+	be.keyFile = ""
+	be.logLevel = "warn"
+	a, err := be.openWrite(ctx, engine.ReadWrite, keyIfEmpty)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	fmt.Fprintf(e.stdout, "bench detect: %d events (%d of each type), %d enabled built-in rules, GOMAXPROCS %d\n",
+		3*(*n/3), *n/3, enabled, runtime.GOMAXPROCS(0))
+	em, err := emulator.Start(emulator.Options{Seed: 1, Events: *n / 3, RateLimitPerMinute: -1, RateLimitPerHour: -1,
+		Span: 24 * time.Hour}, "127.0.0.1:0", false)
+	if err != nil {
+		return err
+	}
+	defer em.Close()
+	tok, err := em.IssueToken(emulator.TokenOptions{})
+	if err != nil {
+		return err
+	}
+	s := config.Source{Name: "bench", BaseURL: em.URL(), Lookback: config.Duration(48 * time.Hour)}
+	if _, err := a.sources.Add(ctx, s, tok); err != nil {
+		return err
+	}
+	fillStart := time.Now()
+	in := ingest.New(ingest.Config{Store: a.store, Secrets: a.secrets, Logger: a.log, UserAgent: userAgent()})
+	results, err := in.Pull(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("fill the database: %w", err)
+	}
+	stored := 0
+	for _, r := range results {
+		stored += r.Inserted
+	}
+	fmt.Fprintf(e.stdout, "filled:     %d events in %s (ingest, not measured)\n", stored, time.Since(fillStart).Round(time.Millisecond))
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	st := detect.NewStage(detect.StageConfig{Store: a.store, Rules: rules, Logger: a.log, Batch: *batch, Workers: *workers})
+	var evaluated, alerts, matches, ruleErrors int
+	start := time.Now()
+	for {
+		res, err := st.Step(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return errInterrupted
+			}
+			return err
+		}
+		if res.Events == 0 {
+			break
+		}
+		evaluated += res.Events
+		alerts += res.Alerts
+		matches += res.Matches
+		ruleErrors += res.RuleErrors
+	}
+	took := time.Since(start)
+	fmt.Fprintf(e.stdout, "evaluated:  %d events\nalerts:     %d (%d matches, %d rule errors)\nwall:       %s\nevents/s:   %.0f\npeak RSS:   %s\n",
+		evaluated, alerts, matches, ruleErrors, took.Round(time.Millisecond), float64(evaluated)/took.Seconds(), peakRSS())
+	if evaluated != stored {
+		return fmt.Errorf("evaluated %d events, want the %d stored", evaluated, stored)
+	}
+	return nil
+}
