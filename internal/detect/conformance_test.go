@@ -38,10 +38,12 @@ import (
 
 // notPorted lists the cases' rules that opwatch deliberately does not ship,
 // with the reason; a case of any other missing rule fails.
-var notPorted = map[string]string{
-	"OnePassword.Login.From.CrowdStrike.Unmanaged.Device": "a scheduled rule over a SQL join of " +
-		"sign-ins with CrowdStrike's device inventory, which opwatch does not collect; Panther " +
-		"disabled it and dropped it from its pack in 2024-09",
+func notPorted() map[string]string {
+	return map[string]string{
+		"OnePassword.Login.From.CrowdStrike.Unmanaged.Device": "a scheduled rule over a SQL join of " +
+			"sign-ins with CrowdStrike's device inventory, which opwatch does not collect; Panther " +
+			"disabled it and dropped it from its pack in 2024-09",
+	}
 }
 
 // want is what Panther's rule yields on a matching case, beyond the result.
@@ -54,60 +56,62 @@ type want struct {
 // conformanceWant holds the expectations per "RuleID/case name", for every
 // case that matches. Values follow Panther's rule code; where opwatch
 // differs on purpose the comment says so.
-var conformanceWant = map[string]want{
-	"OnePassword.Unusual.Client/1Password - Bad Client": {
-		title: "Unusual 1Password client - Bartco 1Password Manager detected",
-		context: map[string]any{
-			"user": "Homer Simpson", "user_email": "homer@springfield.gov", "ip_address": "1.1.1.1",
-			"client": "Bartco 1Password Manager", "OS": "MacOSX", "login_result": "success",
-			"time_seen": "2021-12-15 18:02:23",
+func conformanceWant() map[string]want {
+	return map[string]want{
+		"OnePassword.Unusual.Client/1Password - Bad Client": {
+			title: "Unusual 1Password client - Bartco 1Password Manager detected",
+			context: map[string]any{
+				"user": "Homer Simpson", "user_email": "homer@springfield.gov", "ip_address": "1.1.1.1",
+				"client": "Bartco 1Password Manager", "OS": "MacOSX", "login_result": "success",
+				"time_seen": "2021-12-15 18:02:23",
+			},
 		},
-	},
-	"OnePassword.Sensitive.Item/1Password - Sensitive Item Accessed": {
-		title: "A Sensitive 1Password Item was Accessed by user Homer Simpson",
-		// ip_address: Panther's ItemUsage data model maps source_ip to
-		// client.ipaddress (a typo), so Panther's is always null; opwatch
-		// maps client.ip_address.
-		context: map[string]any{
-			"user": "Homer Simpson", "item_name": nil, "client": "1Password Browser Extension",
-			"ip_address": "1.1.1.1.1", "event_time": "2022-02-23 20:27:17.071",
+		"OnePassword.Sensitive.Item/1Password - Sensitive Item Accessed": {
+			title: "A Sensitive 1Password Item was Accessed by user Homer Simpson",
+			// ip_address: Panther's ItemUsage data model maps source_ip to
+			// client.ipaddress (a typo), so Panther's is always null; opwatch
+			// maps client.ip_address.
+			context: map[string]any{
+				"user": "Homer Simpson", "item_name": nil, "client": "1Password Browser Extension",
+				"ip_address": "1.1.1.1.1", "event_time": "2022-02-23 20:27:17.071",
+			},
 		},
-	},
-	"OnePassword.Lut.Sensitive.Item/1Password - Sensitive Item Accessed": {
-		title: "A Sensitive 1Password Item was Accessed by user Homer Simpson",
-		context: map[string]any{
-			"user": "Homer Simpson", "item_name": "demo_item", "client": "1Password Browser Extension",
-			"ip_address": "1.1.1.1", "event_time": "2022-02-23 22:11:50.591",
+		"OnePassword.Lut.Sensitive.Item/1Password - Sensitive Item Accessed": {
+			title: "A Sensitive 1Password Item was Accessed by user Homer Simpson",
+			context: map[string]any{
+				"user": "Homer Simpson", "item_name": "demo_item", "client": "1Password Browser Extension",
+				"ip_address": "1.1.1.1", "event_time": "2022-02-23 22:11:50.591",
+			},
 		},
-	},
-	"Standard.BruteForceByIP/1Password - Failed Login": {
-		title: "OnePassword.SignInAttempt: Login attempts from IP [111.111.111.111] have exceeded the failed logins threshold",
-		// Unmocked, with neither IPinfo nor a location in the event, opwatch
-		// falls back to the sign-in's top-level country where Panther's
-		// IPinfo helper raises; Panther's defaults fill the rest. (The
-		// runner checks the mocked form.)
-		context: map[string]any{
-			"geolocation": "None, None in US", "ip": "111.111.111.111",
-			"reverse_lookup": "No reverse lookup hostname", "ip_org": "No organization listed",
-			"parseDelay": "2 minute(s) 40 second(s)",
+		"Standard.BruteForceByIP/1Password - Failed Login": {
+			title: "OnePassword.SignInAttempt: Login attempts from IP [111.111.111.111] have exceeded the failed logins threshold",
+			// Unmocked, with neither IPinfo nor a location in the event, opwatch
+			// falls back to the sign-in's top-level country where Panther's
+			// IPinfo helper raises; Panther's defaults fill the rest. (The
+			// runner checks the mocked form.)
+			context: map[string]any{
+				"geolocation": "None, None in US", "ip": "111.111.111.111",
+				"reverse_lookup": "No reverse lookup hostname", "ip_org": "No organization listed",
+				"parseDelay": "2 minute(s) 40 second(s)",
+			},
 		},
-	},
-	"Standard.BruteForceByUser/1Password - Failed Login": {
-		title: "OnePassword.SignInAttempt: User [homer@springfield.gov] has exceeded the failed logins threshold",
-		context: map[string]any{
-			"geolocation": "None, None in US", "ip": "111.111.111.111",
-			"reverse_lookup": "No reverse lookup hostname", "ip_org": "No organization listed",
-			"parseDelay": "2 minute(s) 40 second(s)",
+		"Standard.BruteForceByUser/1Password - Failed Login": {
+			title: "OnePassword.SignInAttempt: User [homer@springfield.gov] has exceeded the failed logins threshold",
+			context: map[string]any{
+				"geolocation": "None, None in US", "ip": "111.111.111.111",
+				"reverse_lookup": "No reverse lookup hostname", "ip_org": "No organization listed",
+				"parseDelay": "2 minute(s) 40 second(s)",
+			},
 		},
-	},
-	"Standard.SignInFromRogueState/OnePassword - Rogue State Sign-In": {
-		// The country's ISO short name, as Panther's pycountry lookup prints it.
-		title: "OnePassword.SignInAttempt: Sign-In for account dude.lightbulb@example.co from Rogue State 'Russian Federation'",
-		context: map[string]any{
-			"udm_path": "client.ip_address", "event_type": "successful_login", "source_ip": "1.1.1.1",
-			"country": "Russian Federation", "account_name": "dude.lightbulb@example.co",
+		"Standard.SignInFromRogueState/OnePassword - Rogue State Sign-In": {
+			// The country's ISO short name, as Panther's pycountry lookup prints it.
+			title: "OnePassword.SignInAttempt: Sign-In for account dude.lightbulb@example.co from Rogue State 'Russian Federation'",
+			context: map[string]any{
+				"udm_path": "client.ip_address", "event_type": "successful_login", "source_ip": "1.1.1.1",
+				"country": "Russian Federation", "account_name": "dude.lightbulb@example.co",
+			},
 		},
-	},
+	}
 }
 
 type conformanceCase struct {
@@ -143,6 +147,8 @@ func TestConformancePanther(t *testing.T) {
 		t.Fatalf("LoadBuiltin: %v", err)
 	}
 
+	expect := conformanceWant()
+	skip := notPorted()
 	seen := map[string]bool{}
 	for _, file := range files {
 		ruleID := strings.TrimSuffix(filepath.Base(file), ".json")
@@ -155,7 +161,7 @@ func TestConformancePanther(t *testing.T) {
 			t.Fatalf("%s: %v", file, err)
 		}
 		t.Run(ruleID, func(t *testing.T) {
-			if reason, ok := notPorted[ruleID]; ok {
+			if reason, ok := skip[ruleID]; ok {
 				if set.Rule(ruleID) != nil {
 					t.Fatalf("%s is built in now: remove it from notPorted so its %d cases run", ruleID, len(cases))
 				}
@@ -170,7 +176,7 @@ func TestConformancePanther(t *testing.T) {
 				seen[key] = true
 				t.Run(c.Name, func(t *testing.T) {
 					runViaRunner(t, set, rule, c)
-					w, ok := conformanceWant[key]
+					w, ok := expect[key]
 					if c.Expected && !ok {
 						t.Fatalf("no title/context expectation for matching case %q: add one to conformanceWant", key)
 					}
@@ -181,9 +187,9 @@ func TestConformancePanther(t *testing.T) {
 	}
 	// An expectation whose case vanished from the suite (renamed upstream)
 	// would otherwise never be checked.
-	for key := range conformanceWant {
+	for key := range expect {
 		if !seen[key] {
-			t.Errorf("conformanceWant[%q] names no case in %s", key, dir)
+			t.Errorf("conformanceWant()[%q] names no case in %s", key, dir)
 		}
 	}
 }
