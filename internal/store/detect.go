@@ -24,7 +24,7 @@ type StoredEvent struct {
 	SourceLabel string
 	IPs         []string
 	Emails      []string
-	Raw         []byte
+	Raw         []byte // read-only: an engine may hand out memory it shares
 }
 
 // Alert types.

@@ -180,3 +180,43 @@ func BenchmarkEventsAfter(b *testing.B) {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(read), "cpu-ns/event")
 	}
 }
+
+// BenchmarkCommitDetect commits detect batches as a busy stage would: per
+// batch of 1000 events, 5 new alerts, 200 matches, 100 dedup groups and 500
+// rule-state changes.
+//
+//	go test -run '^$' -bench CommitDetect -benchtime 200x ./internal/store/sqlite
+func BenchmarkCommitDetect(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	at := time.Now().UTC()
+	var pos int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := store.DetectCommit{Stage: "detect", From: pos, To: pos + 1000, Now: at}
+		for a := range 5 {
+			c.Alerts = append(c.Alerts, store.Alert{ID: fmt.Sprintf("A%d-%d", i, a), Type: store.AlertRule, RuleID: "R",
+				Dedup: fmt.Sprint(a), Title: "t", Severity: "HIGH", FirstEventAt: at, LastEventAt: at, PeriodEnd: at.Add(time.Hour)})
+		}
+		for m := range 200 {
+			c.Matches = append(c.Matches, store.AlertMatch{AlertID: fmt.Sprintf("A%d-%d", i, m%5), Seq: pos + int64(m) + 1, EventTime: at})
+		}
+		for g := range 100 {
+			c.Groups = append(c.Groups, store.DedupGroup{RuleID: "R", Dedup: fmt.Sprint(g), PeriodEnd: at.Add(time.Hour), Matches: 1, Pending: []int64{pos + 1}})
+		}
+		for k := range 500 {
+			c.State = append(c.State, store.StateChange{RuleID: "R", Key: fmt.Sprint(k), Value: []byte(`{"n":1}`), ExpiresAt: at.Add(time.Hour)})
+		}
+		if err := s.CommitDetect(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		pos += 1000
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/commit")
+	b.ReportMetric(0, "ns/op")
+}

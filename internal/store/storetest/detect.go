@@ -130,10 +130,18 @@ func testEventsAfterFields(t *testing.T, s store.Store, c *Clock) {
 	e1.Emails = []string{`o"dd\name@example.com`, "plain@example.com"}
 	e1.Account = "acct-given"
 	e2 := ev(st, "without", at.Add(time.Second))
-	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c", Events: []store.Event{e1, e2}})
+	// Separators and control characters an engine might use internally.
+	e3 := ev(st, "odd\x1e\x1f\x00|,id", at.Add(2*time.Second))
+	e3.RowID = "row\x1eid"
+	e3.IPs = []string{"192.0.2.9"}
+	mustCommit(t, s, store.PageCommit{StreamID: st.ID, LeaseOwner: "me", Cursor: "c", Events: []store.Event{e1, e2, e3}})
 	got := readAll(t, s, 0, 10)
-	if len(got) != 2 {
-		t.Fatalf("read %d events, want 2", len(got))
+	if len(got) != 3 {
+		t.Fatalf("read %d events, want 3", len(got))
+	}
+	if g := got[2]; g.UUID != e3.UUID || g.RowID != e3.RowID || !reflect.DeepEqual(g.IPs, e3.IPs) || g.Account != "acct-acme" ||
+		!g.EventTime.Equal(e3.EventTime) || g.LogType != signin || g.Seq <= got[1].Seq {
+		t.Errorf("an event with odd characters came back as %+v", g)
 	}
 	if !reflect.DeepEqual(got[0].IPs, e1.IPs) || !reflect.DeepEqual(got[0].Emails, e1.Emails) || got[0].Account != "acct-given" {
 		t.Errorf("event with addresses: IPs %q, emails %q, account %q", got[0].IPs, got[0].Emails, got[0].Account)
@@ -141,7 +149,7 @@ func testEventsAfterFields(t *testing.T, s store.Store, c *Clock) {
 	if got[1].IPs != nil || got[1].Emails != nil || got[1].Account != "acct-acme" {
 		t.Errorf("event without addresses: IPs %q, emails %q, account %q", got[1].IPs, got[1].Emails, got[1].Account)
 	}
-	byseq, err := s.EventsBySeq(context.Background(), []int64{got[1].Seq, got[1].Seq + 1000, got[0].Seq})
+	byseq, err := s.EventsBySeq(context.Background(), []int64{got[1].Seq, got[2].Seq + 1000, got[0].Seq})
 	if err != nil {
 		t.Fatal(err)
 	}
