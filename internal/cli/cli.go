@@ -47,6 +47,7 @@ func commands() map[string]command {
 		"backfill": {"re-read a past window of a source alongside its live cursor", runBackfill},
 		"query":    {"run a read-only SQL query over the event lake", runQuery},
 		"rules":    {"test, list or evaluate detection rules (rules test --path DIR)", runRules},
+		"lookup":   {"load, list or remove lookup tables that enrich events for rules", runLookup},
 		"alerts":   {"list or show alerts (alerts list --status open; alerts show ID)", runAlerts},
 		"bench":    {"measure opwatch (bench ingest --events N)", runBench},
 		"migrate":  {"create or upgrade the database schema, then exit", runMigrate},
