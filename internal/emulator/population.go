@@ -33,9 +33,15 @@ type population struct {
 	// rot are the people who sign in in turn (members, and MSP technicians
 	// in MSP mode): sign-in slot i belongs to rot[perm_round(i mod len)], so
 	// a member's latest sign-in before a time is found without a scan.
-	rot      []int
-	units    []int // numbers coprime with len(rot), for the per-round permutations
-	unitsInv []int // their inverses modulo len(rot)
+	rot   []int
+	units []int // numbers coprime with len(rot), for the per-round permutations
+	// Planted scenarios draw their members from disjoint pools, so that one
+	// scenario's trip never meets another's events: travellers (members
+	// without a second place, not admins) for impossible travel and
+	// new_country, others (the rest of the non-admins) for the rest.
+	travellers, others []int
+	travelStep         int   // coprime with len(travellers): the order trips go round them
+	unitsInv           []int // their inverses modulo len(rot)
 }
 
 type person struct {
@@ -227,6 +233,25 @@ func (p *population) addTravel(msp bool) {
 		pp.awayIP = string(appendIP(nil, &r, p.places[pp.away].p))
 		km := distanceKM(p.places[pp.home].p, p.places[pp.away].p)
 		pp.transit = int64((km/travelSpeed + 1) * float64(time.Hour))
+	}
+	for _, u := range p.users {
+		switch pp := &p.people[u]; {
+		case pp.admin:
+		case pp.away < 0:
+			p.travellers = append(p.travellers, u)
+		default:
+			p.others = append(p.others, u)
+		}
+	}
+	if len(p.travellers) == 0 || len(p.others) == 0 { // not with 150 members; safe anyway
+		p.travellers, p.others = p.users, p.users
+	}
+	p.travelStep = 1
+	for s := len(p.travellers) * 3 / 8; s > 1; s++ {
+		if gcd(s, len(p.travellers)) == 1 {
+			p.travelStep = s
+			break
+		}
 	}
 	p.rot = append(p.rot, p.users...)
 	if msp {

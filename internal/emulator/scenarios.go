@@ -205,22 +205,25 @@ func (sc *schedule) instance(a *account, k int) instance {
 	in := instance{k: k, kind: kindOf(k), base: sc.base(k)}
 	in.h = mix(sc.key ^ uint64(int64(k))*gamma)
 	t0 := sc.tl.ingest(max(in.base, 0))
-	// A member at one of their places (not on the way), to keep travel sane.
-	in.victim = p.users[in.h%uint64(len(p.users))]
-	for try := uint64(0); try < 8; try++ {
-		m := p.users[mix(in.h+try)%uint64(len(p.users))]
-		if _, here := p.trip(m, t0); here {
-			in.victim = m
-			break
+	if in.kind == kImpossibleTravel || in.kind == kNewCountry {
+		// Travellers in a sequence that does not repeat for len(travellers)
+		// trips, so that no two trips of one member overlap; they have no
+		// second place, so they are always at home.
+		j := 2*floorDivInt(k, numKinds) + in.kind/kNewCountry
+		n := len(p.travellers)
+		in.victim = p.travellers[((j*p.travelStep+int(sc.key%uint64(n)))%n+n)%n]
+	} else {
+		// Someone at one of their places, not on the way.
+		in.victim = p.others[in.h%uint64(len(p.others))]
+		for try := uint64(0); try < 8; try++ {
+			m := p.others[mix(in.h+try)%uint64(len(p.others))]
+			if _, here := p.trip(m, t0); here {
+				in.victim = m
+				break
+			}
 		}
 	}
 	in.admin = p.admins[(in.h>>20)%uint64(len(p.admins))]
-	if in.admin == in.victim {
-		in.admin = p.admins[(indexOfInt(p.admins, in.admin)+1)%len(p.admins)]
-	}
-	if in.admin == in.victim { // a single admin: act on someone else
-		in.victim = p.users[(indexOfInt(p.users, in.victim)+1)%len(p.users)]
-	}
 	return in
 }
 

@@ -134,15 +134,21 @@ const pairGap = int64(11 * time.Millisecond)
 
 // offset returns how long before its ingestion event i happened, in ns.
 func (s *stream) offset(i int) int64 {
-	if s.sched != nil && i > 0 && s.sched.follows(s.feature, i) {
-		// Right after event i-1, however far apart their ingestion.
-		prev := s.tl.ingest(i-1) - s.baseOffset(i-1)
-		return max(0, s.tl.ingest(i)-prev-pairGap)
+	if s.sched != nil && i >= 0 {
+		if k, o, ok := s.sched.block(i); ok && planted(kindOf(k), s.feature, o) {
+			// Planted events keep their order: no jitter, and the second of
+			// a pair right after the first, however far apart their
+			// ingestion.
+			if s.sched.follows(s.feature, i) {
+				return max(0, s.tl.ingest(i)-s.tl.ingest(i-1)-pairGap)
+			}
+			return 0
+		}
 	}
 	return s.baseOffset(i)
 }
 
-// baseOffset is offset without the planted pairs.
+// baseOffset is offset without planted events.
 func (s *stream) baseOffset(i int) int64 {
 	h := mix(s.tsKey + uint64(i)*gamma)
 	off := int64(h % uint64(maxJitter))
