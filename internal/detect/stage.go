@@ -68,6 +68,11 @@ type Stage struct {
 	lookups   *lookups
 	byLogType map[string][]*Rule
 	lastSweep time.Time
+	// cost is how long each rule took over the last batch: the slowest
+	// start first, so that the batch is not left waiting on one of them.
+	cost map[string]time.Duration
+	// prefetch reads the next batch while this one is evaluated.
+	prefetch *prefetch
 	// watermark is the latest p_parse_time evaluated. An event's clock is
 	// its parse time or the watermark, whichever is later: parse times are
 	// not quite in seq order (pages of different streams commit in any
@@ -120,7 +125,45 @@ func NewStage(cfg StageConfig) *Stage {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Stage{cfg: cfg, log: cfg.Logger.With("stage", cfg.Stage), byLogType: map[string][]*Rule{}}
+	return &Stage{cfg: cfg, log: cfg.Logger.With("stage", cfg.Stage), byLogType: map[string][]*Rule{}, cost: map[string]time.Duration{}}
+}
+
+// prefetch is a read of the batch after position after, in flight.
+type prefetch struct {
+	after  int64
+	done   chan struct{}
+	events []store.StoredEvent
+	err    error
+}
+
+func (s *Stage) startPrefetch(ctx context.Context, after int64) {
+	p := &prefetch{after: after, done: make(chan struct{})}
+	s.prefetch = p
+	go func() {
+		defer close(p.done)
+		p.events, p.err = s.cfg.Store.EventsAfter(ctx, after, s.cfg.Batch)
+	}()
+}
+
+// read returns the events after the stage's position: the prefetched ones
+// when they were read from there.
+func (s *Stage) read(ctx context.Context) ([]store.StoredEvent, error) {
+	if p := s.prefetch; p != nil {
+		s.prefetch = nil
+		<-p.done
+		if p.after == s.pos && p.err == nil {
+			return p.events, nil
+		}
+	}
+	return s.cfg.Store.EventsAfter(ctx, s.pos, s.cfg.Batch)
+}
+
+// stopPrefetch waits for a read in flight (Run returns with nothing left running).
+func (s *Stage) stopPrefetch() {
+	if p := s.prefetch; p != nil {
+		<-p.done
+		s.prefetch = nil
+	}
 }
 
 // Run evaluates batches until ctx is cancelled, waiting Idle when caught
@@ -134,6 +177,7 @@ func (s *Stage) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("detect cannot start: %w", err)
 	}
+	defer s.stopPrefetch()
 	s.log.Info("detect started", "position", s.pos, "rules", len(s.cfg.Rules.Rules()), "open_groups", len(s.groups))
 	for {
 		res, err := s.Step(ctx)
@@ -178,12 +222,16 @@ func (s *Stage) Step(ctx context.Context) (StepResult, error) {
 			return StepResult{}, err
 		}
 	}
-	events, err := s.cfg.Store.EventsAfter(ctx, s.pos, s.cfg.Batch)
+	events, err := s.read(ctx)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("read events after %d: %w", s.pos, err)
 	}
 	if len(events) == 0 {
 		return StepResult{Position: s.pos}, nil
+	}
+	if len(events) == s.cfg.Batch {
+		// More are likely waiting: read them while this batch is evaluated.
+		s.startPrefetch(ctx, events[len(events)-1].Seq)
 	}
 	if err := s.lookups.refresh(ctx, s.cfg.Store); err != nil {
 		return StepResult{}, err
@@ -224,6 +272,7 @@ func (s *Stage) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the dedup groups: %w", err)
 	}
+	s.stopPrefetch()
 	s.pos = pos
 	s.groups = make(map[groupKey]store.DedupGroup, len(gs))
 	for _, g := range gs {
@@ -384,10 +433,20 @@ func (b *batch) evaluate() error {
 			w.order[i] = j
 		}
 	}
+	// The slowest rules first (by the last batch; else the most events).
+	slices.SortStableFunc(works, func(x, y *work) int {
+		if c := cmp.Compare(b.s.cost[y.rule.ID], b.s.cost[x.rule.ID]); c != 0 {
+			return c
+		}
+		return cmp.Compare(len(y.events), len(x.events))
+	})
 	results := make([][]hit, len(works))
+	took := make([]time.Duration, len(works))
 	run := func(k int) {
 		w := works[k]
 		st := b.states[w.rule.ID]
+		start := time.Now()
+		defer func() { took[k] = time.Since(start) }()
 		for _, i := range w.events {
 			st.now = b.now[i]
 			out := evaluateSafely(w.rule, b.evs[i], st, st.now)
@@ -417,7 +476,8 @@ func (b *batch) evaluate() error {
 		close(next)
 		wg.Wait()
 	}
-	for _, w := range works {
+	for k, w := range works {
+		b.s.cost[w.rule.ID] = took[k]
 		if err := b.states[w.rule.ID].err; err != nil {
 			return fmt.Errorf("read the memory of rule %s: %w", w.rule.ID, err)
 		}
@@ -703,6 +763,9 @@ func (b *batch) sweep() {
 func (b *batch) commit() store.DetectCommit {
 	c := store.DetectCommit{Stage: b.s.cfg.Stage, From: b.s.pos, To: b.events[len(b.events)-1].Seq,
 		Alerts: b.alerts, Matches: b.matches}
+	if !b.s.cfg.EventClock {
+		c.Now = b.clock // expired memory is purged by the events' clock, as it expires
+	}
 	keys := make([]groupKey, 0, len(b.groups))
 	for k := range b.groups {
 		keys = append(keys, k)
