@@ -2,9 +2,12 @@ package detect
 
 import (
 	"bytes"
+	"strconv"
+
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/opwatch/opwatch/internal/jsonscan"
 	"math"
 	"math/big"
 	"sort"
@@ -43,25 +46,32 @@ func ctxOf(thread *starlark.Thread, name string) (*evalCtx, error) {
 	return c, nil
 }
 
-// stored is the encoding of a state value.
-type stored struct {
-	V json.RawMessage `json:"v"`
-	X int64           `json:"x,omitempty"` // expiry, Unix nanoseconds; 0 never
-}
+// A state value is stored as {"x":EXPIRY,"v":VALUE}: EXPIRY in Unix
+// nanoseconds (0: never), VALUE the JSON of the value. Written and read by
+// hand: the state is on the hot path of stateful rules.
+const statePrefix = `{"x":`
 
-func stateRead(c *evalCtx, key string) (json.RawMessage, int64, bool) {
+func stateRead(c *evalCtx, key string) ([]byte, int64, bool) {
 	b, ok := c.st.Get(c.ruleID, key)
 	if !ok {
 		return nil, 0, false
 	}
-	var s stored
-	if json.Unmarshal(b, &s) != nil {
+	rest, ok := bytes.CutPrefix(b, []byte(statePrefix))
+	if !ok {
 		return nil, 0, false
 	}
-	if s.X != 0 && c.base.UnixNano() >= s.X {
+	i := bytes.IndexByte(rest, ',')
+	if i < 0 || len(rest) < i+6 || string(rest[i:i+5]) != `,"v":` || rest[len(rest)-1] != '}' {
 		return nil, 0, false
 	}
-	return s.V, s.X, true
+	exp, err := strconv.ParseInt(string(rest[:i]), 10, 64)
+	if err != nil {
+		return nil, 0, false
+	}
+	if exp != 0 && c.base.UnixNano() >= exp {
+		return nil, 0, false
+	}
+	return rest[i+5 : len(rest)-1], exp, true
 }
 
 func stateWrite(c *evalCtx, key string, v any, exp int64) error {
@@ -69,7 +79,12 @@ func stateWrite(c *evalCtx, key string, v any, exp int64) error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(stored{V: raw, X: exp})
+	b := make([]byte, 0, len(raw)+32)
+	b = append(b, statePrefix...)
+	b = strconv.AppendInt(b, exp, 10)
+	b = append(b, `,"v":`...)
+	b = append(b, raw...)
+	b = append(b, '}')
 	var expires time.Time
 	if exp != 0 {
 		expires = time.Unix(0, exp).UTC()
@@ -298,13 +313,16 @@ func toGo(v starlark.Value, depth int) (any, error) {
 
 // jsonToStarlark decodes JSON into ordinary (mutable) Starlark values.
 func jsonToStarlark(raw []byte) (starlark.Value, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var g any
-	if err := dec.Decode(&g); err != nil {
-		return nil, err
+	d := &decoder{s: jsonscan.Scanner{Data: raw}, mutable: true}
+	d.s.SkipWS()
+	v, ok := d.value(0)
+	if !ok {
+		if d.s.Err != nil {
+			return nil, d.s.Err
+		}
+		return nil, errors.New("not valid JSON")
 	}
-	return goToStarlark(g), nil
+	return v, nil
 }
 
 func goToStarlark(g any) starlark.Value {

@@ -59,12 +59,11 @@ func signInEventType(ev *Dict) starlark.Value {
 	return starlark.None
 }
 
-func eventModel(name string, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*Dict, mapping, bool, error) {
+func eventModel(name string, d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (*Dict, mapping, bool, error) {
 	var key string
 	if err := starlark.UnpackPositionalArgs(name, args, kwargs, 1, &key); err != nil {
 		return nil, mapping{}, false, err
 	}
-	d := b.Receiver().(*Dict)
 	model, ok := dataModels[d.ev.LogType]
 	if !ok {
 		return nil, mapping{}, false, fmt.Errorf("%s: log type %q has no data model", name, d.ev.LogType)
@@ -73,8 +72,8 @@ func eventModel(name string, b *starlark.Builtin, args starlark.Tuple, kwargs []
 	return d, m, ok, nil
 }
 
-func eventUDM(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	d, m, ok, err := eventModel("udm", b, args, kwargs)
+func eventUDM(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	d, m, ok, err := eventModel("udm", d, args, kwargs)
 	if err != nil || !ok {
 		return starlark.None, err
 	}
@@ -84,8 +83,8 @@ func eventUDM(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	return deepGet(d, m.path, starlark.None), nil
 }
 
-func eventUDMPath(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	_, m, ok, err := eventModel("udm_path", b, args, kwargs)
+func eventUDMPath(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	_, m, ok, err := eventModel("udm_path", d, args, kwargs)
 	if err != nil || !ok || m.dotted == "" {
 		return starlark.None, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -38,10 +39,42 @@ func (r *Rule) evaluate(ev *Event, st State, now time.Time, mod *module) Outcome
 	if base.IsZero() {
 		base = now
 	}
-	thread := &starlark.Thread{Name: r.ID}
-	thread.SetMaxExecutionSteps(MaxSteps)
-	thread.SetLocal(ctxKey, &evalCtx{ruleID: r.ID, st: st, base: base})
-	args := starlark.Tuple{val}
+	ex := getExec()
+	ex.ctx = evalCtx{ruleID: r.ID, st: st, base: base}
+	ex.args[0] = val
+	o := r.run(ex, mod)
+	ex.ctx = evalCtx{}
+	ex.args[0] = nil
+	if o.Err == nil && o.AuxErr == nil { // a failed thread may be cancelled: not reused
+		execPool.Put(ex)
+	}
+	return o
+}
+
+// executor is a reusable thread, its evaluation context and arguments:
+// allocating them for each rule and event cost more than most rules.
+type executor struct {
+	thread *starlark.Thread
+	ctx    evalCtx
+	args   [1]starlark.Value
+}
+
+var execPool = sync.Pool{New: func() any {
+	ex := &executor{thread: &starlark.Thread{Name: "rule"}}
+	ex.thread.SetMaxExecutionSteps(MaxSteps)
+	ex.thread.SetLocal(ctxKey, &ex.ctx)
+	return ex
+}}
+
+func getExec() *executor {
+	ex := execPool.Get().(*executor)
+	ex.thread.Steps = 0 // the limit is per evaluation
+	return ex
+}
+
+func (r *Rule) run(ex *executor, mod *module) Outcome {
+	thread := ex.thread
+	args := starlark.Tuple(ex.args[:])
 
 	res, err := starlark.Call(thread, mod.fns[fnRule], args, nil)
 	if err != nil {

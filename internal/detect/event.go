@@ -214,8 +214,9 @@ func decodeJSON(data []byte) (starlark.Value, error) {
 }
 
 type decoder struct {
-	s   jsonscan.Scanner
-	buf []byte
+	s       jsonscan.Scanner
+	buf     []byte
+	mutable bool // ordinary Starlark dicts and lists (rule state), not read-only ones
 }
 
 func (d *decoder) str() (string, bool) {
@@ -242,6 +243,9 @@ func (d *decoder) value(depth int) (starlark.Value, bool) {
 	case c == '{':
 		p.Pos++
 		p.SkipWS()
+		if d.mutable {
+			return d.mutableDict(depth)
+		}
 		dict := &Dict{}
 		if p.Pos < len(p.Data) && p.Data[p.Pos] == '}' {
 			p.Pos++
@@ -274,6 +278,9 @@ func (d *decoder) value(depth int) (starlark.Value, bool) {
 		list := &List{}
 		if p.Pos < len(p.Data) && p.Data[p.Pos] == ']' {
 			p.Pos++
+			if d.mutable {
+				return starlark.NewList(nil), true
+			}
 			return list, true
 		}
 		for {
@@ -287,6 +294,9 @@ func (d *decoder) value(depth int) (starlark.Value, bool) {
 				return nil, false
 			}
 			if !more {
+				if d.mutable {
+					return starlark.NewList(list.elems), true
+				}
 				return list, true
 			}
 		}
@@ -316,6 +326,36 @@ func (d *decoder) value(depth int) (starlark.Value, bool) {
 		return starlark.None, p.Literal("null")
 	}
 	return nil, p.Unexpected("looking for a value")
+}
+
+func (d *decoder) mutableDict(depth int) (starlark.Value, bool) {
+	p := &d.s
+	dict := starlark.NewDict(0)
+	if p.Pos < len(p.Data) && p.Data[p.Pos] == '}' {
+		p.Pos++
+		return dict, true
+	}
+	for {
+		if p.Pos >= len(p.Data) || p.Data[p.Pos] != '"' {
+			return nil, p.Unexpected("looking for an object key")
+		}
+		k, ok := d.str()
+		if !ok || !p.Colon() {
+			return nil, false
+		}
+		v, ok := d.value(depth + 1)
+		if !ok {
+			return nil, false
+		}
+		_ = dict.SetKey(starlark.String(k), v)
+		more, ok := p.Next('}')
+		if !ok {
+			return nil, false
+		}
+		if !more {
+			return dict, true
+		}
+	}
 }
 
 type entry struct {
@@ -432,7 +472,7 @@ func (d *Dict) AttrNames() []string {
 }
 
 func (d *Dict) Attr(name string) (starlark.Value, error) {
-	var fn func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)
+	var fn methodFunc
 	switch name {
 	case "get":
 		fn = dictGet
@@ -456,10 +496,32 @@ func (d *Dict) Attr(name string) (starlark.Value, error) {
 	if fn == nil {
 		return nil, nil
 	}
-	return starlark.NewBuiltin(name, fn).BindReceiver(d), nil
+	return &method{name: name, recv: d, fn: fn}, nil
 }
 
-func dictGet(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// method is a Dict's bound method: one allocation where a bound
+// starlark.Builtin takes two, on the hot path of every rule.
+type method struct {
+	name string
+	recv *Dict
+	fn   methodFunc
+}
+
+type methodFunc func(*starlark.Thread, *Dict, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)
+
+func (m *method) String() string       { return "<built-in method " + m.name + " of dict value>" }
+func (m *method) Type() string         { return "builtin_function_or_method" }
+func (m *method) Freeze()              {}
+func (m *method) Truth() starlark.Bool { return true }
+func (m *method) Hash() (uint32, error) {
+	return 0, errors.New("unhashable type: builtin_function_or_method")
+}
+func (m *method) Name() string { return m.name }
+func (m *method) CallInternal(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return m.fn(th, m.recv, args, kwargs)
+}
+
+func dictGet(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var k, def starlark.Value = nil, starlark.None
 	if err := starlark.UnpackPositionalArgs("get", args, kwargs, 1, &k, &def); err != nil {
 		// Panther's rules write event.get("k", default=...) too.
@@ -467,7 +529,7 @@ func dictGet(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 			return nil, err2
 		}
 	}
-	v, found, _ := b.Receiver().(*Dict).Get(k)
+	v, found, _ := d.Get(k)
 	if !found {
 		return def, nil
 	}
@@ -505,19 +567,18 @@ func unpackDeepGet(name string, args starlark.Tuple, kwargs []starlark.Tuple) (s
 	return def, nil
 }
 
-func dictDeepGet(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func dictDeepGet(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	def, err := unpackDeepGet("deep_get", args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	return deepGet(b.Receiver(), args, def), nil
+	return deepGet(d, args, def), nil
 }
 
-func dictKeys(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func dictKeys(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := starlark.UnpackPositionalArgs("keys", args, kwargs, 0); err != nil {
 		return nil, err
 	}
-	d := b.Receiver().(*Dict)
 	out := make([]starlark.Value, len(d.entries))
 	for i, e := range d.entries {
 		out[i] = starlark.String(e.k)
@@ -525,11 +586,10 @@ func dictKeys(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	return starlark.NewList(out), nil
 }
 
-func dictValues(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func dictValues(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := starlark.UnpackPositionalArgs("values", args, kwargs, 0); err != nil {
 		return nil, err
 	}
-	d := b.Receiver().(*Dict)
 	out := make([]starlark.Value, len(d.entries))
 	for i, e := range d.entries {
 		out[i] = e.v
@@ -537,11 +597,11 @@ func dictValues(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	return starlark.NewList(out), nil
 }
 
-func dictItems(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func dictItems(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := starlark.UnpackPositionalArgs("items", args, kwargs, 0); err != nil {
 		return nil, err
 	}
-	items := b.Receiver().(*Dict).Items()
+	items := d.Items()
 	out := make([]starlark.Value, len(items))
 	for i, t := range items {
 		out[i] = t
