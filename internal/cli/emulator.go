@@ -68,6 +68,8 @@ func emulatorConfig(e *env, args []string) (emulatorRun, error) {
 	lateFraction := fs.Float64("late-fraction", 0.05, "`fraction` of item usages that arrive late (0: none)")
 	maxLateness := fs.Duration("max-lateness", 6*time.Hour, "how late a late item usage can be")
 	msp := fs.Bool("msp", false, "serve an MSP account: v2 events carry user_type, user_account_uuid, actor_account_uuid")
+	scenarios := fs.Bool("scenarios", false, "plant attacks and risky admin actions (brute force, impossible travel, MFA disabled then an export, …)\n"+
+		"among the benign traffic, about one every 20 minutes, for detections to catch")
 	perMinute := fs.Int("rate-limit-minute", 600, "requests per minute per account (0: unlimited)")
 	perHour := fs.Int("rate-limit-hour", 30000, "requests per hour per account (0: unlimited)")
 	noHeaders := fs.Bool("no-rate-limit-headers", false, "send 429s without Retry-After and RateLimit-* headers")
@@ -147,6 +149,7 @@ Flags:
 			LateFraction:       late,
 			MaxLateness:        *maxLateness,
 			MSP:                *msp,
+			Scenarios:          *scenarios,
 			RateLimitPerMinute: limitFlag(*perMinute),
 			RateLimitPerHour:   limitFlag(*perHour),
 			NoRateLimitHeaders: *noHeaders,

@@ -140,7 +140,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		e.db = "opwatch-demo.db"
 	}
 	log := e.logger()
-	em, err := emulator.Start(emulator.Options{Seed: *seed, Events: *events, Rate: *rate, Logger: log.With("part", "emulator")}, "127.0.0.1:0", false)
+	em, err := emulator.Start(emulator.Options{Seed: *seed, Events: *events, Rate: *rate, Scenarios: true, Logger: log.With("part", "emulator")}, "127.0.0.1:0", false)
 	if err != nil {
 		return fmt.Errorf("start emulator: %w", err)
 	}
