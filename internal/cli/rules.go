@@ -27,6 +27,7 @@ Subcommands:
   test   run the rules' unit tests, as panther_analysis_tool test does
   list   list the rules (enabled or not) and their packs
   eval   run one rule over events read from stdin and print its matches
+  replay run one rule over stored history: what it would have raised
 
 Without --path they read the built-in packs; with --path DIR, DIR's rules
 beside the built-in ones (a RuleID in both is an error).
@@ -45,6 +46,8 @@ func runRules(ctx context.Context, e *env, args []string) error {
 		return rulesList(e, args)
 	case "eval":
 		return rulesEval(e, args)
+	case "replay":
+		return runRulesReplay(ctx, e, args)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, rulesUsage)
 		return nil

@@ -446,3 +446,19 @@ func TestOverrides(t *testing.T) {
 		t.Error("dedup period of a minute accepted")
 	}
 }
+
+// One event is shared by rules evaluated in parallel: decoded once, read
+// without races (go test -race).
+func TestEventSharedAcrossGoroutines(t *testing.T) {
+	r := mustRule(t, "def rule(event):\n    return event.deep_get('client', 'app_name') == 'x' and event.udm('source_ip') == '1.2.3.4'\n")
+	ev := NewEvent(store.StoredEvent{LogType: "OnePassword.SignInAttempt", Raw: []byte(`{"client":{"app_name":"x","ip_address":"1.2.3.4"}}`)}, nil)
+	done := make(chan Outcome)
+	for range 8 {
+		go func() { done <- r.Evaluate(ev, MemState{}, time.Now()) }()
+	}
+	for range 8 {
+		if o := <-done; !o.Matched || o.Err != nil {
+			t.Errorf("%+v", o)
+		}
+	}
+}
