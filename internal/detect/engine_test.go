@@ -462,3 +462,27 @@ func TestEventSharedAcrossGoroutines(t *testing.T) {
 		}
 	}
 }
+
+func TestTestsWithoutTimesKeepState(t *testing.T) {
+	s, err := loadOne(t, `Tests:
+  - Name: no times anywhere
+    ExpectedResult: true
+    State: [{"first": true}]
+    Log: {}
+`, `print("at load")
+def rule(event):
+    print("during evaluation")
+    if event.get("first"):
+        state.put("k", 1, ttl_seconds=60)
+        return False
+    return state.get("k") == 1
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s.Test(nil) {
+		if !r.Passed {
+			t.Errorf("%s: %s", r.Name, r.Err)
+		}
+	}
+}

@@ -39,6 +39,9 @@ func (r *Rule) evaluate(ev *Event, st State, now time.Time, mod *module) Outcome
 	if base.IsZero() {
 		base = now
 	}
+	if base.IsZero() {
+		base = time.Unix(0, 0) // Unix nanoseconds of the zero time overflow
+	}
 	ex := getExec()
 	ex.ctx = evalCtx{ruleID: r.ID, st: st, base: base}
 	ex.args[0] = val
@@ -60,7 +63,8 @@ type executor struct {
 }
 
 var execPool = sync.Pool{New: func() any {
-	ex := &executor{thread: &starlark.Thread{Name: "rule"}}
+	// print() goes nowhere: rules have no I/O.
+	ex := &executor{thread: &starlark.Thread{Name: "rule", Print: func(*starlark.Thread, string) {}}}
 	ex.thread.SetMaxExecutionSteps(MaxSteps)
 	ex.thread.SetLocal(ctxKey, &ex.ctx)
 	return ex

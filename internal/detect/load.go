@@ -588,7 +588,7 @@ func (ld *loader) exec(label string, src []byte, extra starlark.StringDict, patc
 	if err != nil {
 		return nil, nil, compileError(err)
 	}
-	thread := &starlark.Thread{Name: label, Load: func(th *starlark.Thread, module string) (starlark.StringDict, error) {
+	thread := &starlark.Thread{Name: label, Print: func(*starlark.Thread, string) {}, Load: func(th *starlark.Thread, module string) (starlark.StringDict, error) {
 		d, err := ld.load(module)
 		if err == nil && patchLoad != nil {
 			d = patchLoad(module, d)
