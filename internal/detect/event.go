@@ -35,6 +35,9 @@ type Event struct {
 	once sync.Once
 	top  *Dict
 	err  error
+
+	// The methods rules call most, bound to top, without an allocation per call.
+	get, deepGet, udm method
 }
 
 // NewEvent wraps a stored event. enrichment is p_enrichment: rows of lookup
@@ -141,6 +144,9 @@ func (e *Event) decode() {
 	}
 	d.ev = e
 	e.top = d
+	e.get = method{name: "get", recv: d, fn: dictGet}
+	e.deepGet = method{name: "deep_get", recv: d, fn: dictDeepGet}
+	e.udm = method{name: "udm", recv: d, fn: eventUDM}
 	if e.stored == nil {
 		return
 	}
@@ -495,6 +501,16 @@ func (d *Dict) Attr(name string) (starlark.Value, error) {
 	}
 	if fn == nil {
 		return nil, nil
+	}
+	if d.ev != nil { // the event's methods, bound once per event
+		switch name {
+		case "get":
+			return &d.ev.get, nil
+		case "deep_get":
+			return &d.ev.deepGet, nil
+		case "udm":
+			return &d.ev.udm, nil
+		}
 	}
 	return &method{name: name, recv: d, fn: fn}, nil
 }
