@@ -232,5 +232,6 @@ var plantedAudit = map[string]bool{
 	"vault/export": true, "user/disblmfa": true, "account/disblmfa": true, "account/disblduo": true,
 	"account/updatfw": true, "account/uisas": true, "sso/enblsso": true, "sso/disblsso": true,
 	"sso/chngpsso": true, "sso/chngasso": true, "sso/chngdsso": true, "sso/addgsso": true,
-	"sso/delgsso": true, "sa/create": true, "satoken/create": true,
+	"sso/delgsso": true, "sa/create": true, "satoken/create": true, "sa/expire": true, "satoken/trename": true,
+	"satoken/trevoke": true, "gva/grant": true, "invite/create": true, "account/enblduo": true, "account/updatduo": true,
 }

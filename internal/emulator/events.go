@@ -367,6 +367,9 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 			}
 		default:
 			who = r.pickPerson(p.users)
+			if k.objectType == "user" && (k.action == "join" || k.action == "verify") {
+				who = r.pickPerson(p.joiners)
+			}
 		}
 		if !a.session(who, ts, &sess) {
 			who = -1
@@ -421,7 +424,13 @@ func (a *account) appendAudit(b []byte, i int, ts int64, v2 bool) []byte {
 	case objUser, objSelf:
 		target := actor
 		if k.object == objUser {
-			target = &p.people[r.pickPerson(p.users)]
+			target = other()
+			switch k.action {
+			case "activate", "provsn", "sendts", "resendts":
+				target = &p.people[r.pickPerson(p.joiners)]
+			case "suspend", "delete", "reactive":
+				target = &p.people[r.pickPerson(p.leavers)]
+			}
 		}
 		b = append(b, '"')
 		b = append(b, target.uuid...)

@@ -40,8 +40,11 @@ type population struct {
 	// without a second place, not admins) for impossible travel and
 	// new_country, others (the rest of the non-admins) for the rest.
 	travellers, others []int
-	travelStep         int   // coprime with len(travellers): the order trips go round them
-	unitsInv           []int // their inverses modulo len(rot)
+	// joiners and leavers are the few members the baseline's joins,
+	// activations, provisioning, suspensions and deletions concern.
+	joiners, leavers []int
+	travelStep       int   // coprime with len(travellers): the order trips go round them
+	unitsInv         []int // their inverses modulo len(rot)
 }
 
 type person struct {
@@ -237,6 +240,10 @@ func (p *population) addTravel(msp bool) {
 	for _, u := range p.users {
 		switch pp := &p.people[u]; {
 		case pp.admin:
+		case len(p.joiners) < 3:
+			p.joiners = append(p.joiners, u)
+		case len(p.leavers) < 3:
+			p.leavers = append(p.leavers, u)
 		case pp.away < 0:
 			p.travellers = append(p.travellers, u)
 		default:

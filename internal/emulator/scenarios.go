@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -31,7 +32,9 @@ const (
 	ScenarioNewCountry          = "new_country"                // a member with history signs in from a country they have never been in
 	ScenarioSuspendAfterExport  = "suspend_after_export"       // a member exports a vault and 3 items; an admin suspends them
 	ScenarioRevealBurst         = "reveal_burst"               // one member reveals or copies 36 items in a row
-	ScenarioPolicyChanges       = "policy_changes"             // an admin changes two of: SSO, firewall, sharing, account MFA or Duo settings
+	ScenarioPolicyChanges       = "policy_changes"             // an admin makes two changes of policyActions: SSO, firewall, sharing, MFA, Duo, service-account tokens, an invitation
+	ScenarioSelfGrantReveal     = "self_grant_then_reveal"     // an admin grants themselves access to a vault, then reveals 5 of its items
+	ScenarioExportAfterJoin     = "export_after_join"          // a newcomer joins, then exports a vault
 	ScenarioBruteForce          = "brute_force"                // 25 failed sign-ins of one member from one foreign address
 )
 
@@ -41,7 +44,8 @@ const (
 var scenarioKinds = []string{
 	ScenarioUnusualClient, ScenarioImpossibleTravel, ScenarioMFADisabledExport, ScenarioOwnersAdded,
 	ScenarioServiceAccount, ScenarioMFABypass, ScenarioVaultSharedEveryone, ScenarioNewCountry,
-	ScenarioSuspendAfterExport, ScenarioRevealBurst, ScenarioPolicyChanges, ScenarioBruteForce,
+	ScenarioSuspendAfterExport, ScenarioRevealBurst, ScenarioPolicyChanges, ScenarioSelfGrantReveal,
+	ScenarioExportAfterJoin, ScenarioBruteForce,
 }
 
 const (
@@ -56,6 +60,8 @@ const (
 	kSuspendAfterExport
 	kRevealBurst
 	kPolicyChanges
+	kSelfGrantReveal
+	kExportAfterJoin
 	kBruteForce
 	numKinds
 )
@@ -68,6 +74,8 @@ const (
 	bruteForceN    = 25
 	mfaFailuresN   = 8
 	revealBurstN   = 36
+	itemExportsN   = 12 // mfa_disabled_then_export's items: past Items.Exported's threshold of 10
+	selfRevealsN   = 5
 )
 
 // Planted sign-in failures come from a web browser, planted unusual clients
@@ -82,7 +90,9 @@ var (
 var policyActions = [][2]string{
 	{"sso", "chngpsso"}, {"account", "updatfw"}, {"sso", "disblsso"}, {"account", "disblmfa"},
 	{"sso", "enblsso"}, {"account", "uisas"}, {"sso", "chngasso"}, {"account", "disblduo"},
-	{"sso", "chngdsso"}, {"sso", "addgsso"}, {"sso", "delgsso"},
+	{"sso", "chngdsso"}, {"sso", "addgsso"}, {"sso", "delgsso"}, {"account", "enblduo"},
+	{"satoken", "trename"}, {"invite", "create"}, {"account", "updatduo"}, {"satoken", "trevoke"},
+	{"sa", "expire"},
 }
 
 // schedule places an account's scenario blocks.
@@ -163,7 +173,9 @@ func planted(kind, f, o int) bool {
 	case itemUsages:
 		switch kind {
 		case kMFADisabledExport:
-			return o >= 4 && o < 9
+			return o >= 4 && o < 4+itemExportsN
+		case kSelfGrantReveal:
+			return o >= 2 && o < 2+selfRevealsN
 		case kSuspendAfterExport:
 			return o >= 1 && o < 4
 		case kRevealBurst:
@@ -173,8 +185,10 @@ func planted(kind, f, o int) bool {
 		switch kind {
 		case kMFADisabledExport, kSuspendAfterExport:
 			return o == 0 || o == 3 || (kind == kSuspendAfterExport && o == 4)
-		case kOwnersAdded, kVaultShared:
+		case kOwnersAdded, kVaultShared, kSelfGrantReveal:
 			return o == 0
+		case kExportAfterJoin:
+			return o == 0 || o == 2
 		case kServiceAccount, kPolicyChanges:
 			return o == 0 || o == 1
 		}
@@ -212,6 +226,8 @@ func (sc *schedule) instance(a *account, k int) instance {
 		j := 2*floorDivInt(k, numKinds) + in.kind/kNewCountry
 		n := len(p.travellers)
 		in.victim = p.travellers[((j*p.travelStep+int(sc.key%uint64(n)))%n+n)%n]
+	} else if in.kind == kExportAfterJoin {
+		in.victim = p.joiners[in.h%uint64(len(p.joiners))]
 	} else {
 		// Someone at one of their places, not on the way.
 		in.victim = p.others[in.h%uint64(len(p.others))]
@@ -258,6 +274,19 @@ func (p *population) otherCountry(from int, h uint64, minKM, maxKM float64) int 
 		}
 	}
 	return best
+}
+
+// unusualVault is a shared vault admin m has no access to (so their
+// baseline never uses it).
+func (p *population) unusualVault(m int, h uint64) int {
+	pp := &p.people[m]
+	for j := 0; j < numShared; j++ {
+		v := (int(h%numShared) + j) % numShared
+		if !slices.Contains(pp.shared, v) {
+			return v
+		}
+	}
+	return int(h % numShared)
 }
 
 // attackerPlace is where brute force comes from.
@@ -404,9 +433,19 @@ func (sc *schedule) itemUsage(a *account, i int, ts int64, f *usageFacts) bool {
 		if o%3 == 2 {
 			f.action = "secure-copy"
 		}
+	case kSelfGrantReveal:
+		who, f.action = in.admin, "reveal"
+		f.vault = p.unusualVault(in.admin, in.h)
+		f.itemKey, f.version = p.vaults[f.vault].item((o - 2) % p.vaults[f.vault].items)
 	}
 	pp := &p.people[who]
 	f.who = who
+	if in.kind == kSelfGrantReveal {
+		f.device = pp.devices[0]
+		f.place, _ = p.trip(who, ts)
+		f.ip = p.ipAt(who, f.device, f.place)
+		return true
+	}
 	// Item n of the member's vaults, private first, in order: all distinct.
 	vaults := append([]int{pp.private}, pp.shared...)
 	if pp.private < 0 {
@@ -442,7 +481,7 @@ func (sc *schedule) audit(a *account, b []byte, i int, ts int64, v2 bool) ([]byt
 	r := a.streams[auditEvents].eventRNG(i)
 	u1, u2 := r.next(), r.next()
 	actor := in.admin
-	if in.kind == kSuspendAfterExport && o == 0 {
+	if in.kind == kSuspendAfterExport && o == 0 || in.kind == kExportAfterJoin {
 		actor = in.victim
 	}
 	ap := &p.people[actor]
@@ -482,6 +521,16 @@ func (sc *schedule) audit(a *account, b []byte, i int, ts int64, v2 bool) ([]byt
 		} else {
 			objectType, action, object = "user", "suspend", withDetails(vp)
 		}
+	case kExportAfterJoin:
+		if o == 0 {
+			objectType, action, object = "user", "join", withDetails(vp)
+		} else {
+			objectType, action, object = "vault", "export", quoted(vaultOf(vp))
+		}
+	case kSelfGrantReveal:
+		objectType, action = "uva", "grant"
+		object = quoted(p.vaults[p.unusualVault(in.admin, in.h)].uuid)
+		aux = fmt.Appendf(nil, `,"aux_uuid":"%s","aux_details":%s`, ap.uuid, ap.details)
 	case kOwnersAdded:
 		objectType, action, object = "gm", "join", quoted(p.groups[groupOwners])
 		aux = fmt.Appendf(nil, `,"aux_id":%d,"aux_uuid":"%s","aux_details":%s,"aux_info":"R"`, vp.numID, vp.uuid, vp.details)
@@ -501,9 +550,18 @@ func (sc *schedule) audit(a *account, b []byte, i int, ts int64, v2 bool) ([]byt
 		n := len(policyActions)
 		pa := policyActions[((2*floorDivInt(in.k, numKinds)+o)%n+n)%n]
 		objectType, action = pa[0], pa[1]
-		if objectType == "account" {
+		switch objectType {
+		case "account":
 			object = p.accountJSON
-		} else {
+		case "sa", "satoken":
+			object = quoted(p.people[p.services[in.h%uint64(len(p.services))]].uuid)
+			if objectType == "satoken" {
+				aux = append([]byte(`,"aux_info":`), appendString(nil, tokenNames[in.h%uint64(len(tokenNames))])...)
+			}
+		case "invite":
+			object = appendQuotedID(nil, in.h, mix(in.h^0x696e76), true)
+			aux = append([]byte(`,"aux_info":`), appendString(nil, "new.hire"+fmt.Sprint(in.h%1000)+"@"+p.domain)...)
+		default:
 			object = appendQuotedID(nil, in.h, mix(in.h^0x73736f), true)
 		}
 		if action == "addgsso" || action == "delgsso" {
@@ -647,6 +705,10 @@ func (a *account) describe(s *Scenario, in instance) {
 		subject = p.groups[groupEveryone]
 	case kMFADisabledExport:
 		subject = p.people[in.admin].uuid
+	case kSelfGrantReveal:
+		subject = p.vaults[p.unusualVault(in.admin, in.h)].uuid
+	case kExportAfterJoin:
+		actor, subject = in.victim, vp.uuid
 	}
 	s.Actor, s.ActorEmail, s.Subject = p.people[actor].uuid, emailOf(p.people[actor].details), subject
 }

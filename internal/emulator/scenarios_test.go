@@ -183,7 +183,7 @@ func TestPlantedScenariosSayWhatRulesNeed(t *testing.T) {
 				t.Fatalf("impossible travel: %.0f km in %v", km, b.Timestamp.Sub(a.Timestamp))
 			}
 		case ScenarioMFADisabledExport:
-			if w := what(); !slices.Equal(w[:2], []string{"user/disblmfa/", "vault/export/"}) || len(w) != 7 {
+			if w := what(); !slices.Equal(w[:2], []string{"user/disblmfa/", "vault/export/"}) || len(w) != 2+itemExportsN {
 				t.Fatalf("mfa disabled then export: %v", w)
 			}
 		case ScenarioOwnersAdded:
@@ -212,6 +212,28 @@ func TestPlantedScenariosSayWhatRulesNeed(t *testing.T) {
 			}
 			if len(items) != revealBurstN {
 				t.Fatalf("reveal burst: %d distinct items", len(items))
+			}
+		case ScenarioSelfGrantReveal:
+			g := evs[0]
+			if g.ObjectType != "uva" || g.Action != "grant" || g.AuxUUID != s.Actor || g.ObjectUUID != s.Subject || len(evs) != 1+selfRevealsN {
+				t.Fatalf("self grant: %+v, %d events", g, len(evs))
+			}
+			for _, ev := range s.Events[1:] {
+				var v struct {
+					Action    string
+					VaultUUID string `json:"vault_uuid"`
+					User      struct{ Email string }
+				}
+				if err := json.Unmarshal(ev.JSON, &v); err != nil {
+					t.Fatal(err)
+				}
+				if v.Action != "reveal" || v.User.Email != s.ActorEmail || v.VaultUUID != s.Subject {
+					t.Fatalf("self grant then reveal: %+v", v)
+				}
+			}
+		case ScenarioExportAfterJoin:
+			if w := what(); !slices.Equal(w, []string{"user/join/", "vault/export/"}) || evs[0].email() != evs[1].email() {
+				t.Fatalf("export after join: %v", w)
 			}
 		case ScenarioPolicyChanges:
 			for _, x := range evs {
