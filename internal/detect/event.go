@@ -221,6 +221,7 @@ func decodeJSON(data []byte) (starlark.Value, error) {
 
 type decoder struct {
 	s       jsonscan.Scanner
+	src     string // Data as one string: unescaped strings are slices of it
 	buf     []byte
 	mutable bool // ordinary Starlark dicts and lists (rule state), not read-only ones
 }
@@ -231,7 +232,10 @@ func (d *decoder) str() (string, bool) {
 		return "", false
 	}
 	if !tok.Escaped {
-		return string(d.s.Data[tok.Start:tok.End]), true
+		if d.src == "" {
+			d.src = string(d.s.Data) // one copy for all the event's strings
+		}
+		return d.src[tok.Start:tok.End], true
 	}
 	d.buf = d.s.Decode(d.buf[:0], tok)
 	return string(d.buf), true
