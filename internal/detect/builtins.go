@@ -74,16 +74,15 @@ func stateRead(c *evalCtx, key string) ([]byte, int64, bool) {
 	return rest[i+5 : len(rest)-1], exp, true
 }
 
-func stateWrite(c *evalCtx, key string, v any, exp int64) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	b := make([]byte, 0, len(raw)+32)
+func stateWrite(c *evalCtx, key string, v starlark.Value, exp int64) error {
+	b := make([]byte, 0, 64)
 	b = append(b, statePrefix...)
 	b = strconv.AppendInt(b, exp, 10)
 	b = append(b, `,"v":`...)
-	b = append(b, raw...)
+	b, err := appendJSON(b, v, 0)
+	if err != nil {
+		return err
+	}
 	b = append(b, '}')
 	var expires time.Time
 	if exp != 0 {
@@ -146,15 +145,14 @@ func newStateModule() *starlarkstruct.Module {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
-			g, err := toGo(v, 0)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", b.Name(), err)
-			}
 			exp, err := expiry(c, ttl)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
-			return starlark.None, stateWrite(c, key, g, exp)
+			if err := stateWrite(c, key, v, exp); err != nil {
+				return nil, fmt.Errorf("%s: %w", b.Name(), err)
+			}
+			return starlark.None, nil
 		}),
 		"delete": starlark.NewBuiltin("state.delete", func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 			var key string
@@ -194,7 +192,11 @@ func newStateModule() *starlarkstruct.Module {
 				}
 			}
 			members = append(members, member)
-			return starlark.True, stateWrite(c, key, members, exp)
+			list := make([]starlark.Value, len(members))
+			for i, m := range members {
+				list[i] = starlark.String(m)
+			}
+			return starlark.True, stateWrite(c, key, starlark.NewList(list), exp)
 		}),
 		"set_members": starlark.NewBuiltin("state.set_members", func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 			var key string
@@ -237,7 +239,7 @@ func newStateModule() *starlarkstruct.Module {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
 			n += int64(by)
-			return starlark.MakeInt64(n), stateWrite(c, key, n, exp)
+			return starlark.MakeInt64(n), stateWrite(c, key, starlark.MakeInt64(n), exp)
 		}),
 	}}
 }
@@ -253,62 +255,6 @@ func readSet(c *evalCtx, key string) ([]string, int64) {
 		members = []string{}
 	}
 	return members, exp
-}
-
-// toGo converts a Starlark value to a JSON-encodable Go value.
-func toGo(v starlark.Value, depth int) (any, error) {
-	if depth > 100 {
-		return nil, errors.New("value nested too deep")
-	}
-	switch x := v.(type) {
-	case starlark.NoneType:
-		return nil, nil
-	case starlark.Bool:
-		return bool(x), nil
-	case starlark.Int:
-		if i, ok := x.Int64(); ok {
-			return i, nil
-		}
-		return json.Number(x.String()), nil
-	case starlark.Float:
-		if math.IsInf(float64(x), 0) || math.IsNaN(float64(x)) {
-			return nil, fmt.Errorf("%v cannot be stored as JSON", x)
-		}
-		return float64(x), nil
-	case starlark.String:
-		return string(x), nil
-	case starlark.IterableMapping:
-		m := map[string]any{}
-		for _, kv := range x.Items() {
-			k, ok := kv[0].(starlark.String)
-			if !ok {
-				return nil, fmt.Errorf("dict key %s is %s, want a string", kv[0], kv[0].Type())
-			}
-			g, err := toGo(kv[1], depth+1)
-			if err != nil {
-				return nil, err
-			}
-			m[string(k)] = g
-		}
-		return m, nil
-	case starlark.Iterable:
-		var out []any
-		it := x.Iterate()
-		defer it.Done()
-		var e starlark.Value
-		for it.Next(&e) {
-			g, err := toGo(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, g)
-		}
-		if out == nil {
-			out = []any{}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("a %s cannot be stored as JSON", v.Type())
 }
 
 // jsonToStarlark decodes JSON into ordinary (mutable) Starlark values.

@@ -256,13 +256,27 @@ def rule(event):
 	}
 }
 
+func TestAlertContextJSON(t *testing.T) {
+	// Keys in the rule's order, as Python's json.dumps; text escaped as JSON.
+	r := mustRule(t, "def rule(event):\n    return True\ndef alert_context(event):\n    return {'z': 1, 'a': [1.5, 1e-7, 1e21, 10000000000000000000000000], 'q': 'a\"b\\\\c\\n\\x01\u00e9', 'n': None, 'b': False, 'e': event}\n")
+	o := r.Evaluate(signIn(t, `{"x":{"y":[1,2]}}`), MemState{}, time.Now())
+	want := `{"z":1,"a":[1.5,1e-7,1e+21,10000000000000000000000000],"q":"a\"b\\c\n\u0001é","n":null,"b":false,"e":{"x":{"y":[1,2]},"p_log_type":"OnePassword.SignInAttempt"}}`
+	if string(o.Context) != want {
+		t.Errorf("context %s\nwant    %s (%v %v)", o.Context, want, o.Err, o.AuxErr)
+	}
+	var v any
+	if err := json.Unmarshal(o.Context, &v); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestDataModels(t *testing.T) {
 	r := mustRule(t, "def rule(event):\n    return True\ndef alert_context(event):\n    return {'u': event.udm('actor_user'), 'ip': event.udm('source_ip'), 't': event.udm('event_type')}\n")
 	cases := []struct{ lt, obj, want string }{
-		{"OnePassword.SignInAttempt", `{"category":"mfa_failed","target_user":{"email":"a@x"},"client":{"ip_address":"1.2.3.4"}}`, `{"ip":"1.2.3.4","t":"failed_login","u":"a@x"}`},
-		{"OnePassword.SignInAttempt", `{"category":"sso_failed"}`, `{"ip":null,"t":null,"u":null}`},
-		{"OnePassword.ItemUsage", `{"user":{"email":"b@x"},"client":{"ip_address":"5.6.7.8"}}`, `{"ip":"5.6.7.8","t":null,"u":"b@x"}`},
-		{"OnePassword.AuditEvent", `{"actor_details":{"email":"c@x"},"session":{"ip":"9.9.9.9"}}`, `{"ip":"9.9.9.9","t":null,"u":"c@x"}`},
+		{"OnePassword.SignInAttempt", `{"category":"mfa_failed","target_user":{"email":"a@x"},"client":{"ip_address":"1.2.3.4"}}`, `{"u":"a@x","ip":"1.2.3.4","t":"failed_login"}`},
+		{"OnePassword.SignInAttempt", `{"category":"sso_failed"}`, `{"u":null,"ip":null,"t":null}`},
+		{"OnePassword.ItemUsage", `{"user":{"email":"b@x"},"client":{"ip_address":"5.6.7.8"}}`, `{"u":"b@x","ip":"5.6.7.8","t":null}`},
+		{"OnePassword.AuditEvent", `{"actor_details":{"email":"c@x"},"session":{"ip":"9.9.9.9"}}`, `{"u":"c@x","ip":"9.9.9.9","t":null}`},
 	}
 	for _, c := range cases {
 		ev, err := EventFromPanther(c.lt, []byte(c.obj))
@@ -283,7 +297,7 @@ func TestNewEventPantherFields(t *testing.T) {
 		map[string]map[string]json.RawMessage{"1Password Translation": {"item_uuid": json.RawMessage(`{"title":"demo_item"}`)}})
 	r := mustRule(t, "def rule(event):\n    return True\ndef alert_context(event):\n    return {k: event[k] for k in ['timestamp', 'p_event_time', 'p_parse_time', 'p_log_type', 'p_source_id', 'p_source_label', 'p_row_id', 'p_any_ip_addresses', 'p_any_emails']} | {'item': event.deep_get('p_enrichment', '1Password Translation', 'item_uuid', 'title')}\n")
 	o := r.Evaluate(ev, MemState{}, time.Now())
-	want := `{"item":"demo_item","p_any_emails":["a@x"],"p_any_ip_addresses":["192.0.2.1"],"p_event_time":"2024-08-16 19:18:43.784550714","p_log_type":"OnePassword.ItemUsage","p_parse_time":"2024-08-16 19:18:44.784550714","p_row_id":"row","p_source_id":"src","p_source_label":"Main","timestamp":"2024-08-16 19:18:43.784550714"}`
+	want := `{"timestamp":"2024-08-16 19:18:43.784550714","p_event_time":"2024-08-16 19:18:43.784550714","p_parse_time":"2024-08-16 19:18:44.784550714","p_log_type":"OnePassword.ItemUsage","p_source_id":"src","p_source_label":"Main","p_row_id":"row","p_any_ip_addresses":["192.0.2.1"],"p_any_emails":["a@x"],"item":"demo_item"}`
 	if o.Err != nil || string(o.Context) != want {
 		t.Errorf("context %s (%v)\nwant    %s", o.Context, o.Err, want)
 	}
@@ -315,7 +329,7 @@ def alert_context(event):
 	}
 	at("put", "2026-01-01 00:00:00")
 	o := at("get", "2026-01-01 00:00:59.999")
-	if !o.Matched || string(o.Context) != `{"c":2,"k":{"v":[1,"a"]},"new":true,"s":["x"]}` {
+	if !o.Matched || string(o.Context) != `{"k":{"v":[1,"a"]},"s":["x"],"c":2,"new":true}` {
 		t.Errorf("before expiry: %+v %s", o, o.Context)
 	}
 	// A set and a counter keep the expiry of their creation.

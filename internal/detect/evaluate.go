@@ -212,11 +212,7 @@ func alertContext(v starlark.Value) (json.RawMessage, error) {
 	if _, ok := v.(starlark.IterableMapping); !ok {
 		return nil, fmt.Errorf("returned %s %s, want a dict", v.Type(), clipValue(v))
 	}
-	g, err := toGo(v, 0)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(g)
+	b, err := appendJSON(nil, v, 0)
 	if err != nil {
 		return nil, err
 	}
