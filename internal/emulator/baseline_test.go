@@ -235,3 +235,64 @@ var plantedAudit = map[string]bool{
 	"sso/delgsso": true, "sa/create": true, "satoken/create": true, "sa/expire": true, "satoken/trename": true,
 	"satoken/trevoke": true, "gva/grant": true, "invite/create": true, "account/enblduo": true, "account/updatduo": true,
 }
+
+// TestBaselineHasNoBruteForceOrMFAFatigue: at the demo's rate (30 sign-ins
+// a minute), no member or address fails 20 times in an hour, and no member
+// succeeds after 5 MFA failures in an hour: the brute-force and MFA rules
+// stay silent on the baseline.
+func TestBaselineHasNoBruteForceOrMFAFatigue(t *testing.T) {
+	e, err := New(Options{Seed: 81, Events: 43200, Span: 24 * time.Hour, Now: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type attempt struct {
+		at       time.Time
+		category string
+	}
+	byUser, byIP := map[string][]attempt{}, map[string][]attempt{}
+	e.Each("", "signinattempts", 2, func(_ string, raw []byte) bool {
+		var s struct {
+			seen
+			Client struct {
+				IP string `json:"ip_address"`
+			}
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		a := attempt{s.Timestamp, s.Category}
+		byUser[s.email()] = append(byUser[s.email()], a)
+		byIP[s.Client.IP] = append(byIP[s.Client.IP], a)
+		return true
+	})
+	failed := func(c string) bool {
+		return c == "credentials_failed" || c == "mfa_failed" || c == "modern_version_failed"
+	}
+	for _, m := range []map[string][]attempt{byUser, byIP} {
+		for who, list := range m {
+			sort.Slice(list, func(i, j int) bool { return list[i].at.Before(list[j].at) })
+			var fails, mfa []time.Time
+			for _, a := range list {
+				hourAgo := a.at.Add(-time.Hour)
+				for len(fails) > 0 && fails[0].Before(hourAgo) {
+					fails = fails[1:]
+				}
+				for len(mfa) > 0 && mfa[0].Before(hourAgo) {
+					mfa = mfa[1:]
+				}
+				switch {
+				case failed(a.category):
+					fails = append(fails, a.at)
+					if a.category == "mfa_failed" {
+						mfa = append(mfa, a.at)
+					}
+					if len(fails) >= 20 {
+						t.Errorf("%s: 20 failed sign-ins within an hour, until %v", who, a.at)
+					}
+				case a.category == "success" && len(mfa) >= 5:
+					t.Errorf("%s: success after %d MFA failures within an hour, at %v", who, len(mfa), a.at)
+				}
+			}
+		}
+	}
+}

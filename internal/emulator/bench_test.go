@@ -21,7 +21,12 @@ func (d *discard) Write(b []byte) (int, error) { d.n += len(b); return len(b), n
 
 // BenchmarkServePage serves v2 pages of 1000 events through the handler.
 func BenchmarkServePage(b *testing.B) {
-	e, err := New(Options{Seed: 1, Events: 100000, RateLimitPerMinute: -1, RateLimitPerHour: -1})
+	b.Run("baseline", func(b *testing.B) { benchmarkServePage(b, false) })
+	b.Run("scenarios", func(b *testing.B) { benchmarkServePage(b, true) })
+}
+
+func benchmarkServePage(b *testing.B, scenarios bool) {
+	e, err := New(Options{Seed: 1, Events: 100000, RateLimitPerMinute: -1, RateLimitPerHour: -1, Scenarios: scenarios})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -342,3 +342,54 @@ func TestScenariosKeepTravelSane(t *testing.T) {
 		t.Errorf("%d impossible hops, want %d (one per planted impossible travel)", hops, wantHops)
 	}
 }
+
+// TestPlantedExportersNeitherJoinNorLeave: the members scenarios export
+// with are never joined, provisioned, suspended or deleted by the baseline,
+// so "export after account creation" and "removed after export" fire only
+// for the scenarios made for them.
+func TestPlantedExportersNeitherJoinNorLeave(t *testing.T) {
+	e, err := New(Options{Seed: 10, Events: 100000, Span: 48 * time.Hour, Now: newClock().Now, Scenarios: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.Planted("")
+	exporters := map[string]string{}
+	planted := map[string]bool{}
+	for _, s := range got {
+		for _, ev := range s.Events {
+			planted[ev.UUID] = true
+			if x := fieldsOf(t, ev); x.Action == "export" && s.Kind != ScenarioExportAfterJoin {
+				exporters[x.email()] = s.Kind
+			}
+		}
+	}
+	if len(exporters) == 0 {
+		t.Fatal("no planted export (setup)")
+	}
+	e.Each("", "auditevents", 2, func(uuid string, raw []byte) bool {
+		if planted[uuid] {
+			return true
+		}
+		var x struct {
+			seen
+			ObjectDetails *struct{ Email string } `json:"object_details"`
+		}
+		if err := json.Unmarshal(raw, &x); err != nil {
+			t.Fatal(err)
+		}
+		if x.ObjectType != "user" {
+			return true
+		}
+		switch x.Action {
+		case "join", "verify", "activate", "provsn", "suspend", "delete", "reactive":
+			who := x.email()
+			if x.ObjectDetails != nil {
+				who = x.ObjectDetails.Email
+			}
+			if k, ok := exporters[who]; ok {
+				t.Errorf("baseline user/%s of %s, who exports in %s", x.Action, who, k)
+			}
+		}
+		return true
+	})
+}
