@@ -7,7 +7,16 @@
 // Its data is synthetic, realistic and deterministic: event i of a stream is
 // a pure function of (seed, account, feature, i), generated and encoded on
 // demand, so memory does not grow with the number of events. Only the few
-// events a test injects (InjectLate) or loads (LoadFixtures) are kept. Its wire format
+// events a test injects (InjectLate) or loads (LoadFixtures) are kept.
+//
+// The baseline is benign and consistent across streams (baseline.go): each
+// member is at home or at a second place in the same country and travels
+// between them at plausible speed; members sign in in turns, and their audit
+// events carry the session of their latest successful sign-in; server-side
+// item actions come from the CLI or an SDK. What a detection alerts on at
+// every occurrence is left out of it. With Options.Scenarios, attacks and
+// risky admin actions are planted on top, about one every 20 minutes
+// (scenarios.go); Planted lists them for tests. Its wire format
 // is written from the reference (shared/reference/onepassword-events-api.md)
 // and shares no code with opwatch's client, so a mistake in one cannot hide in
 // the other.
