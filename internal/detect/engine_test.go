@@ -2,6 +2,8 @@ package detect
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -498,5 +500,39 @@ def rule(event):
 		if !r.Passed {
 			t.Errorf("%s: %s", r.Name, r.Err)
 		}
+	}
+}
+
+// A user folder's rules load its own helpers/ first, then the built-in ones.
+func TestUserFolderHelpersFallBackToBuiltin(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("r.yml", ruleYML)
+	write("r.star", `load("helpers/panther_base.star", "FAILED_LOGIN")
+load("helpers/mine.star", "MINE")
+def rule(event):
+    return event.udm("event_type") == FAILED_LOGIN and MINE
+`)
+	write("helpers/mine.star", "MINE = True\n")
+	s, err := LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := s.Rule("T.Rule").Evaluate(signIn(t, `{"category":"credentials_failed"}`), MemState{}, time.Now()); !o.Matched || o.Err != nil {
+		t.Errorf("%+v", o)
+	}
+	write("r.star", "load(\"helpers/nope.star\", \"X\")\ndef rule(event):\n    return X\n")
+	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "r.star:1:1: cannot load helpers/nope.star: no such module: helpers/nope.star is not in "+dir+" nor in the built-in rules") {
+		t.Errorf("missing helper: %v", err)
+	}
+	if _, err := LoadDir(filepath.Join(dir, "r.yml")); err == nil || !strings.Contains(err.Error(), "is not a folder") {
+		t.Errorf("a file as folder: %v", err)
 	}
 }

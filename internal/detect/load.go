@@ -215,6 +215,14 @@ func newLoader(fsys fs.FS, label string, fallback *loader) *loader {
 	return &loader{fsys: fsys, label: label, fallback: fallback, pre: predeclared(), mods: map[string]*loadEntry{}}
 }
 
+// where names the folders a module is looked up in.
+func (ld *loader) where() string {
+	if ld.fallback != nil {
+		return ld.label + " nor in the built-in " + ld.fallback.where()
+	}
+	return ld.label
+}
+
 func (ld *loader) display(p string) string {
 	if ld.label == "" {
 		return p
@@ -598,7 +606,11 @@ func (ld *loader) exec(label string, src []byte, extra starlark.StringDict, patc
 	thread.SetMaxExecutionSteps(loadSteps)
 	globals, err := prog.Init(thread, pre)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", label, starlarkError(err))
+		err = starlarkError(err)
+		if re, ok := err.(*RuleError); ok && re.Pos != "" {
+			return nil, nil, err // names the file already
+		}
+		return nil, nil, fmt.Errorf("%s: %w", label, err)
 	}
 	globals.Freeze()
 	return globals, file, nil
@@ -631,10 +643,17 @@ func (ld *loader) load(module string) (starlark.StringDict, error) {
 	}
 	src, err := fs.ReadFile(ld.fsys, p)
 	if errors.Is(err, fs.ErrNotExist) && ld.fallback != nil {
-		return ld.fallback.load(module)
+		g, err := ld.fallback.load(module)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no such module: %s is not in %s: %w", p, ld.where(), fs.ErrNotExist)
+		}
+		return g, err
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no such module: %s is not in %s: %w", p, ld.where(), fs.ErrNotExist)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load(%q): %w", module, err)
+		return nil, err
 	}
 	e := &loadEntry{busy: true}
 	ld.mods[p] = e
