@@ -128,3 +128,17 @@ func BenchmarkPackMix(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecode: wrapping and decoding one stored event (done once per
+// event, whatever the number of rules).
+func BenchmarkDecode(b *testing.B) {
+	evs := storedEvents(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := NewEvent(evs[i%len(evs)], nil).Value(); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -219,7 +219,31 @@ func decodeJSON(data []byte) (starlark.Value, error) {
 	return v, nil
 }
 
+// member adds k: v to the object being read from base, the last of
+// duplicate keys winning, as Python's json.
+func (d *decoder) member(base int, k string, v starlark.Value) {
+	for i := base; i < len(d.stack); i++ {
+		if d.stack[i].k == k {
+			d.stack[i].v = v
+			return
+		}
+	}
+	d.stack = append(d.stack, entry{k, v})
+}
+
+func (d *decoder) entrySlab(es []entry) []entry {
+	if len(d.slab) < len(es) {
+		d.slab = make([]entry, max(64, len(es)))
+	}
+	out := d.slab[:len(es):len(es)]
+	d.slab = d.slab[len(es):]
+	copy(out, es)
+	return out
+}
+
 type decoder struct {
+	stack   []entry // members of the objects being read
+	slab    []entry // where objects' members end up
 	s       jsonscan.Scanner
 	src     string // Data as one string: unescaped strings are slices of it
 	buf     []byte
@@ -261,6 +285,9 @@ func (d *decoder) value(depth int) (starlark.Value, bool) {
 			p.Pos++
 			return dict, true
 		}
+		// Members gather on a shared stack, then move to an exact-size
+		// slice of one per-event slab: no slice growth per object.
+		base := len(d.stack)
 		for {
 			if p.Pos >= len(p.Data) || p.Data[p.Pos] != '"' {
 				return nil, p.Unexpected("looking for an object key")
@@ -273,12 +300,14 @@ func (d *decoder) value(depth int) (starlark.Value, bool) {
 			if !ok {
 				return nil, false
 			}
-			dict.set(k, v)
+			d.member(base, k, v)
 			more, ok := p.Next('}')
 			if !ok {
 				return nil, false
 			}
 			if !more {
+				dict.entries = d.entrySlab(d.stack[base:])
+				d.stack = d.stack[:base]
 				return dict, true
 			}
 		}
