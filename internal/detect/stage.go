@@ -580,6 +580,8 @@ func (b *batch) match(r *Rule, ev store.StoredEvent, now time.Time, out Outcome)
 		g.Matches, g.Pending = 0, nil
 		return nil
 	}
+	// The alert takes its title, severity and context from the match that
+	// reached the threshold; the matches counted on the way are its events.
 	times, err := b.eventTimes(g.Pending)
 	if err != nil {
 		return err

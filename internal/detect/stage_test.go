@@ -339,3 +339,27 @@ func TestReplay(t *testing.T) {
 		t.Errorf("a replay stored %d alerts in %d commits, want none", len(m.alerts), m.commits)
 	}
 }
+
+// Enrichment reads attacker-written events: whatever their JSON and the
+// table's selector, it never fails the stage, and a string at the selector
+// that is a key finds its row.
+func FuzzLookupEnrich(f *testing.F) {
+	f.Add([]byte(`{"ip":"6.6.6.6"}`), "ip", "6.6.6.6")
+	f.Add([]byte(`{"client":{"ip_address":"1.2.3.4"}}`), "client.ip_address", "1.2.3.4")
+	f.Add([]byte(`{"a":[1,"x",true,null,{"b":2}]}`), "a", "x")
+	f.Add([]byte(`{"n":12.50}`), "n", "12.50")
+	f.Add([]byte(`not json`), "p_any_ip_addresses", "9.9.9.9")
+	f.Fuzz(func(t *testing.T, raw []byte, selector, key string) {
+		l := newLookups()
+		l.rows["t"] = map[string]json.RawMessage{key: json.RawMessage(`{"hit":true}`)}
+		l.byLogType["L"] = []store.LookupTable{{Name: "t", LogType: "L", Selector: selector}}
+		ev := store.StoredEvent{LogType: "L", Raw: raw, IPs: []string{"9.9.9.9"}}
+		got := l.enrich(ev)
+		var obj map[string]any
+		if json.Unmarshal(raw, &obj) == nil && !strings.Contains(selector, ".") && !strings.HasPrefix(selector, "p_any_") && key != "" {
+			if s, ok := obj[selector].(string); ok && s == key && string(got["t"][selector]) != `{"hit":true}` {
+				t.Errorf("selector %q = %q, a key of the table, found %v", selector, s, got)
+			}
+		}
+	})
+}
