@@ -73,6 +73,11 @@ type Stage struct {
 	cost map[string]time.Duration
 	// prefetch reads the next batch while this one is evaluated.
 	prefetch *prefetch
+	// inflight is the commit of the last batch, stored while the next one
+	// is evaluated. The next batch reads memory as that commit leaves it
+	// and is itself committed only after it succeeded; when it fails, the
+	// next batch is dropped and everything is read again from the store.
+	inflight *inflight
 	// watermark is the latest p_parse_time evaluated. An event's clock is
 	// its parse time or the watermark, whichever is later: parse times are
 	// not quite in seq order (pages of different streams commit in any
@@ -158,6 +163,54 @@ func (s *Stage) read(ctx context.Context) ([]store.StoredEvent, error) {
 	return s.cfg.Store.EventsAfter(ctx, s.pos, s.cfg.Batch)
 }
 
+// inflight is a batch's commit in progress.
+type inflight struct {
+	done chan struct{}
+	err  error
+}
+
+// startCommit stores c in the background; the batch's alerts are logged
+// once they are stored.
+func (s *Stage) startCommit(ctx context.Context, c store.DetectCommit, latency map[string]time.Duration) {
+	f := &inflight{done: make(chan struct{})}
+	s.inflight = f
+	// A commit under way when serve stops is finished, not abandoned.
+	cctx := context.WithoutCancel(ctx)
+	go func() {
+		defer close(f.done)
+		if err := s.cfg.Store.CommitDetect(cctx, c); err != nil {
+			f.err = fmt.Errorf("commit detections up to %d: %w", c.To, err)
+			return
+		}
+		for _, a := range c.Alerts {
+			s.log.Info("alert opened", "alert", a.ID, "type", a.Type, "rule", a.RuleID, "severity", a.Severity,
+				"title", a.Title, "latency", latency[a.ID].Round(time.Millisecond))
+		}
+	}()
+}
+
+// settle waits for the commit in flight and returns its error (then
+// nothing of that batch was stored).
+func (s *Stage) settle() error {
+	f := s.inflight
+	if f == nil {
+		return nil
+	}
+	<-f.done
+	s.inflight = nil
+	return f.err
+}
+
+// Flush waits until every batch Step evaluated is stored, and returns the
+// error of a commit that failed (the next Step reads from the store again).
+func (s *Stage) Flush() error {
+	if err := s.settle(); err != nil {
+		s.loaded = false
+		return err
+	}
+	return nil
+}
+
 // stopPrefetch waits for a read in flight (Run returns with nothing left running).
 func (s *Stage) stopPrefetch() {
 	if p := s.prefetch; p != nil {
@@ -178,6 +231,11 @@ func (s *Stage) Run(ctx context.Context) error {
 		return fmt.Errorf("detect cannot start: %w", err)
 	}
 	defer s.stopPrefetch()
+	defer func() {
+		if err := s.Flush(); err != nil {
+			s.log.Error("the last detect batch was not stored; it is evaluated again at the next start", "err", err)
+		}
+	}()
 	s.log.Info("detect started", "position", s.pos, "rules", len(s.cfg.Rules.Rules()), "open_groups", len(s.groups))
 	for {
 		res, err := s.Step(ctx)
@@ -227,6 +285,10 @@ func (s *Stage) Step(ctx context.Context) (StepResult, error) {
 		return StepResult{}, fmt.Errorf("read events after %d: %w", s.pos, err)
 	}
 	if len(events) == 0 {
+		// Caught up: what was evaluated is stored before this is said.
+		if err := s.Flush(); err != nil {
+			return StepResult{}, err
+		}
 		return StepResult{Position: s.pos}, nil
 	}
 	if len(events) == s.cfg.Batch {
@@ -246,24 +308,22 @@ func (s *Stage) Step(ctx context.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 	c := b.commit()
-	if err := s.cfg.Store.CommitDetect(ctx, c); err != nil {
-		// Nothing of the batch is stored: forget what it changed in
-		// memory and read the stored state again.
-		s.loaded = false
-		return StepResult{}, fmt.Errorf("commit detections up to %d: %w", c.To, err)
+	// This batch was evaluated on what the previous one left in memory: it
+	// is stored only if that was. When it was not, nothing of either is,
+	// and both are read and evaluated again from the stored position.
+	if err := s.Flush(); err != nil {
+		return StepResult{}, err
 	}
+	s.trimCache()
+	s.startCommit(ctx, c, b.latency)
 	s.applied(b, c)
-	res := StepResult{Events: len(events), Position: s.pos, Alerts: len(c.Alerts), Matches: len(c.Matches), RuleErrors: b.ruleErrors}
-	for _, a := range c.Alerts {
-		s.log.Info("alert opened", "alert", a.ID, "type", a.Type, "rule", a.RuleID, "severity", a.Severity,
-			"title", a.Title, "latency", b.latency[a.ID].Round(time.Millisecond))
-	}
-	return res, nil
+	return StepResult{Events: len(events), Position: s.pos, Alerts: len(c.Alerts), Matches: len(c.Matches), RuleErrors: b.ruleErrors}, nil
 }
 
 // load reads the stored position and dedup groups, and starts the caches
 // afresh: after a failed commit nothing in memory can be trusted.
 func (s *Stage) load(ctx context.Context) error {
+	s.settle() // whatever it did is read back below
 	pos, err := s.cfg.Store.Position(ctx, s.cfg.Stage)
 	if err != nil {
 		return fmt.Errorf("read the detect position: %w", err)
@@ -313,7 +373,7 @@ func (s *Stage) rulesFor(logType string) []*Rule {
 	return rs
 }
 
-// applied makes a stored batch the stage's state.
+// applied makes a batch whose commit started the stage's state.
 func (s *Stage) applied(b *batch, c store.DetectCommit) {
 	s.pos = c.To
 	s.watermark = b.clock
@@ -327,10 +387,16 @@ func (s *Stage) applied(b *batch, c store.DetectCommit) {
 		}
 		s.groups[k] = *g
 	}
-	n := 0
 	for _, rs := range b.states {
 		rs.committed()
 	}
+}
+
+// trimCache drops the cache of committed memory when it grew too large.
+// Only while no commit is in flight: the cache holds the writes of a batch
+// being committed, which the store may not show yet.
+func (s *Stage) trimCache() {
+	n := 0
 	for _, m := range s.cache {
 		n += len(m)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/opwatch/opwatch/internal/store"
@@ -48,10 +49,12 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error) {
 		}
 		res.Events += r.Events
 		res.RuleErrors += r.RuleErrors
-		if r.Events == 0 && !rs.more {
+		if r.Events == 0 { // Step flushed: every commit is in rs
 			break
 		}
 	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	res.Alerts, res.Matches = rs.alerts, rs.matches
 	return res, nil
 }
@@ -61,11 +64,11 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error) {
 // the replay commits.
 type replayStore struct {
 	store.Detect
-	since   time.Time
+	since time.Time
+
+	mu      sync.Mutex // the stage commits in the background
 	pos     int64
-	more    bool // the last read stopped at its limit: there may be more
 	state   map[stateKey]store.StateValue
-	groups  []store.DedupGroup
 	alerts  []store.Alert
 	index   map[string]int
 	matches map[string][]int64
@@ -77,22 +80,30 @@ func (r *replayStore) EventsAfter(ctx context.Context, after int64, limit int) (
 		if err != nil {
 			return nil, err
 		}
-		r.more = len(evs) == limit
+		more := len(evs) == limit
 		kept := slices.DeleteFunc(evs, func(e store.StoredEvent) bool { return e.EventTime.Before(r.since) })
-		if len(kept) > 0 || !r.more {
+		if len(kept) > 0 || !more {
 			return kept, nil
 		}
 		after = evs[len(evs)-1].Seq
 	}
 }
 
-func (r *replayStore) Position(ctx context.Context, stage string) (int64, error) { return r.pos, nil }
+func (r *replayStore) Position(ctx context.Context, stage string) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pos, nil
+}
 
+// DedupGroups is none: a replay starts without the live stage's groups
+// (and keeps its own in memory).
 func (r *replayStore) DedupGroups(ctx context.Context) ([]store.DedupGroup, error) {
-	return r.groups, nil
+	return nil, nil
 }
 
 func (r *replayStore) RuleState(ctx context.Context, ruleID, key string, now time.Time) (store.StateValue, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	v, ok := r.state[stateKey{ruleID, key}]
 	if !ok || !live(v.ExpiresAt, now) {
 		return store.StateValue{}, false, nil
@@ -105,6 +116,8 @@ func (r *replayStore) AlertsSince(ctx context.Context, ruleID string, since time
 }
 
 func (r *replayStore) CommitDetect(ctx context.Context, c store.DetectCommit) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.pos = c.To
 	for _, a := range c.Alerts {
 		a.Events = 0
