@@ -171,7 +171,9 @@ type inflight struct {
 
 // startCommit stores c in the background; the batch's alerts are logged
 // once they are stored.
-func (s *Stage) startCommit(ctx context.Context, c store.DetectCommit, latency map[string]time.Duration) {
+// latency is measured from the p_parse_time of the event that opened each
+// alert (taken just before its page committed) to the alert's commit.
+func (s *Stage) startCommit(ctx context.Context, c store.DetectCommit, parsed map[string]time.Time) {
 	f := &inflight{done: make(chan struct{})}
 	s.inflight = f
 	// A commit under way when serve stops is finished, not abandoned.
@@ -184,7 +186,7 @@ func (s *Stage) startCommit(ctx context.Context, c store.DetectCommit, latency m
 		}
 		for _, a := range c.Alerts {
 			s.log.Info("alert opened", "alert", a.ID, "type", a.Type, "rule", a.RuleID, "severity", a.Severity,
-				"title", a.Title, "latency", latency[a.ID].Round(time.Millisecond))
+				"title", a.Title, "latency", s.cfg.Now().Sub(parsed[a.ID]).Round(time.Millisecond))
 		}
 	}()
 }
@@ -315,7 +317,7 @@ func (s *Stage) Step(ctx context.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 	s.trimCache()
-	s.startCommit(ctx, c, b.latency)
+	s.startCommit(ctx, c, b.parsed)
 	s.applied(b, c)
 	return StepResult{Events: len(events), Position: s.pos, Alerts: len(c.Alerts), Matches: len(c.Matches), RuleErrors: b.ruleErrors}, nil
 }
@@ -422,7 +424,7 @@ type batch struct {
 	alerts     []store.Alert
 	alertIdx   map[string]int // alert id → index in alerts
 	matches    []store.AlertMatch
-	latency    map[string]time.Duration
+	parsed     map[string]time.Time // alert id → p_parse_time of the event that opened it
 	ruleErrors int
 	clock      time.Time // the clock after the batch
 	swept      bool
@@ -437,7 +439,7 @@ type hit struct {
 
 func (s *Stage) newBatch(ctx context.Context, events []store.StoredEvent) *batch {
 	b := &batch{s: s, ctx: ctx, events: events, states: map[string]*ruleState{},
-		groups: map[groupKey]*store.DedupGroup{}, alertIdx: map[string]int{}, latency: map[string]time.Duration{}}
+		groups: map[groupKey]*store.DedupGroup{}, alertIdx: map[string]int{}, parsed: map[string]time.Time{}}
 	b.evs = make([]*Event, len(events))
 	b.rules = make([][]*Rule, len(events))
 	b.now = make([]time.Time, len(events))
@@ -720,7 +722,7 @@ func (b *batch) openAlert(a store.Alert, ev store.StoredEvent) {
 	a.FirstEventAt, a.LastEventAt = ev.EventTime, ev.EventTime
 	b.alertIdx[a.ID] = len(b.alerts)
 	b.alerts = append(b.alerts, a)
-	b.latency[a.ID] = b.s.cfg.Now().Sub(ev.ParseTime)
+	b.parsed[a.ID] = ev.ParseTime
 }
 
 // addMatch ties an event to an alert; an alert of this batch follows its
