@@ -37,8 +37,9 @@ const (
 
 // Config is the whole configuration file.
 type Config struct {
-	Ingest  Ingest   `yaml:"ingest"`
-	Sources []Source `yaml:"sources"`
+	Ingest     Ingest     `yaml:"ingest"`
+	Sources    []Source   `yaml:"sources"`
+	Detections Detections `yaml:"detections"`
 }
 
 // Ingest tunes the poller.
@@ -182,6 +183,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Sources {
 		c.Sources[i].ApplyDefaults()
 	}
+	c.Detections.applyDefaults()
 }
 
 // ApplyDefaults fills the interval, lookback and API version, and writes
@@ -233,6 +235,9 @@ func (c *Config) Validate() error {
 		if s.TokenFile != "" && s.TokenEnv != "" {
 			errs = append(errs, fmt.Errorf("sources[%d] (%s): set only one of token_file and token_env", i, showName(s.Name)))
 		}
+	}
+	if err := c.Detections.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

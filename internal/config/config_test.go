@@ -428,6 +428,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("ingest:\n  reconcile_every: 1h\n  reconcile_window: 30m\n")
 	f.Add("sources:\n  - name: a\n    token_env: X\n    log_types: [ItemUsages, OnePassword.AuditEvent]\n    base_url: http://127.0.0.1:1\n    insecure_skip_verify: true\n")
 	f.Add("sources:\n  - name: a\n    token_file: /t\n    base_url: http://h\n    allow_insecure: true\n    allow_other_host: true\n    lookback: 106752d\n")
+	f.Add("detections:\n  rules: [r]\n  packs: {P: false}\n  overrides:\n    R: {enabled: true, severity: high, threshold: 3, dedup_period: 2h, destinations: []}\n")
+	f.Add("detections:\n  lookups:\n    - {name: t, file: t.csv, key: k, log_type: itemusages, selector: client.ip_address}\n")
+	f.Add("detections:\n  overrides: {R: {dedup_period: 4m, threshold: 0, destinations: [\"\\e\"]}}\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		c, err := Parse(strings.NewReader(in))
 		if err != nil {
@@ -439,6 +442,19 @@ func FuzzParse(f *testing.F) {
 		for _, s := range c.Sources {
 			if strings.IndexFunc(s.Name, unicode.IsControl) >= 0 || strings.TrimSpace(s.Name) != s.Name || !utf8.ValidString(s.Name) {
 				t.Fatalf("Parse accepted the source name %q", s.Name)
+			}
+		}
+		for id, o := range c.Detections.Overrides {
+			if p := o.DedupPeriod; p != nil && (time.Duration(*p) < MinDedupPeriod || time.Duration(*p) > MaxDedupPeriod) {
+				t.Fatalf("Parse accepted dedup_period %s for %s", *p, id)
+			}
+			if o.Threshold != nil && *o.Threshold < 1 {
+				t.Fatalf("Parse accepted threshold %d for %s", *o.Threshold, id)
+			}
+		}
+		for _, l := range c.Detections.Lookups {
+			if l.Format != "csv" && l.Format != "jsonl" {
+				t.Fatalf("Parse accepted lookup %q with format %q", l.Name, l.Format)
 			}
 		}
 		if time.Duration(c.Ingest.ReconcileEvery) < 0 || c.Ingest.ReconcileWindow < c.Ingest.ReconcileEvery {
