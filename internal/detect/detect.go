@@ -37,7 +37,8 @@ type Rule struct {
 	Destinations    []string
 	DestinationsSet bool
 
-	mod *module
+	mod    *module
+	filter *filter // InlineFilters, nil for none
 }
 
 // Test is one of a rule's unit tests.
@@ -128,6 +129,8 @@ type Outcome struct {
 	// the alert opens with Panther's fallbacks for it. Report it, as a
 	// rule error, without dropping the match.
 	AuxErr error
+
+	filtered *filter // the InlineFilters condition that rejected the event
 }
 
 // TestResult is one test's result.

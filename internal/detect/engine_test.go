@@ -93,7 +93,7 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		name, yml, star, want string
 	}{
 		{"unknown key", "Sevrity: Low\n", ok, `u/r.yml:8: unknown key "Sevrity"`},
-		{"unsupported Panther key", "InlineFilters: []\n", ok, "u/r.yml:8: InlineFilters is a Panther key opwatch does not support"},
+		{"unsupported Panther key", "DynamicSeverities: []\n", ok, "u/r.yml:8: DynamicSeverities is a Panther key opwatch does not support"},
 		{"bad severity", "", ok, ""},
 		{"dedup too short", "DedupPeriodMinutes: 4\n", ok, "u/r.yml:8: DedupPeriodMinutes 4: want 5 to 1440"},
 		{"dedup too long", "DedupPeriodMinutes: 1441\n", ok, "u/r.yml:8: DedupPeriodMinutes 1441: want 5 to 1440"},

@@ -35,6 +35,11 @@ func (r *Rule) evaluate(ev *Event, st State, now time.Time, mod *module) Outcome
 	if err != nil {
 		return Outcome{Err: fmt.Errorf("rule %s: %w", r.ID, err)}
 	}
+	if r.filter != nil {
+		if ok, why := r.filter.match(ev.top); !ok {
+			return Outcome{filtered: why}
+		}
+	}
 	base := ev.ParseTime
 	if base.IsZero() {
 		base = now

@@ -185,10 +185,10 @@ func Merge(sets ...*Set) (*Set, error) {
 // Keys, as Panther's schema names them.
 var ruleKeys = []string{"AnalysisType", "RuleID", "DisplayName", "Enabled", "Filename", "LogTypes", "Severity",
 	"DedupPeriodMinutes", "Threshold", "Description", "Reference", "Runbook", "Tags", "Reports",
-	"SummaryAttributes", "OutputIds", "Status", "Tests"}
+	"SummaryAttributes", "OutputIds", "Status", "Tests", "InlineFilters"}
 
 // Panther keys opwatch does not implement: named as such, not as typos.
-var unsupportedKeys = []string{"InlineFilters", "DynamicSeverities", "AlertTitle", "AlertContext", "GroupBy",
+var unsupportedKeys = []string{"DynamicSeverities", "AlertTitle", "AlertContext", "GroupBy",
 	"CreateAlert", "OnlyUseBaseRiskScore", "BaseVersion", "Detection", "ScheduledQueries", "DisplayDescription"}
 
 var packKeys = []string{"AnalysisType", "PackID", "DisplayName", "Description", "PackDefinition", "PackVersion"}
@@ -410,6 +410,11 @@ func (ld *loader) loadRule(file, p string, root *yaml.Node) (*Rule, error) {
 		if logtype.ByName(lt) == nil {
 			errs = append(errs, fmt.Errorf("%s:%d: LogTypes: %q is not a log type opwatch collects (%s)", file, at("LogTypes"), lt, logTypeNames()))
 		}
+	}
+	if fn, ok := m.keys["InlineFilters"]; ok {
+		f, err := readFilters(file, fn)
+		errs = append(errs, err)
+		r.filter = f
 	}
 	if tn, ok := m.keys["Tests"]; ok {
 		tests, err := ld.readTests(file, tn)

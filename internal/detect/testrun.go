@@ -109,6 +109,9 @@ func (r *Rule) runTest(t Test) error {
 	if o.Err != nil {
 		return o.Err
 	}
+	if o.filtered != nil && t.ExpectedResult {
+		return fmt.Errorf("InlineFilters reject the event (%s does not hold), want True", o.filtered.text)
+	}
 	if o.Matched != t.ExpectedResult {
 		return fmt.Errorf("rule() returned %s, want %s", pyBool(o.Matched), pyBool(t.ExpectedResult))
 	}
