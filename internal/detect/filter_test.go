@@ -20,7 +20,7 @@ func TestInlineFiltersConditions(t *testing.T) {
 	}{
 		{"KeyPath: category\n      Condition: Equals\n      Value: success", true},
 		{"KeyPath: category\n      Condition: Equals\n      Value: Success", false}, // values are case-sensitive
-		{"KeyPath: country\n      Condition: Equals\n      Value: CA", true},       // keys are not
+		{"KeyPath: country\n      Condition: Equals\n      Value: CA", true},        // keys are not
 		{"KeyPath: missing\n      Condition: Equals\n      Value: x", false},
 		{"KeyPath: count\n      Condition: Equals\n      Value: 5", true},
 		{"KeyPath: count\n      Condition: Equals\n      Value: \"5\"", false},
