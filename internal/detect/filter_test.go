@@ -1,6 +1,9 @@
 package detect
 
 import (
+	"encoding/json"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +193,61 @@ func TestInlineFiltersLoadErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// The built-in rules' InlineFilters only skip work: every rule decides, and
+// keeps state, exactly as it would without them. The corpus is every
+// built-in test's Log and State events, fed in turn to every rule of its
+// log type, so each rule also sees the other rules' events.
+func TestBuiltinInlineFiltersChangeNoDecision(t *testing.T) {
+	s, err := LoadBuiltin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var corpus []*Event
+	for _, r := range s.Rules() {
+		for _, tc := range r.Tests {
+			for _, raw := range append(append([]json.RawMessage{}, tc.State...), tc.Log) {
+				ev, err := EventFromPanther(r.LogTypes[0], raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				corpus = append(corpus, ev)
+			}
+		}
+	}
+	filtered := 0
+	for _, r := range s.Rules() {
+		if r.filter == nil {
+			continue
+		}
+		filtered++
+		bare := *r
+		bare.filter = nil
+		withSt, bareSt := MemState{}, MemState{}
+		skipped := 0
+		for i, ev := range corpus {
+			if !slices.Contains(r.LogTypes, ev.LogType) {
+				continue
+			}
+			now := time.Unix(1700000000, 0)
+			got, want := r.Evaluate(ev, withSt, now), bare.Evaluate(ev, bareSt, now)
+			if got.filtered != nil {
+				skipped++
+			}
+			if got.Matched != want.Matched || (got.Err == nil) != (want.Err == nil) {
+				t.Errorf("%s on event %d: matched %v (err %v) with InlineFilters, %v (err %v) without", r.ID, i, got.Matched, got.Err, want.Matched, want.Err)
+			}
+			if !reflect.DeepEqual(withSt, bareSt) {
+				t.Fatalf("%s on event %d: state %v with InlineFilters, %v without", r.ID, i, withSt, bareSt)
+			}
+		}
+		if skipped == 0 {
+			t.Errorf("%s: InlineFilters rejected no event of the corpus", r.ID)
+		}
+	}
+	if filtered < 20 {
+		t.Errorf("%d built-in rules have InlineFilters, want at least 20", filtered)
 	}
 }
