@@ -71,6 +71,12 @@ const (
 	minBlockStep   = 8 * blockWidth        // blocks replace at most a few percent of the baseline
 	scenarioPeriod = 20 * time.Minute      // a block every 20 minutes, when events are dense enough
 	quietFor       = 16 * int64(time.Hour) // a travel scenario's member is away this long: no hop exceeds 800 km/h
+	// new_country's member goes to a country at most this far, and is away
+	// only as long as the trip takes at 800 km/h (at least an hour), so that
+	// they have signed in at home enough before it for the rule to have
+	// learned their countries (10 successful sign-ins).
+	newCountryMaxKM = 4000
+	tripKMH         = 800
 	bruteForceN    = 25
 	mfaFailuresN   = 8
 	revealBurstN   = 36
@@ -250,15 +256,23 @@ func (p *population) farPlace(from int, h uint64) int {
 }
 
 // newCountryPlace is where a member with history goes for new_country:
-// another country within 9,000 km, reachable in quietFor.
+// another country within newCountryMaxKM, else the nearest one.
 func (p *population) newCountryPlace(from int, h uint64) int {
-	return p.otherCountry(from, h, 0, 9000)
+	return p.otherCountry(from, h, 0, newCountryMaxKM)
+}
+
+// newCountryAway is how long new_country's member is away before and
+// after the sign-in abroad: the trip's time at tripKMH, at least an hour.
+func (p *population) newCountryAway(from, to int) int64 {
+	km := distanceKM(p.places[from].p, p.places[to].p)
+	return max(int64(time.Hour), int64(km/tripKMH*float64(time.Hour)))
 }
 
 func (p *population) otherCountry(from int, h uint64, minKM, maxKM float64) int {
 	n := len(offices)
 	at := p.places[from].p
 	best, bestKM := -1, 0.0
+	nearest, nearestKM := -1, math.Inf(1)
 	for j := 0; j < n; j++ {
 		c := (int(h%uint64(n)) + j) % n
 		if offices[c].iso == at.iso {
@@ -268,10 +282,16 @@ func (p *population) otherCountry(from int, h uint64, minKM, maxKM float64) int 
 		if d >= minKM && d <= maxKM {
 			return c
 		}
-		// Failing the range, the farthest within reach.
-		if d <= maxKM && d > bestKM || best < 0 {
+		// Failing the range, the farthest within reach, else the nearest.
+		if d <= maxKM && d > bestKM {
 			best, bestKM = c, d
 		}
+		if d < nearestKM {
+			nearest, nearestKM = c, d
+		}
+	}
+	if best < 0 {
+		return nearest
 	}
 	return best
 }
@@ -342,7 +362,9 @@ func (sc *schedule) absent(a *account, m int, t int64) bool {
 				continue
 			}
 			at := a.signInTime(in.base)
-			if t > at-quietFor && t < at+quietFor {
+			vp := &a.pop.people[in.victim]
+			away := a.pop.newCountryAway(vp.home, a.pop.newCountryPlace(vp.home, in.h))
+			if t > at-away && t < at+away {
 				return true
 			}
 		}
