@@ -77,11 +77,11 @@ const (
 	// learned their countries (10 successful sign-ins).
 	newCountryMaxKM = 4000
 	tripKMH         = 800
-	bruteForceN    = 25
-	mfaFailuresN   = 8
-	revealBurstN   = 36
-	itemExportsN   = 12 // mfa_disabled_then_export's items: past Items.Exported's threshold of 10
-	selfRevealsN   = 5
+	bruteForceN     = 25
+	mfaFailuresN    = 8
+	revealBurstN    = 36
+	itemExportsN    = 12 // mfa_disabled_then_export's items: past Items.Exported's threshold of 10
+	selfRevealsN    = 5
 )
 
 // Planted sign-in failures come from a web browser, planted unusual clients
