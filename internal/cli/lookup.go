@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"unicode/utf8"
 
+	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/safetext"
 	"github.com/opwatch/opwatch/internal/store"
@@ -103,20 +104,11 @@ func lookupLoad(ctx context.Context, e *env, args []string) error {
 	if format != "csv" && format != "jsonl" {
 		return usagef("--format %q: want csv or jsonl", format)
 	}
-	var r io.Reader = e.stdin
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return fmt.Errorf("read the table: %w", err)
-		}
-		defer f.Close()
-		r = f
-	}
 	// Read and check the whole file before the database is touched: a
 	// refused file changes nothing.
-	rows, err := readLookup(r, format, key)
+	rows, err := readLookupFile(e.stdin, file, format, key)
 	if err != nil {
-		return fmt.Errorf("%s: %w", safetext.Terminal(file), err)
+		return err
 	}
 	a, err := e.openWrite(ctx, engine.ReadWrite, keyOptional)
 	if err != nil {
@@ -140,20 +132,9 @@ func logTypeNames() string {
 	return strings.Join(names, ", ")
 }
 
-// validSelector: dot-separated field names, none empty.
-func validSelector(s string) bool {
-	for _, part := range strings.Split(s, ".") {
-		if part == "" || strings.TrimSpace(part) != part || !utf8.ValidString(part) {
-			return false
-		}
-		for _, r := range part {
-			if r < 0x20 || r == 0x7f {
-				return false
-			}
-		}
-	}
-	return true
-}
+// validSelector: dot-separated field names, none empty (the configuration
+// checks its lookups' selectors alike).
+func validSelector(s string) bool { return config.ValidSelector(s) }
 
 // limitedReader fails once more than n bytes were read: a lookup table is
 // held in memory by the detect stage, so its file is bounded.
@@ -177,6 +158,26 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 		return n, errLookupFileTooLarge
 	}
 	return n, err
+}
+
+// readLookupFile reads a lookup table's rows from file (- for stdin) in
+// format (csv or jsonl), keyed by key, as `lookup load` and serve's
+// configured lookups load them. Errors name the file.
+func readLookupFile(stdin io.Reader, file, format, key string) (map[string]json.RawMessage, error) {
+	r := stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("read the table: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	rows, err := readLookup(r, format, key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", safetext.Terminal(file), err)
+	}
+	return rows, nil
 }
 
 // readLookup reads a table's rows by key from CSV or JSONL. Errors name the

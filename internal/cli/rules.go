@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/detect"
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/safetext"
@@ -75,6 +78,114 @@ func loadRules(dir string) (all, own *detect.Set, err error) {
 		return nil, nil, err
 	}
 	return all, own, nil
+}
+
+// loadConfiguredRules is loadRules with a configuration's detections: the
+// rule folders of both dir and d beside the built-in packs, then d's packs
+// and overrides applied. A RuleID or PackID d names that is not loaded is
+// an error.
+func loadConfiguredRules(dir string, d config.Detections) (*detect.Set, error) {
+	builtin, err := detect.LoadBuiltin()
+	if err != nil {
+		return nil, fmt.Errorf("the built-in rules do not load: %w", err)
+	}
+	sets := []*detect.Set{builtin}
+	seen := map[string]bool{}
+	for i, dir := range append([]string{dir}, d.Rules...) {
+		// The folder given with --rules may also be in the configuration.
+		if dir == "" || seen[filepath.Clean(dir)] {
+			continue
+		}
+		seen[filepath.Clean(dir)] = true
+		set, err := detect.LoadDir(dir)
+		if err != nil {
+			if i > 0 {
+				return nil, fmt.Errorf("detections.rules[%d]: %w", i-1, err)
+			}
+			return nil, err
+		}
+		sets = append(sets, set)
+	}
+	all, err := detect.Merge(sets...)
+	if err != nil {
+		return nil, err
+	}
+	o, err := detectOverrides(all, d)
+	if err != nil {
+		return nil, err
+	}
+	return all.WithOverrides(o)
+}
+
+// detectOverrides turns the configuration's packs and overrides into the
+// engine's, checking that each rule and pack they name is loaded.
+func detectOverrides(set *detect.Set, d config.Detections) (detect.Overrides, error) {
+	var errs []error
+	packs := map[string]bool{}
+	for _, p := range set.Packs() {
+		packs[p.ID] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(d.Packs)) {
+		if !packs[id] {
+			errs = append(errs, fmt.Errorf("detections.packs: no pack %s%s: see `opwatch rules list`", safetext.Terminal(id),
+				didYouMean(id, slices.Collect(maps.Keys(packs)))))
+		}
+	}
+	var ruleIDs []string
+	for _, r := range set.Rules() {
+		ruleIDs = append(ruleIDs, r.ID)
+	}
+	o := detect.Overrides{Packs: d.Packs, Rules: map[string]detect.RuleOverride{}}
+	for _, id := range slices.Sorted(maps.Keys(d.Overrides)) {
+		if set.Rule(id) == nil {
+			errs = append(errs, fmt.Errorf("detections.overrides: no rule %s%s: see `opwatch rules list`", safetext.Terminal(id), didYouMean(id, ruleIDs)))
+			continue
+		}
+		c := d.Overrides[id]
+		ro := detect.RuleOverride{Enabled: c.Enabled, Severity: c.Severity}
+		if c.Threshold != nil {
+			ro.Threshold = *c.Threshold
+		}
+		if c.DedupPeriod != nil {
+			ro.DedupPeriod = time.Duration(*c.DedupPeriod)
+		}
+		if c.Destinations != nil {
+			ro.Destinations, ro.DestinationsSet = *c.Destinations, true
+		}
+		o.Rules[id] = ro
+	}
+	// Enabling a pack enables its detections, as in Panther, also those
+	// off by default; a rule's own override still wins.
+	on := true
+	for _, r := range set.Rules() {
+		if en, ok := d.Packs[r.Pack]; ok && en && r.Pack != "" {
+			if ro := o.Rules[r.ID]; ro.Enabled == nil {
+				ro.Enabled = &on
+				o.Rules[r.ID] = ro
+			}
+		}
+	}
+	return o, errors.Join(errs...)
+}
+
+// didYouMean names the ID that differs from id only in case, if any.
+func didYouMean(id string, ids []string) string {
+	for _, known := range ids {
+		if strings.EqualFold(known, id) {
+			return " (did you mean " + known + "?)"
+		}
+	}
+	return ""
+}
+
+// overriddenBy names what the configuration changes of rule r: the keys of
+// its override, and "pack" when its pack is switched by the configuration.
+func overriddenBy(r *detect.Rule, d config.Detections) []string {
+	keys := d.Overrides[r.ID].Keys()
+	if _, ok := d.Packs[r.Pack]; ok && r.Pack != "" {
+		keys = append(keys, "pack")
+	}
+	return keys
 }
 
 // filterFlag collects --filter Key=Value (repeatable).
@@ -177,13 +288,20 @@ type ruleJSON struct {
 	Status             string              `json:"status,omitempty"`
 	Tests              int                 `json:"tests"`
 	File               string              `json:"file"`
+	// Destinations are the configuration's (with DestinationsSet; [] sends
+	// the rule's alerts nowhere); Overridden names the settings it changes.
+	Destinations    []string `json:"destinations,omitempty"`
+	DestinationsSet bool     `json:"destinations_set,omitempty"`
+	Overridden      []string `json:"overridden,omitempty"`
 }
 
 func rulesList(e *env, args []string) error {
-	fs := e.flags("rules list", "rules list [--path DIR] [--format table|json] [--filter Key=Value]...",
+	fs := e.flags("rules list", "rules list [--path DIR] [--config FILE] [--format table|json] [--filter Key=Value]...",
 		"List the rules: the built-in packs, and with --path DIR that folder's rules beside them.\n"+
-			"json prints one object per line.")
+			"With --config, as serve --config runs them: the file's rule folders, packs and overrides\n"+
+			"applied (OVERRIDDEN names what the file changes). json prints one object per line.")
 	path := fs.String("path", "", "also list the rules in this `folder`")
+	cfgPath := fs.String("config", "", "apply the detections of this configuration `file` (rule folders, packs, overrides)")
 	format := fs.String("format", "table", "output `format`: table or json (one object per line)")
 	filter := filterFlag{}
 	fs.Var(filter, "filter", "list only rules with `Key=Value` (repeatable)")
@@ -197,7 +315,15 @@ func rulesList(e *env, args []string) error {
 	if *format != "table" && *format != "json" {
 		return usagef("--format %q: want table or json", *format)
 	}
-	set, _, err := loadRules(*path)
+	var det config.Detections
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		det = cfg.Detections
+	}
+	set, err := loadConfiguredRules(*path, det)
 	if err != nil {
 		return err
 	}
@@ -210,14 +336,15 @@ func rulesList(e *env, args []string) error {
 			}
 			if err := enc.Encode(ruleJSON{ID: r.ID, DisplayName: r.DisplayName, Enabled: r.Enabled, Pack: r.Pack,
 				LogTypes: r.LogTypes, Severity: r.Severity, DedupPeriodMinutes: int(r.DedupPeriod / time.Minute),
-				Threshold: r.Threshold, Tags: r.Tags, Reports: r.Reports, Status: r.Status, Tests: len(r.Tests), File: r.File}); err != nil {
+				Threshold: r.Threshold, Tags: r.Tags, Reports: r.Reports, Status: r.Status, Tests: len(r.Tests), File: r.File,
+				Destinations: r.Destinations, DestinationsSet: r.DestinationsSet, Overridden: overriddenBy(r, det)}); err != nil {
 				return err
 			}
 		}
 		return w.Flush()
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RULE\tENABLED\tSEVERITY\tDEDUP\tTHRESHOLD\tLOG TYPES\tPACK\tTESTS")
+	fmt.Fprintln(tw, "RULE\tENABLED\tSEVERITY\tDEDUP\tTHRESHOLD\tLOG TYPES\tPACK\tTESTS\tOVERRIDDEN")
 	for _, r := range set.Rules() {
 		if !r.Matches(filter) {
 			continue
@@ -226,8 +353,12 @@ func rulesList(e *env, args []string) error {
 		for i, lt := range r.LogTypes {
 			lts[i] = strings.TrimPrefix(lt, "OnePassword.")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n", safetext.Terminal(r.ID), yesNo(r.Enabled), r.Severity,
-			r.DedupPeriod, r.Threshold, strings.Join(lts, ","), safetext.Terminal(r.Pack), len(r.Tests))
+		over := strings.Join(overriddenBy(r, det), ",")
+		if over == "" {
+			over = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", safetext.Terminal(r.ID), yesNo(r.Enabled), r.Severity,
+			r.DedupPeriod, r.Threshold, strings.Join(lts, ","), safetext.Terminal(r.Pack), len(r.Tests), over)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

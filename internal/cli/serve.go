@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,7 +12,9 @@ import (
 	"github.com/opwatch/opwatch/internal/emulator"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
+	"github.com/opwatch/opwatch/internal/safetext"
 	"github.com/opwatch/opwatch/internal/source"
+	"github.com/opwatch/opwatch/internal/store"
 	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
@@ -29,14 +32,22 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
 		return err
 	}
-	rules, _, err := loadRules(*rulesDir)
-	if err != nil {
-		return err
-	}
 	cfg := config.Default()
 	if *cfgPath != "" {
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
+		}
+	}
+	rules, err := loadConfiguredRules(*rulesDir, cfg.Detections)
+	if err != nil {
+		return err
+	}
+	// Lookup tables are read and checked whole before the database is
+	// touched, as tokens are: a refused file changes nothing.
+	lookups := make([]map[string]json.RawMessage, len(cfg.Detections.Lookups))
+	for i, l := range cfg.Detections.Lookups {
+		if lookups[i], err = readLookupFile(nil, l.File, l.Format, l.Key); err != nil {
+			return fmt.Errorf("detections.lookups[%d] (%s): %w", i, safetext.Terminal(l.Name), err)
 		}
 	}
 	// Read and check every token before touching the database: a mistake
@@ -77,6 +88,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		for _, n := range res.Notes {
 			a.log.Warn(n, "source", s.Name)
 		}
+	}
+	for i, l := range cfg.Detections.Lookups {
+		t := store.LookupTable{Name: l.Name, KeyColumn: l.Key, LogType: l.LogType, Selector: l.Selector}
+		if err := a.store.LoadLookup(ctx, t, lookups[i]); err != nil {
+			return fmt.Errorf("detections.lookups[%d] (%s): %w", i, safetext.Terminal(l.Name), err)
+		}
+		a.log.Info("lookup table from the configuration", "table", l.Name, "rows", len(lookups[i]), "file", l.File)
 	}
 	return a.serve(ctx, cfg, rules)
 }

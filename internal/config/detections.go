@@ -207,6 +207,8 @@ func (l *Lookup) Validate() error {
 	}
 	if strings.TrimSpace(l.File) == "" {
 		errs = append(errs, errors.New("file is required: the CSV or JSONL file of the table"))
+	} else if l.File == "-" {
+		errs = append(errs, errors.New("file - (standard input) is for `opwatch lookup load`: name the table's file"))
 	} else if _, err := LookupFormat(l.File, l.Format); err != nil {
 		errs = append(errs, err)
 	}

@@ -92,6 +92,7 @@ func TestParseDetectionsRejects(t *testing.T) {
 		{"detections:\n  overrides: {R: {enabled: perhaps}}\n", "cannot construct"},
 		{"detections:\n  lookups:\n    - file: t.csv\n      key: k\n      log_type: ItemUsage\n      selector: a\n", `detections.lookups[0] (""): name is required`},
 		{"detections:\n  lookups:\n    - name: t\n      key: k\n      log_type: ItemUsage\n      selector: a\n", "detections.lookups[0] (t): file is required"},
+		{"detections:\n  lookups:\n    - name: t\n      file: \"-\"\n      format: csv\n      key: k\n      log_type: ItemUsage\n      selector: a\n", "file - (standard input) is for `opwatch lookup load`"},
 		{"detections:\n  lookups:\n    - name: t\n      file: t.txt\n      key: k\n      log_type: ItemUsage\n      selector: a\n", `cannot tell the format of t.txt from its name`},
 		{"detections:\n  lookups:\n    - name: t\n      file: t.csv\n      format: xml\n      key: k\n      log_type: ItemUsage\n      selector: a\n", `format "xml": want csv or jsonl`},
 		{"detections:\n  lookups:\n    - name: t\n      file: t.csv\n      log_type: ItemUsage\n      selector: a\n", "detections.lookups[0] (t): key is required"},
