@@ -129,7 +129,7 @@ func (e *Event) Value() (starlark.Value, error) {
 }
 
 func (e *Event) decode() {
-	v, err := decodeJSON(e.raw)
+	v, err := decodeTop(e.raw)
 	if err != nil {
 		e.err = fmt.Errorf("the event is not valid JSON: %w", err)
 		if e.Seq != 0 {
@@ -233,7 +233,7 @@ func (d *decoder) member(base int, k string, v starlark.Value) {
 
 func (d *decoder) entrySlab(es []entry) []entry {
 	if len(d.slab) < len(es) {
-		d.slab = make([]entry, max(64, len(es)))
+		d.slab = make([]entry, max(16, len(es)))
 	}
 	out := d.slab[:len(es):len(es)]
 	d.slab = d.slab[len(es):]
@@ -431,12 +431,12 @@ func (d *Dict) set(k string, v starlark.Value) {
 func (d *Dict) lookup(k string) (starlark.Value, bool) {
 	for i := range d.entries {
 		if d.entries[i].k == k {
-			return d.entries[i].v, true
+			return d.entries[i].val(), true
 		}
 	}
 	for i := range d.entries {
 		if strings.EqualFold(d.entries[i].k, k) {
-			return d.entries[i].v, true
+			return d.entries[i].val(), true
 		}
 	}
 	return nil, false
@@ -451,7 +451,7 @@ func (d *Dict) String() string {
 		}
 		b.WriteString(starlark.String(e.k).String())
 		b.WriteString(": ")
-		b.WriteString(e.v.String())
+		b.WriteString(e.val().String())
 	}
 	b.WriteByte('}')
 	return b.String()
@@ -476,7 +476,7 @@ func (d *Dict) Iterate() starlark.Iterator { return &dictIter{d: d} }
 func (d *Dict) Items() []starlark.Tuple {
 	out := make([]starlark.Tuple, len(d.entries))
 	for i, e := range d.entries {
-		out[i] = starlark.Tuple{starlark.String(e.k), e.v}
+		out[i] = starlark.Tuple{starlark.String(e.k), e.val()}
 	}
 	return out
 }
@@ -641,7 +641,7 @@ func dictValues(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starl
 	}
 	out := make([]starlark.Value, len(d.entries))
 	for i, e := range d.entries {
-		out[i] = e.v
+		out[i] = e.val()
 	}
 	return starlark.NewList(out), nil
 }
@@ -728,7 +728,7 @@ func compareDicts(op syntax.Token, x, y *Dict, depth int) (bool, error) {
 			eq = false
 			break
 		}
-		e, err := starlark.EqualDepth(x.entries[i].v, yv, depth-1)
+		e, err := starlark.EqualDepth(x.entries[i].val(), yv, depth-1)
 		if err != nil {
 			return false, err
 		}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -78,6 +79,28 @@ func FuzzLoad(f *testing.F) {
 		}, "f")
 		if err == nil {
 			s.Test(nil)
+		}
+	})
+}
+
+// FuzzDecodeTop: the lazy top-level decoding reads every input as the
+// eager decoder does: the same value, or the same error.
+func FuzzDecodeTop(f *testing.F) {
+	for _, e := range benchEvents {
+		f.Add([]byte(e.raw))
+	}
+	for _, s := range []string{`{}`, `[]`, `null`, `{"a":{"a":{"a":[1,2.5e400,-0,"\u00e9\ud800"]}}}`, `{"A":1,"a":2}`, `{"a":[1],"a":{"b":2}}`,
+		`{"a":[1,}`, `{"a":{"b":1} x`, `{"\u0061":[{"b":"\"q"}]}`, `{"a":` + strings.Repeat("[", 1200) + strings.Repeat("]", 1200) + `}`, `{`, `"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := decodeJSON(data)
+		got, gerr := decodeTop(data)
+		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+			t.Fatalf("errors: lazy %v, eager %v", gerr, werr)
+		}
+		if werr == nil && got.String() != want.String() {
+			t.Fatalf("lazy %s, eager %s", got, want)
 		}
 	})
 }
