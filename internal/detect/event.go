@@ -571,6 +571,11 @@ func (m *method) CallInternal(th *starlark.Thread, args starlark.Tuple, kwargs [
 }
 
 func dictGet(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	// The forms rules write, without the generic unpacking: get(k),
+	// get(k, d), get(k, default=d).
+	if v, ok := fastGet(d, args, kwargs); ok {
+		return v, nil
+	}
 	var k, def starlark.Value = nil, starlark.None
 	if err := starlark.UnpackPositionalArgs("get", args, kwargs, 1, &k, &def); err != nil {
 		// Panther's rules write event.get("k", default=...) too.
@@ -583,6 +588,30 @@ func dictGet(_ *starlark.Thread, d *Dict, args starlark.Tuple, kwargs []starlark
 		return def, nil
 	}
 	return v, nil
+}
+
+func fastGet(d *Dict, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
+	if len(args) == 0 {
+		return nil, false
+	}
+	key, isStr := args[0].(starlark.String)
+	if !isStr {
+		return nil, false
+	}
+	def := starlark.Value(starlark.None)
+	switch {
+	case len(args) == 1 && len(kwargs) == 0:
+	case len(args) == 2 && len(kwargs) == 0:
+		def = args[1]
+	case len(args) == 1 && len(kwargs) == 1 && kwargs[0][0] == starlark.String("default"):
+		def = kwargs[0][1]
+	default:
+		return nil, false
+	}
+	if v, found := d.lookup(string(key)); found {
+		return v, true
+	}
+	return def, true
 }
 
 // deepGet walks keys from v; the default stands for a missing key, a hop

@@ -1,0 +1,48 @@
+package detect
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// Rules read nested fields of a stored event (decoded on first read) and
+// every form of get(), from several goroutines at once, as the stage's
+// workers do: each sees the same values.
+func TestEventLazyFieldsAndGetForms(t *testing.T) {
+	r := mustRule(t, `
+def rule(event):
+    return (event.deep_get("client", "ip_address") == "198.51.100.7" and
+        event["location"]["city"] == "Toronto" and
+        event.get("target_user")["email"] == "ada@example.com" and
+        event.get("nope", "d1") == "d1" and
+        event.get("nope", default = "d2") == "d2" and
+        event.get(key = "category") == "success" and
+        event.get("CATEGORY") == "success" and
+        event.get("details", 5) == None and
+        event.udm("source_ip") == "198.51.100.7" and
+        event.get("p_log_type") == "OnePassword.SignInAttempt" and
+        len(event.keys()) > 10)
+`)
+	ev := NewEvent(storedEventsT(t)[0], nil)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if o := r.Evaluate(ev, MemState{}, time.Now()); !o.Matched || o.Err != nil {
+				t.Errorf("matched %v, err %v: want a match", o.Matched, o.Err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func storedEventsT(t *testing.T) []store.StoredEvent {
+	t.Helper()
+	var out []store.StoredEvent
+	for _, e := range benchEvents[:1] {
+		out = append(out, store.StoredEvent{Seq: 1, LogType: e.lt, Raw: []byte(e.raw), IPs: []string{"198.51.100.7"}})
+	}
+	return out
+}
