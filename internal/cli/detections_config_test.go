@@ -12,6 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v4"
+
+	"github.com/opwatch/opwatch/internal/config"
+	"github.com/opwatch/opwatch/internal/detect"
 )
 
 // listedRules runs rules list --format json with args and returns the rules
@@ -200,4 +206,42 @@ func (w *waitWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// A destinations override from the configuration is carried on the rule
+// into each match's outcome (which the detect stage copies onto the
+// alert), and [] is kept as "nowhere", not as "not set".
+func TestConfigDestinationsReachTheOutcome(t *testing.T) {
+	builtin, err := detect.LoadBuiltin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d config.Detections
+	if err := yaml.Unmarshal([]byte("overrides:\n"+
+		"  OnePassword.Unusual.Client: {destinations: [pager, slack]}\n"+
+		"  Standard.BruteForceByIP: {destinations: []}\n"), &d); err != nil {
+		t.Fatal(err)
+	}
+	o, err := detectOverrides(builtin, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := builtin.WithOverrides(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := detect.EventFromPanther("OnePassword.SignInAttempt", []byte(`{"p_log_type":"OnePassword.SignInAttempt","p_event_time":"2024-01-02 03:04:05","category":"success","client":{"app_name":"Evil"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := set.Rule("OnePassword.Unusual.Client").Evaluate(ev, nil, time.Now())
+	if !out.Matched || !out.DestinationsSet || !slices.Equal(out.Destinations, []string{"pager", "slack"}) {
+		t.Errorf("outcome = matched %v, destinations %q (set %v): want the configuration's", out.Matched, out.Destinations, out.DestinationsSet)
+	}
+	if r := set.Rule("Standard.BruteForceByIP"); !r.DestinationsSet || r.Destinations == nil || len(r.Destinations) != 0 {
+		t.Errorf("destinations: [] on the rule = %q (set %v): want set and empty", r.Destinations, r.DestinationsSet)
+	}
+	if r := set.Rule("OnePassword.Sensitive.Item"); r.DestinationsSet {
+		t.Errorf("a rule without an override has destinations set: %q", r.Destinations)
+	}
 }
