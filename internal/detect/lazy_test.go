@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,4 +46,15 @@ func storedEventsT(t *testing.T) []store.StoredEvent {
 		out = append(out, store.StoredEvent{Seq: 1, LogType: e.lt, Raw: []byte(e.raw), IPs: []string{"198.51.100.7"}})
 	}
 	return out
+}
+
+func FuzzFoldEqual(f *testing.F) {
+	for _, s := range [][2]string{{"Action", "action"}, {"k", "\u212a"}, {"s", "\u017f"}, {"ab", "abc"}, {"é", "É"}, {"a\xff", "A\xff"}, {"[", "{"}, {"@", "`"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got, want := foldEqual(a, b), strings.EqualFold(a, b); got != want {
+			t.Fatalf("foldEqual(%q, %q) = %v, strings.EqualFold says %v", a, b, got, want)
+		}
+	})
 }
