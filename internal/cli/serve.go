@@ -201,6 +201,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	} else if err != nil {
 		return err
 	}
+	if err := loadEmulatorGroups(ctx, a.store, em); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, `opwatch demo
   1Password Events API emulator: %s (%d events of each type over the past 24h, %g new per minute)
   Database: %s (source "demo")
