@@ -221,7 +221,21 @@ func decodeJSON(data []byte) (starlark.Value, error) {
 
 // member adds k: v to the object being read from base, the last of
 // duplicate keys winning, as Python's json.
-func (d *decoder) member(base int, k string, v starlark.Value) {
+//
+// seen: a bit per hash of the object's keys so far (length and first
+// byte), so that a key no earlier one can equal is appended without
+// comparing it to every earlier key.
+func (d *decoder) member(base int, k string, v starlark.Value, seen *uint64) {
+	h := uint(len(k))
+	if len(k) > 0 {
+		h = h*7 + uint(k[0])
+	}
+	bit := uint64(1) << (h & 63)
+	if *seen&bit == 0 {
+		*seen |= bit
+		d.stack = append(d.stack, entry{k, v})
+		return
+	}
 	for i := base; i < len(d.stack); i++ {
 		if d.stack[i].k == k {
 			d.stack[i].v = v
@@ -288,6 +302,7 @@ func (d *decoder) value(depth int) (starlark.Value, bool) {
 		// Members gather on a shared stack, then move to an exact-size
 		// slice of one per-event slab: no slice growth per object.
 		base := len(d.stack)
+		var seen uint64
 		for {
 			if p.Pos >= len(p.Data) || p.Data[p.Pos] != '"' {
 				return nil, p.Unexpected("looking for an object key")
@@ -300,7 +315,7 @@ func (d *decoder) value(depth int) (starlark.Value, bool) {
 			if !ok {
 				return nil, false
 			}
-			d.member(base, k, v)
+			d.member(base, k, v, &seen)
 			more, ok := p.Next('}')
 			if !ok {
 				return nil, false

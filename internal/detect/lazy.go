@@ -74,6 +74,7 @@ func decodeTop(data []byte) (starlark.Value, error) {
 	} else {
 		var lazies []lazyValue
 		src := new(string)
+		var seen uint64
 		for {
 			if p.Pos >= len(data) || data[p.Pos] != '"' {
 				return decodeJSON(data)
@@ -100,7 +101,7 @@ func decodeTop(data []byte) (starlark.Value, error) {
 			} else if v, ok = d.value(1); !ok {
 				return decodeJSON(data)
 			}
-			d.member(0, k, v)
+			d.member(0, k, v, &seen)
 			more, ok := p.Next('}')
 			if !ok {
 				return decodeJSON(data)

@@ -58,3 +58,21 @@ func FuzzFoldEqual(f *testing.F) {
 		}
 	})
 }
+
+// The last of duplicate keys wins, in the first one's place, as Python's
+// json: at the top level (lazy) and inside objects.
+func TestDuplicateKeysLastWins(t *testing.T) {
+	for _, in := range []string{`{"a":1,"b":2,"a":3}`, `{"x":{"a":1,"b":2,"a":3}}`, `{"a":{"c":1},"b":2,"a":3}`} {
+		v, err := decodeTop([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := v.(*Dict)
+		if x, ok := d.lookup("x"); ok {
+			d = x.(*Dict)
+		}
+		if got := d.String(); got != `{"a": 3, "b": 2}` {
+			t.Errorf("%s: %s, want {\"a\": 3, \"b\": 2}", in, got)
+		}
+	}
+}
