@@ -373,7 +373,7 @@ func (e *Emulator) account(name string) (*account, error) {
 	key := mix(uint64(e.opts.Seed) ^ hashString(name))
 	a := &account{
 		uuid:    name,
-		pop:     newPopulation(key, name, e.opts.MSP),
+		pop:     newPopulation(key, name, e.opts.MSP, usersFor(e.tl.events)),
 		limiter: newLimiter(e.perMinute, e.perHour),
 		msp:     e.opts.MSP,
 		t:       e.tables,

@@ -103,7 +103,24 @@ const (
 	numSpecialGroups = 3
 )
 
-func newPopulation(key uint64, account string, msp bool) *population {
+// maxSignInsPerMember bounds the sign-in attempts a member makes over the
+// preloaded history: a denser history has more members, not members who
+// sign in all day. (150 members signing in 100,000 times a day would each
+// fail a dozen times, and a backfill, evaluated within one dedup period,
+// would read as brute force against all of them.) maxUsers bounds the
+// population.
+const (
+	maxSignInsPerMember = 40
+	maxUsers            = 5000
+)
+
+// usersFor returns how many members an account has for a history of
+// events per log type: numUsers, more for a dense history.
+func usersFor(events int) int {
+	return min(maxUsers, max(numUsers, (events+maxSignInsPerMember-1)/maxSignInsPerMember))
+}
+
+func newPopulation(key uint64, account string, msp bool, users int) *population {
 	r := newRNG(key ^ 0x706f70756c617465) // "populate"
 	p := &population{
 		key:         key,
@@ -134,7 +151,7 @@ func newPopulation(key uint64, account string, msp bool) *population {
 	}
 
 	emails := map[string]bool{}
-	for i := 0; i < numUsers; i++ {
+	for i := 0; i < users; i++ {
 		first, last := firstNames[r.intn(len(firstNames))], lastNames[r.intn(len(lastNames))]
 		email := uniqueEmail(emails, asciiFold(first)+"."+asciiFold(last), p.domain)
 		// Most people work at headquarters.

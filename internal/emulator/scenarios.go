@@ -189,8 +189,10 @@ func planted(kind, f, o int) bool {
 		}
 	case auditEvents:
 		switch kind {
-		case kMFADisabledExport, kSuspendAfterExport:
-			return o == 0 || o == 3 || (kind == kSuspendAfterExport && o == 4)
+		case kMFADisabledExport:
+			return o == 0 || o == 3
+		case kSuspendAfterExport:
+			return o == 0 || o == 4 // the export, then (after the 3 items) one suspension
 		case kOwnersAdded, kVaultShared, kSelfGrantReveal:
 			return o == 0
 		case kExportAfterJoin:
