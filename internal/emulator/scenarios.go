@@ -24,7 +24,7 @@ import (
 const (
 	ScenarioUnusualClient       = "unusual_client"             // a successful sign-in with client.app_name "Bartco 1Password Manager"
 	ScenarioImpossibleTravel    = "impossible_travel"          // a member's successful sign-in at their place, then one 4,000 to 12,000 km away two events later
-	ScenarioMFADisabledExport   = "mfa_disabled_then_export"   // an admin disables their MFA, exports a vault, and exports 5 items
+	ScenarioMFADisabledExport   = "mfa_disabled_then_export"   // an admin disables their MFA, exports a vault, and exports 12 items
 	ScenarioOwnersAdded         = "owners_member_added"        // an admin adds a member to the Owners group
 	ScenarioServiceAccount      = "service_account_created"    // an admin creates a service account, then its token 11 ms later
 	ScenarioMFABypass           = "success_after_mfa_failures" // 8 MFA failures, then a success, from one new address in the member's city
