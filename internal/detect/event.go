@@ -129,7 +129,7 @@ func (e *Event) Value() (starlark.Value, error) {
 }
 
 func (e *Event) decode() {
-	v, err := decodeTop(e.raw)
+	v, err := decodeTop(e.raw, e.stored != nil)
 	if err != nil {
 		e.err = fmt.Errorf("the event is not valid JSON: %w", err)
 		if e.Seq != 0 {

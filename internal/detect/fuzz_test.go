@@ -95,12 +95,14 @@ func FuzzDecodeTop(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		want, werr := decodeJSON(data)
-		got, gerr := decodeTop(data)
-		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
-			t.Fatalf("errors: lazy %v, eager %v", gerr, werr)
-		}
-		if werr == nil && got.String() != want.String() {
-			t.Fatalf("lazy %s, eager %s", got, want)
+		for _, readOnly := range []bool{false, true} {
+			got, gerr := decodeTop(data, readOnly)
+			if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+				t.Fatalf("errors: lazy %v, eager %v", gerr, werr)
+			}
+			if werr == nil && got.String() != want.String() {
+				t.Fatalf("lazy %s, eager %s", got, want)
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"sync"
+	"unsafe"
 
 	"go.starlark.net/starlark"
 
@@ -58,9 +59,14 @@ func (e *entry) val() starlark.Value {
 // decodeTop decodes an event's top level: scalars now, objects and arrays
 // checked and left for lazyValue. Anything it does not take on (not an
 // object, invalid or too deep JSON) goes to decodeJSON, whose result and
-// error messages are the reference.
-func decodeTop(data []byte) (starlark.Value, error) {
+// error messages are the reference. readOnly: data is never written (a
+// stored event's Raw, by the store's contract), so the event's strings can
+// be slices of it instead of a copy.
+func decodeTop(data []byte, readOnly bool) (starlark.Value, error) {
 	d := &decoder{s: jsonscan.Scanner{Data: data}}
+	if readOnly && len(data) > 0 {
+		d.src = unsafe.String(unsafe.SliceData(data), len(data))
+	}
 	p := &d.s
 	p.SkipWS()
 	if p.Pos >= len(data) || data[p.Pos] != '{' {

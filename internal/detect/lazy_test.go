@@ -63,7 +63,7 @@ func FuzzFoldEqual(f *testing.F) {
 // json: at the top level (lazy) and inside objects.
 func TestDuplicateKeysLastWins(t *testing.T) {
 	for _, in := range []string{`{"a":1,"b":2,"a":3}`, `{"x":{"a":1,"b":2,"a":3}}`, `{"a":{"c":1},"b":2,"a":3}`} {
-		v, err := decodeTop([]byte(in))
+		v, err := decodeTop([]byte(in), true)
 		if err != nil {
 			t.Fatal(err)
 		}
