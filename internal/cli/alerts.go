@@ -65,7 +65,7 @@ type alertJSON struct {
 	Description  string          `json:"description,omitempty"`
 	Reference    string          `json:"reference,omitempty"`
 	Runbook      string          `json:"runbook,omitempty"`
-	Destinations []string        `json:"destinations,omitempty"`
+	Destinations *[]string       `json:"destinations,omitempty"` // [] (send nowhere) differs from absent (route by severity)
 }
 
 func toAlertJSON(a store.Alert) alertJSON {
@@ -76,7 +76,7 @@ func toAlertJSON(a store.Alert) alertJSON {
 	return alertJSON{ID: a.ID, RuleID: a.RuleID, Title: a.Title, Severity: a.Severity, Status: a.Status, Type: a.Type,
 		Dedup: a.Dedup, Events: a.Events, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
 		FirstEventAt: a.FirstEventAt.UTC(), LastEventAt: a.LastEventAt.UTC(), PeriodEnd: a.PeriodEnd.UTC(),
-		Context: ctx, Description: a.Description, Reference: a.Reference, Runbook: a.Runbook, Destinations: a.Destinations}
+		Context: ctx, Description: a.Description, Reference: a.Reference, Runbook: a.Runbook, Destinations: destinationsJSON(a.Destinations)}
 }
 
 var (
@@ -247,7 +247,10 @@ func alertsShow(ctx context.Context, e *env, args []string) error {
 	row("Dedup period ends", alertStamp(al.PeriodEnd))
 	row("Created", alertStamp(al.CreatedAt))
 	row("Updated", alertStamp(al.UpdatedAt))
-	if al.Destinations != nil {
+	switch {
+	case al.Destinations != nil && len(al.Destinations) == 0:
+		row("Destinations", "none: the rule sends this alert nowhere (recorded, never delivered)")
+	case al.Destinations != nil:
 		row("Destinations", t(strings.Join(al.Destinations, ", ")))
 	}
 	tw.Flush()
@@ -300,4 +303,11 @@ func alertShorten(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+func destinationsJSON(d []string) *[]string {
+	if d == nil {
+		return nil
+	}
+	return &d
 }

@@ -146,7 +146,7 @@ def title(event):
 		t.Fatalf("rules replay: exit %d: %s", code, errOut)
 	}
 	noControl(t, "rules replay", out)
-	if !strings.Contains(out, "would have raised 1 alerts (1 matches)") || !strings.Contains(out, "disabled") || !strings.Contains(out, "sign-in by Eve") {
+	if !strings.Contains(out, "would have raised 1 alert(s) (1 matches)") || !strings.Contains(out, "disabled") || !strings.Contains(out, "sign-in by Eve") {
 		t.Errorf("rules replay output:\n%s", out)
 	}
 	// Nothing was raised: the database holds the seeded alert only.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,7 +64,10 @@ func runRulesReplay(ctx context.Context, e *env, args []string) error {
 	}
 	defer a.Close()
 	from := time.Now().Add(-since)
-	res, err := detect.Replay(ctx, detect.ReplayOptions{Store: a.store, Rules: []*detect.Rule{rule}, Since: from, Logger: a.log})
+	res, err := detect.Replay(ctx, detect.ReplayOptions{Store: a.store, Rules: []*detect.Rule{rule}, Since: from,
+		// What a replay "opens" is only reported below; its log would read as
+		// if alerts had been raised.
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		if ctx.Err() != nil {
 			return errInterrupted
@@ -99,7 +103,7 @@ func writeReplay(e *env, rule *detect.Rule, from time.Time, res detect.ReplayRes
 	}
 	fmt.Fprintf(w, "Replay of %s (%s, threshold %d, dedup period %s) over %d events since %s:\n",
 		t(rule.ID), state, max(rule.Threshold, 1), short(rule.DedupPeriod), res.Events, from.UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "  would have raised %d alerts (%d matches)", counts[store.AlertRule], matches)
+	fmt.Fprintf(w, "  would have raised %d alert(s) (%d matches)", counts[store.AlertRule], matches)
 	if n := counts[store.AlertRuleError]; n > 0 {
 		fmt.Fprintf(w, ", %d rule errors (%d failed evaluations)", n, res.RuleErrors)
 	}

@@ -256,7 +256,7 @@ func rulesTest(e *env, args []string) error {
 			untested++
 		}
 	}
-	fmt.Fprintf(w, "\n%d passed, %d failed, in %d rules", len(results)-failed, failed, len(rulesSeen))
+	fmt.Fprintf(w, "\n%d passed, %d failed, in %d rule(s)", len(results)-failed, failed, len(rulesSeen))
 	if untested > 0 {
 		fmt.Fprintf(w, " (%d rules have no tests)", untested)
 	}

@@ -16,7 +16,7 @@ func TestRulesTestBuiltinAndPath(t *testing.T) {
 		t.Fatalf("rules test (built-in): exit %d\n%s%s", code, out, errOut)
 	}
 	out, errOut, code = runCLI(t, nil, "", "rules", "test", "--path", exampleRules)
-	if code != 0 || !strings.Contains(out, "PASS  Example.Unusual.Client / Bad client") || !strings.Contains(out, "3 passed, 0 failed, in 1 rules") {
+	if code != 0 || !strings.Contains(out, "PASS  Example.Unusual.Client / Bad client") || !strings.Contains(out, "3 passed, 0 failed, in 1 rule(s)") {
 		t.Fatalf("rules test --path: exit %d\n%s%s", code, out, errOut)
 	}
 	if strings.Contains(out, "OnePassword.") {
