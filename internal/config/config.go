@@ -156,7 +156,7 @@ func Parse(r io.Reader) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, err
+		return Config{}, yamlError(err)
 	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
@@ -478,3 +478,21 @@ func readTokenFile(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// yamlError words the YAML decoder's messages for people: they name Go
+// types ("field x not found in type config.Override", "cannot construct
+// !!str `maybe` into bool").
+func yamlError(err error) error {
+	msg := err.Error()
+	msg = yamlUnknownField.ReplaceAllString(msg, "unknown key $1 (check its spelling and indentation)")
+	msg = yamlConstruct.ReplaceAllString(msg, "$1 is not a valid $2")
+	msg = strings.ReplaceAll(msg, "yaml: construct errors:", "")
+	msg = strings.ReplaceAll(msg, "yaml: unmarshal errors:", "")
+	msg = strings.ReplaceAll(msg, "is not a valid bool", "is not true or false")
+	return errors.New(strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(msg), "\n", " ;")), " "))
+}
+
+var (
+	yamlUnknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+	yamlConstruct    = regexp.MustCompile("cannot (?:construct|unmarshal) !!\\w+ `([^`]*)` into (\\S+)")
+)

@@ -485,3 +485,20 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+// YAML mistakes are worded for people, not in Go's types.
+func TestYAMLErrorsWorded(t *testing.T) {
+	_, err := Parse(strings.NewReader("detections:\n  overrides:\n    X: {sevrity: High}\n  packs: {Y: maybe}\n"))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{"line 3: unknown key sevrity", "maybe is not true or false"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "config.") || strings.Contains(msg, "!!") {
+		t.Errorf("error %q names Go types or YAML tags", msg)
+	}
+}

@@ -74,10 +74,10 @@ detections:
 func TestParseDetectionsRejects(t *testing.T) {
 	const lk = "detections:\n  lookups:\n    - name: t\n      file: t.csv\n      key: k\n      log_type: ItemUsage\n      selector: item_uuid\n"
 	for _, tc := range []struct{ yaml, want string }{
-		{"detections:\n  rule: [x]\n", "field rule not found"},
+		{"detections:\n  rule: [x]\n", "unknown key rule"},
 		{"detections:\n  rules: [\"\"]\n", "detections.rules[0] is empty"},
 		{"detections:\n  rules: [a, ./a/]\n", "detections.rules[1]: the folder ./a/ is listed twice"},
-		{"detections:\n  packs: {P: maybe}\n", "cannot construct"},
+		{"detections:\n  packs: {P: maybe}\n", "is not true or false"},
 		{"detections:\n  packs: {\"a b\": true}\n", `detections.packs: a PackID "a b" has spaces`},
 		{"detections:\n  overrides: {\"\": {enabled: false}}\n", "detections.overrides: a RuleID is empty"},
 		{"detections:\n  overrides: {R: {severity: urgent}}\n", `detections.overrides.R: severity urgent: want one of Info, Low, Medium, High, Critical`},
@@ -85,11 +85,11 @@ func TestParseDetectionsRejects(t *testing.T) {
 		{"detections:\n  overrides: {R: {dedup_period: 1m}}\n", "detections.overrides.R: dedup_period 1m0s must be between 5m and 24h"},
 		{"detections:\n  overrides: {R: {dedup_period: 2d}}\n", "dedup_period 2d must be between 5m and 24h"},
 		{"detections:\n  overrides: {R: {dedup_period: soon}}\n", "invalid duration"},
-		{"detections:\n  overrides: {R: {dedupperiod: 1h}}\n", "field dedupperiod not found"},
+		{"detections:\n  overrides: {R: {dedupperiod: 1h}}\n", "unknown key dedupperiod"},
 		{"detections:\n  overrides: {R: {destinations: [a, a]}}\n", `detections.overrides.R: destinations[1]: a is listed twice`},
 		{"detections:\n  overrides: {R: {destinations: [\"\"]}}\n", "detections.overrides.R: destinations[0] is required"},
 		{"detections:\n  overrides: {R: {destinations: [a,b,c,d,e,f,g,h,i,j,k]}}\n", "destinations: 11 given, at most 10"},
-		{"detections:\n  overrides: {R: {enabled: perhaps}}\n", "cannot construct"},
+		{"detections:\n  overrides: {R: {enabled: perhaps}}\n", "is not true or false"},
 		{"detections:\n  lookups:\n    - file: t.csv\n      key: k\n      log_type: ItemUsage\n      selector: a\n", `detections.lookups[0] (""): name is required`},
 		{"detections:\n  lookups:\n    - name: t\n      key: k\n      log_type: ItemUsage\n      selector: a\n", "detections.lookups[0] (t): file is required"},
 		{"detections:\n  lookups:\n    - name: t\n      file: \"-\"\n      format: csv\n      key: k\n      log_type: ItemUsage\n      selector: a\n", "file - (standard input) is for `opwatch lookup load`"},
