@@ -91,6 +91,9 @@ func lookupLoad(ctx context.Context, e *env, args []string) error {
 	case !validSelector(selector):
 		return usagef("--selector %q is not a dotted path of field names (e.g. client.ip_address)", selector)
 	}
+	if err := config.CheckSelector(logType, selector); err != nil {
+		return usagef("--selector: %v", err)
+	}
 	if format == "" {
 		switch strings.ToLower(filepath.Ext(file)) {
 		case ".csv":

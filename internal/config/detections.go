@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/opwatch/opwatch/internal/logtype"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,6 +117,38 @@ func ValidSelector(s string) bool {
 	return true
 }
 
+// CheckSelector reports a selector that names no field of the log type's
+// schema: a misspelt one would enrich nothing, silently. Fields deeper
+// than the schema knows (objects 1Password may extend) are accepted.
+func CheckSelector(logType, selector string) error {
+	lt := logtype.ByName(logType)
+	if lt == nil {
+		return fmt.Errorf("unknown log type %q", logType)
+	}
+	fields := lt.Fields
+	for i, part := range strings.Split(selector, ".") {
+		var f *logtype.Field
+		for j := range fields {
+			if fields[j].Name == part {
+				f = &fields[j]
+				break
+			}
+		}
+		if f == nil {
+			if i > 0 && len(fields) == 0 {
+				return nil // below an object the schema does not describe
+			}
+			var names []string
+			for _, g := range fields {
+				names = append(names, g.Name)
+			}
+			return fmt.Errorf("%s has no field %q at %q (there: %s)", logType, part, selector, strings.Join(names, ", "))
+		}
+		fields = f.Fields
+	}
+	return nil
+}
+
 func (d *Detections) applyDefaults() {
 	for i := range d.Lookups {
 		l := &d.Lookups[i]
@@ -226,6 +259,10 @@ func (l *Lookup) Validate() error {
 		errs = append(errs, errors.New("selector is required: the events' field to look up, a dotted path such as item_uuid or client.ip_address"))
 	} else if !ValidSelector(l.Selector) {
 		errs = append(errs, fmt.Errorf("selector %q is not a dotted path of field names (such as client.ip_address)", l.Selector))
+	} else if lts, err := NormalizeLogTypes([]string{l.LogType}); err == nil && l.LogType != "" {
+		if err := CheckSelector(lts[0], l.Selector); err != nil {
+			errs = append(errs, fmt.Errorf("selector: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -137,3 +137,26 @@ func TestLookupFormat(t *testing.T) {
 		}
 	}
 }
+
+// A selector must name a field of the log type: a typo would enrich nothing.
+func TestCheckSelector(t *testing.T) {
+	for _, tc := range []struct {
+		lt, sel string
+		ok      bool
+	}{
+		{"OnePassword.ItemUsage", "item_uuid", true},
+		{"OnePassword.ItemUsage", "client.ip_address", true},
+		{"OnePassword.SignInAttempt", "client.ip_address", true},
+		{"OnePassword.AuditEvent", "object_uuid", true},
+		{"OnePassword.AuditEvent", "aux_uuid", true},
+		{"OnePassword.AuditEvent", "session.ip", true},
+		{"OnePassword.ItemUsage", "no.such.path", false},
+		{"OnePassword.ItemUsage", "client.ipaddress", false},
+		{"OnePassword.ItemUsage", "item_uid", false},
+	} {
+		err := CheckSelector(tc.lt, tc.sel)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckSelector(%s, %s) = %v, want ok %v", tc.lt, tc.sel, err, tc.ok)
+		}
+	}
+}
