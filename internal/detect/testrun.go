@@ -34,7 +34,8 @@ func (r *Rule) Matches(filter map[string]string) bool {
 		case "pack":
 			have = []string{r.Pack}
 		case "enabled":
-			have = []string{strconv.FormatBool(r.Enabled)}
+			// rules list prints yes/no; Panther's files say true/false.
+			have = []string{strconv.FormatBool(r.Enabled), map[bool]string{true: "yes", false: "no"}[r.Enabled]}
 		case "status":
 			have = []string{r.Status}
 		default:
