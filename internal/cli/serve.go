@@ -19,8 +19,9 @@ import (
 )
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("serve", "serve [--config opwatch.yaml] [--migrate]",
-		"Run opwatch: poll every source's streams on their schedule until SIGINT or SIGTERM.\n"+
+	fs := e.flags("serve", "serve [--config opwatch.yaml] [--rules DIR]... [--migrate]",
+		"Run opwatch until SIGINT or SIGTERM: poll every source's streams on their schedule, and\n"+
+			"run the enabled detections (the built-in packs, and --rules folders) on every new event.\n"+
 			"A database with an older schema is refused unless --migrate is given (back it up first).")
 	cfgPath := fs.String("config", "", "configuration `file` declaring sources (sources as code)")
 	migrate := fs.Bool("migrate", false, "upgrade an older database schema before serving")
