@@ -19,7 +19,7 @@ import (
 )
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("serve", "serve [--config opwatch.yaml] [--rules DIR]... [--migrate]",
+	fs := e.flags("serve", "serve [--config opwatch.yaml] [--rules DIR] [--migrate]",
 		"Run opwatch until SIGINT or SIGTERM: poll every source's streams on their schedule, and\n"+
 			"run the enabled detections (the built-in packs, and --rules folders) on every new event.\n"+
 			"A database with an older schema is refused unless --migrate is given (back it up first).")
