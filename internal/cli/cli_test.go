@@ -285,7 +285,9 @@ func TestTamperedEndpointKeepsToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(`UPDATE sources SET settings = json_set(settings, '$.base_url', ?)`, trap.URL); err != nil {
+	// The attacker also allows the other host: only the token's binding to
+	// its settings stands between them and the token.
+	if _, err := conn.Exec(`UPDATE sources SET settings = json_set(settings, '$.base_url', ?, '$.allow_other_host', json('true'))`, trap.URL); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
