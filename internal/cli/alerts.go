@@ -104,11 +104,7 @@ func alertsList(ctx context.Context, e *env, args []string) error {
 	typ := fs.String("type", "", "only alerts of this `type`: rule, rule_error or system_error")
 	limit := fs.Int("limit", 100, "at most `N` alerts")
 	format := fs.String("format", "table", "output `format`: table, json (one object per line) or csv")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if err := alertOneOf("--status", *status, alertStatuses); err != nil {
@@ -174,11 +170,8 @@ func alertsShow(ctx context.Context, e *env, args []string) error {
 		"Show an alert: title, severity, status, type, rule, dedup, context, runbook and its matched events.")
 	events := fs.Int("events", 20, "show at most `N` matched events")
 	format := fs.String("format", "text", "output `format`: text or json")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseWant(fs, args, 1, 1, "alert ID")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 1, 1, "alert ID"); err != nil {
 		return err
 	}
 	if err := alertOneOf("--format", *format, []string{"text", "json"}); err != nil {

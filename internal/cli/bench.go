@@ -53,17 +53,11 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if *mode != "full" && *mode != "client" {
 		return usagef("unknown --mode %q: want full or client", *mode)
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	em, err := emulator.Start(emulator.Options{Seed: 1, Events: *n, RateLimitPerMinute: -1, RateLimitPerHour: -1,
 		Span: 24 * time.Hour}, "127.0.0.1:0", false)
 	if err != nil {
@@ -203,4 +197,21 @@ func peakRSS() string {
 		}
 	}
 	return "unknown"
+}
+
+// startCPUProfile writes a CPU profile to path ("" for none) until the
+// returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -31,11 +30,7 @@ func runBenchDetect(ctx context.Context, e *env, args []string) error {
 	batch := fs.Int("batch", 1000, "events per detect batch (one commit each)")
 	workers := fs.Int("workers", 0, "rules evaluated at once (default GOMAXPROCS)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the detect run to `file`")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *n < 3 {
@@ -100,17 +95,11 @@ func runBenchDetect(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "filled:     %d events in %s (ingest, not measured)\n", stored, time.Since(fillStart).Round(time.Millisecond))
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	st := detect.NewStage(detect.StageConfig{Store: a.store, Rules: rules, Logger: a.log, Batch: *batch, Workers: *workers})
 	var evaluated, alerts, matches, ruleErrors int
 	cpu0 := processCPU()

@@ -252,15 +252,11 @@ func (e *env) logger() *slog.Logger {
 
 func runVersion(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("version", "version", "Print opwatch's version, and the commit it was built from when known.")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	info, ok := debug.ReadBuildInfo()
-	_, err = fmt.Fprintln(e.stdout, versionText(info, ok, Version))
+	_, err := fmt.Fprintln(e.stdout, versionText(info, ok, Version))
 	return err
 }
 
@@ -346,6 +342,15 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// parseWant is parseArgs followed by wantArgs: the usual start of a verb.
+func parseWant(fs *flag.FlagSet, args []string, min, max int, what string) ([]string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, wantArgs(fs, pos, min, max, what)
 }
 
 // wantArgs refuses positional arguments a verb does not use, so nothing a

@@ -71,11 +71,8 @@ func lookupLoad(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&logType, "log-type", "", "the `log type` whose events the table enriches, e.g. OnePassword.ItemUsage")
 	fs.StringVar(&selector, "selector", "", "the dotted `path` of the events' field to look up, e.g. item_uuid")
 	fs.StringVar(&format, "format", "", "`format` of FILE: csv or jsonl (default: from its extension)")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseWant(fs, args, 2, 2, "table name and file (opwatch lookup load NAME FILE --key COLUMN ...)")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 2, 2, "table name and file (opwatch lookup load NAME FILE --key COLUMN ...)"); err != nil {
 		return err
 	}
 	name, file := pos[0], pos[1]
@@ -395,11 +392,7 @@ func quoteList(ss []string) string {
 
 func lookupList(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("lookup list", "lookup list", "List the lookup tables: what each enriches, its rows, when it was loaded.")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	a, err := e.openRead(ctx)
@@ -426,11 +419,8 @@ func lookupList(ctx context.Context, e *env, args []string) error {
 
 func lookupRemove(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("lookup remove", "lookup remove NAME", "Delete a lookup table and its rows; events are no longer enriched by it.")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseWant(fs, args, 1, 1, "table name")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 1, 1, "table name"); err != nil {
 		return err
 	}
 	a, err := e.openWrite(ctx, engine.Existing, keyOptional)

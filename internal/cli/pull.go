@@ -139,11 +139,8 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 	name := fs.String("source", "", "source `name`")
 	since := fs.String("since", "", "start of the window: a duration back from now (30d, 12h) or an RFC 3339 time")
 	until := fs.String("until", "", "end of the window (default now): a duration back or an RFC 3339 time")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseWant(fs, args, 0, 1, "")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 1, ""); err != nil {
 		return err
 	}
 	if len(pos) == 1 {

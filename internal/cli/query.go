@@ -35,11 +35,8 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 			"it as a formula.")
 	format := fs.String("format", "table", "output `format`: table, json (one object per line) or csv")
 	timeout := fs.Duration("timeout", time.Minute, "stop the query after this `duration`")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseWant(fs, args, 1, 1, "SQL statement (or - to read it from stdin)")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 1, 1, "SQL statement (or - to read it from stdin)"); err != nil {
 		return err
 	}
 	q := strings.TrimSpace(pos[0])
@@ -348,11 +345,7 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 		"Create the database, or upgrade its schema to this opwatch's, then exit. It is the only\n"+
 			"command that upgrades a schema: back the database up first. It needs no key and\n"+
 			"creates none.")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	log := e.logger()

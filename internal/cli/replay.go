@@ -28,11 +28,7 @@ func runRulesReplay(ctx context.Context, e *env, args []string) error {
 	sinceFlag := fs.String("since", "30d", "only events of the last `duration` (30d, 12h, 90m)")
 	dir := fs.String("path", "", "a `folder` of your own rules, loaded beside the built-in packs")
 	format := fs.String("format", "table", "output `format`: table, or json (one alert per line)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *ruleID == "" {

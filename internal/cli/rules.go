@@ -219,11 +219,7 @@ func rulesTest(e *env, args []string) error {
 	filter := filterFlag{}
 	fs.Var(filter, "filter", "test only rules with `Key=Value` ("+strings.Join(detect.FilterKeys, ", ")+"; repeatable; Value may list alternatives a,b)")
 	failuresOnly := fs.Bool("show-failures-only", false, "print only failed tests and the summary")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	all, own, err := loadRules(*path)
@@ -305,11 +301,7 @@ func rulesList(e *env, args []string) error {
 	format := fs.String("format", "table", "output `format`: table or json (one object per line)")
 	filter := filterFlag{}
 	fs.Var(filter, "filter", "list only rules with `Key=Value` (repeatable)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *format != "table" && *format != "json" {
@@ -398,11 +390,7 @@ func rulesEval(e *env, args []string) error {
 	path := fs.String("path", "", "also load the rules in this `folder`")
 	ruleID := fs.String("rule", "", "the `RuleID` to run (required)")
 	lt := fs.String("log-type", "", "the log `type` of events that do not name theirs (p_log_type)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *ruleID == "" {

@@ -26,15 +26,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	cfgPath := fs.String("config", "", "configuration `file` declaring sources (sources as code)")
 	migrate := fs.Bool("migrate", false, "upgrade an older database schema before serving")
 	rulesDir := fs.String("rules", "", "a `folder` of your own detection rules, run beside the built-in packs")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	cfg := config.Default()
 	if *cfgPath != "" {
+		var err error
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
 		}
@@ -138,11 +135,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	rate := fs.Float64("rate", 30, "new events per minute per type while the demo runs")
 	seed := fs.Int64("seed", 0, "seed of the generated data (default: a new one each run)")
 	rulesDir := fs.String("rules", "", "a `folder` of your own detection rules, run beside the built-in packs")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	rules, _, err := loadRules(*rulesDir)

@@ -147,11 +147,8 @@ func sourceAdd(ctx context.Context, e *env, args []string) error {
 		"Add a 1Password account as a source. The token is checked, encrypted at rest and never printed.")
 	var sf sourceFlags
 	sf.register(fs, false)
-	pos, err := parseArgs(fs, args)
+	pos, err := parseWant(fs, args, 0, 1, "source name")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 1, "source name"); err != nil {
 		return err
 	}
 	s := sf.cfg
@@ -266,11 +263,8 @@ func sourceUpdate(ctx context.Context, e *env, args []string) error {
 			"key that sealed the token, since the token is sealed again bound to the settings.")
 	var sf sourceFlags
 	sf.register(fs, true)
-	pos, err := parseArgs(fs, args)
+	pos, err := parseWant(fs, args, 1, 1, "the name of the source to update")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 1, 1, "the name of the source to update"); err != nil {
 		return err
 	}
 	name := pos[0]
@@ -463,11 +457,7 @@ func (e *env) oneSource(name, synopsis, about string, args []string, more func(f
 
 func sourceList(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("source list", "source list", "List sources and the state of their streams.")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, ""); err != nil {
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	a, err := e.openRead(ctx)

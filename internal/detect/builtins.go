@@ -92,7 +92,16 @@ func stateWrite(c *evalCtx, key string, v starlark.Value, exp int64) error {
 	return nil
 }
 
-func expiry(c *evalCtx, ttl float64) (int64, error) {
+// ttlExpiry reads a ttl_seconds argument (None or 0: never) and returns
+// the expiry it sets, counted from the event's time (c.base).
+func ttlExpiry(c *evalCtx, v starlark.Value) (int64, error) {
+	if v == nil || v == starlark.None {
+		return 0, nil
+	}
+	ttl, ok := starlark.AsFloat(v)
+	if !ok {
+		return 0, fmt.Errorf("ttl_seconds: want a number, got %s", v.Type())
+	}
 	if ttl < 0 || math.IsNaN(ttl) || ttl > 100*365*24*3600 {
 		return 0, fmt.Errorf("ttl_seconds %v: want 0 (never) or a positive number of seconds", ttl)
 	}
@@ -100,17 +109,6 @@ func expiry(c *evalCtx, ttl float64) (int64, error) {
 		return 0, nil
 	}
 	return c.base.Add(time.Duration(ttl * float64(time.Second))).UnixNano(), nil
-}
-
-func ttlArg(v starlark.Value) (float64, error) {
-	if v == nil || v == starlark.None {
-		return 0, nil
-	}
-	f, ok := starlark.AsFloat(v)
-	if !ok {
-		return 0, fmt.Errorf("ttl_seconds: want a number, got %s", v.Type())
-	}
-	return f, nil
 }
 
 func newStateModule() *starlarkstruct.Module {
@@ -141,11 +139,7 @@ func newStateModule() *starlarkstruct.Module {
 			if err != nil {
 				return nil, err
 			}
-			ttl, err := ttlArg(ttlv)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", b.Name(), err)
-			}
-			exp, err := expiry(c, ttl)
+			exp, err := ttlExpiry(c, ttlv)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
@@ -176,7 +170,7 @@ func newStateModule() *starlarkstruct.Module {
 			if err != nil {
 				return nil, err
 			}
-			ttl, err := ttlArg(ttlv)
+			newExp, err := ttlExpiry(c, ttlv)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
@@ -187,9 +181,7 @@ func newStateModule() *starlarkstruct.Module {
 				}
 			}
 			if members == nil { // new (or expired): the TTL starts now
-				if exp, err = expiry(c, ttl); err != nil {
-					return nil, fmt.Errorf("%s: %w", b.Name(), err)
-				}
+				exp = newExp
 			}
 			members = append(members, member)
 			list := make([]starlark.Value, len(members))
@@ -225,7 +217,7 @@ func newStateModule() *starlarkstruct.Module {
 			if err != nil {
 				return nil, err
 			}
-			ttl, err := ttlArg(ttlv)
+			newExp, err := ttlExpiry(c, ttlv)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", b.Name(), err)
 			}
@@ -235,8 +227,8 @@ func newStateModule() *starlarkstruct.Module {
 				if json.Unmarshal(raw, &n) != nil {
 					return nil, fmt.Errorf("%s: %q holds %s, not a counter", b.Name(), key, raw)
 				}
-			} else if exp, err = expiry(c, ttl); err != nil { // new: the window starts now
-				return nil, fmt.Errorf("%s: %w", b.Name(), err)
+			} else {
+				exp = newExp // new: the window starts now
 			}
 			n += int64(by)
 			return starlark.MakeInt64(n), stateWrite(c, key, starlark.MakeInt64(n), exp)
