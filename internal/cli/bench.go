@@ -58,16 +58,11 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stopProfile()
-	em, err := emulator.Start(emulator.Options{Seed: 1, Events: *n, RateLimitPerMinute: -1, RateLimitPerHour: -1,
-		Span: 24 * time.Hour}, "127.0.0.1:0", false)
+	em, tok, err := benchEmulator(*n)
 	if err != nil {
 		return err
 	}
 	defer em.Close()
-	tok, err := em.IssueToken(emulator.TokenOptions{})
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(e.stdout, "bench ingest: %d events of each type (%d in all), mode %s, GOMAXPROCS %d\n",
 		*n, 3**n, *mode, runtime.GOMAXPROCS(0))
 	var total int
@@ -214,4 +209,21 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// benchEmulator starts an in-process emulator with n events of each type
+// over a day, rate limits off (the figure is opwatch's, not 1Password's
+// 600 requests a minute), and a token for it.
+func benchEmulator(n int) (*emulator.Emulator, string, error) {
+	em, err := emulator.Start(emulator.Options{Seed: 1, Events: n, RateLimitPerMinute: -1, RateLimitPerHour: -1,
+		Span: 24 * time.Hour}, "127.0.0.1:0", false)
+	if err != nil {
+		return nil, "", err
+	}
+	tok, err := em.IssueToken(emulator.TokenOptions{})
+	if err != nil {
+		em.Close()
+		return nil, "", err
+	}
+	return em, tok, nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/detect"
-	"github.com/opwatch/opwatch/internal/emulator"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/store/engine"
 )
@@ -69,16 +68,11 @@ func runBenchDetect(ctx context.Context, e *env, args []string) error {
 
 	fmt.Fprintf(e.stdout, "bench detect: %d events (%d of each type), %d enabled built-in rules, GOMAXPROCS %d\n",
 		3*(*n/3), *n/3, enabled, runtime.GOMAXPROCS(0))
-	em, err := emulator.Start(emulator.Options{Seed: 1, Events: *n / 3, RateLimitPerMinute: -1, RateLimitPerHour: -1,
-		Span: 24 * time.Hour}, "127.0.0.1:0", false)
+	em, tok, err := benchEmulator(*n / 3)
 	if err != nil {
 		return err
 	}
 	defer em.Close()
-	tok, err := em.IssueToken(emulator.TokenOptions{})
-	if err != nil {
-		return err
-	}
 	s := config.Source{Name: "bench", BaseURL: em.URL(), Lookback: config.Duration(48 * time.Hour)}
 	if _, err := a.sources.Add(ctx, s, tok); err != nil {
 		return err
