@@ -432,17 +432,6 @@ var (
 	_ starlark.Comparable      = (*Dict)(nil)
 )
 
-// set keeps the last of duplicate keys, as Python's json does.
-func (d *Dict) set(k string, v starlark.Value) {
-	for i := range d.entries {
-		if d.entries[i].k == k {
-			d.entries[i].v = v
-			return
-		}
-	}
-	d.entries = append(d.entries, entry{k, v})
-}
-
 func (d *Dict) lookup(k string) (starlark.Value, bool) {
 	for i := range d.entries {
 		if d.entries[i].k == k {

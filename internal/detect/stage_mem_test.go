@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"testing/fstest"
 	"time"
@@ -292,5 +291,3 @@ def rule(event):
     return event.get("action") == "hit"
 `)},
 }
-
-func joinLines(ss []string) string { return strings.Join(ss, "\n") }

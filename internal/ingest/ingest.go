@@ -123,9 +123,6 @@ func New(cfg Config) *Ingester {
 	}
 }
 
-// Owner is the lease owner id this Ingester polls as.
-func (in *Ingester) Owner() string { return in.cfg.Owner }
-
 // Run polls due streams until ctx is cancelled, then waits for the polls in
 // flight to finish their current page and release their leases. It fails at
 // once when the store cannot list the streams at start: a store that is

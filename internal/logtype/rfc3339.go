@@ -2,16 +2,6 @@ package logtype
 
 import "time"
 
-// parseRFC3339 parses an RFC 3339 time, such as 2020-06-11T16:32:50-03:00
-// or 2025-07-28T19:32:38.4407491Z, and returns it in UTC.
-func parseRFC3339(b []byte) (time.Time, bool) {
-	f, ok := splitRFC3339(b)
-	if !ok {
-		return time.Time{}, false
-	}
-	return f.utc(), true
-}
-
 // rfc3339 is an RFC 3339 time in parts.
 type rfc3339 struct {
 	year, month, day, hour, minute, sec, nsec int
