@@ -56,6 +56,7 @@ type Alert struct {
 	Reference    string
 	Runbook      string
 	Destinations []string // from destinations(); nil: route by severity
+	Assignee     string   // triage; "" for none
 	Events       int      // matches (the store counts them from AlertMatch rows)
 	FirstEventAt time.Time
 	LastEventAt  time.Time
@@ -110,6 +111,11 @@ type DetectCommit struct {
 	// DropGroups removes groups whose period ended (by RuleID, Dedup).
 	DropGroups []DedupGroup
 	State      []StateChange
+	// Notifications of the new alerts (the outbox), written with them.
+	Notifications []Notification
+	// Epoch is the alert epoch the stage loaded its dedup groups at;
+	// ErrPositionMoved when an alert was resolved since (its group ended).
+	Epoch int64
 	// Now, when set, purges the rule state that expired at Now (the time
 	// the stage evaluated to, so a replay purges exactly the same); a value
 	// expired but not yet purged is never returned by RuleState anyway.
@@ -118,10 +124,13 @@ type DetectCommit struct {
 
 // AlertFilter selects alerts, newest first.
 type AlertFilter struct {
-	Status string // "" for all
-	RuleID string
-	Type   string
-	Limit  int // 0: 100
+	Status     string // "" for all
+	Unresolved bool   // open or triaged
+	RuleID     string
+	Type       string
+	Dedup      string
+	Severity   string
+	Limit      int // 0: 100
 }
 
 // LookupTable is a user-loaded table that enriches events: the value of

@@ -48,6 +48,13 @@ type Source struct {
 	Interval      time.Duration // poll interval, 10s..1h
 	Lookback      time.Duration // first poll of a new stream starts this far back
 	Token         []byte        // the token, sealed by package secret; never plain
+	// TokenExpiresAt is the token's exp claim (zero: none), so that health
+	// can warn before it without the key.
+	TokenExpiresAt time.Time
+	// NoEventsAlarm raises a system error when none of the source's streams
+	// stored an event for this long (by ingest time); 0: off. The source
+	// service defaults it to 24 h.
+	NoEventsAlarm time.Duration
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -78,6 +85,7 @@ type Stream struct {
 	LastErrorAt         time.Time
 	ConsecutiveFailures int
 	LastEventAt         time.Time // newest event timestamp stored for this stream
+	LastStoredAt        time.Time // the store's time of the last commit that inserted an event
 	LastReconcileAt     time.Time
 	Events              int64 // events stored (inserted, not counting duplicates)
 	Quarantined         int64 // events quarantined
