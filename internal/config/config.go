@@ -40,6 +40,9 @@ type Config struct {
 	Ingest     Ingest     `yaml:"ingest"`
 	Sources    []Source   `yaml:"sources"`
 	Detections Detections `yaml:"detections"`
+	// Destinations are created or updated when serve starts, by name;
+	// destinations added with the command line and not named here stay.
+	Destinations []Destination `yaml:"destinations"`
 }
 
 // Ingest tunes the poller.
@@ -72,6 +75,10 @@ type Source struct {
 	// AllowInsecure accepts plain http or insecure_skip_verify for a host
 	// other than this machine, where either exposes the token on the way.
 	AllowInsecure bool `yaml:"allow_insecure"`
+	// NoEventsAlarm raises a CRITICAL system error when none of the
+	// source's log types stored an event for this long: 15m to 30d, or
+	// off; 24h when not given.
+	NoEventsAlarm Alarm `yaml:"no_events_alarm"`
 }
 
 // Duration is a time.Duration written as "90s", "1m", "24h" or "30d".
@@ -184,6 +191,9 @@ func (c *Config) applyDefaults() {
 		c.Sources[i].ApplyDefaults()
 	}
 	c.Detections.applyDefaults()
+	for i := range c.Destinations {
+		c.Destinations[i].applyDefaults()
+	}
 }
 
 // ApplyDefaults fills the interval, lookback and API version, and writes
@@ -200,6 +210,9 @@ func (s *Source) ApplyDefaults() {
 	}
 	if s.APIVersion == 0 {
 		s.APIVersion = 2
+	}
+	if s.NoEventsAlarm == 0 {
+		s.NoEventsAlarm = Alarm(DefaultNoEventsAlarm)
 	}
 }
 
@@ -238,6 +251,16 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Detections.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	seenDest := map[string]bool{}
+	for i, d := range c.Destinations {
+		if d.Name != "" && seenDest[d.Name] {
+			errs = append(errs, fmt.Errorf("destinations[%d]: duplicate name %s", i, showName(d.Name)))
+		}
+		seenDest[d.Name] = true
+		if err := d.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("destinations[%d] (%s): %w", i, showName(d.Name), err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -300,6 +323,9 @@ func (s *Source) ValidateAs(name Namer) error {
 	}
 	if _, err := NormalizeLogTypes(s.LogTypes); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", name("log_types"), err))
+	}
+	if err := s.NoEventsAlarm.check(); err != nil {
+		errs = append(errs, fmt.Errorf("%s %w", name("no_events_alarm"), err))
 	}
 	return errors.Join(errs...)
 }

@@ -158,6 +158,8 @@ func (sv *Service) add(ctx context.Context, s config.Source, token string, check
 	res.Notes = append(res.Notes, endpointNotes(s, client)...)
 	src := storeSource(s)
 	src.ID = store.NewID()
+	// Health warns before the token expires without opening it.
+	src.TokenExpiresAt = client.Claims().ExpiresAt
 	account, notes, err := sv.verify(ctx, client, check)
 	if err != nil {
 		return Result{}, err
@@ -214,7 +216,10 @@ type Update struct {
 	AllowInsecure      *bool
 	Interval           *time.Duration
 	Lookback           *time.Duration
-	LogTypes           []string // nil: unchanged
+	// NoEventsAlarm is the no-events alarm's timeframe (15m..30d), 0 for
+	// off.
+	NoEventsAlarm *time.Duration
+	LogTypes      []string // nil: unchanged
 }
 
 // Update changes the source named name. A new token resumes stopped
@@ -253,6 +258,7 @@ func (sv *Service) update(ctx context.Context, name string, u Update, check Chec
 	}
 	next := storeSource(s)
 	next.ID, next.CreatedAt, next.AccountUUID = cur.ID, cur.CreatedAt, cur.AccountUUID
+	next.TokenExpiresAt = client.Claims().ExpiresAt
 	res := Result{Host: client.BaseURL(), Claims: client.Claims()}
 	change := store.SourceChange{}
 	if u.Token != nil {
@@ -378,6 +384,8 @@ func (sv *Service) Apply(ctx context.Context, s config.Source, token string, dro
 		Interval: (*time.Duration)(&s.Interval), Lookback: (*time.Duration)(&s.Lookback),
 		LogTypes: s.LogTypes,
 	}
+	alarm := s.NoEventsAlarm.Duration()
+	u.NoEventsAlarm = &alarm
 	if s.Region != "" {
 		u.BaseURL = nil
 	} else {
@@ -588,6 +596,7 @@ func storeSource(s config.Source) store.Source {
 		Name: s.Name, Region: s.Region, BaseURL: s.BaseURL, APIVersion: s.APIVersion,
 		InsecureSkipVerify: s.InsecureSkipVerify, AllowOtherHost: s.AllowOtherHost, AllowInsecure: s.AllowInsecure,
 		Interval: time.Duration(s.Interval), Lookback: time.Duration(s.Lookback),
+		NoEventsAlarm: s.NoEventsAlarm.Duration(),
 	}
 }
 
@@ -596,6 +605,7 @@ func configSource(s store.Source) config.Source {
 		Name: s.Name, Region: s.Region, BaseURL: s.BaseURL, APIVersion: s.APIVersion,
 		InsecureSkipVerify: s.InsecureSkipVerify, AllowOtherHost: s.AllowOtherHost, AllowInsecure: s.AllowInsecure,
 		Interval: config.Duration(s.Interval), Lookback: config.Duration(s.Lookback),
+		NoEventsAlarm: config.AlarmOf(s.NoEventsAlarm),
 	}
 }
 
@@ -626,5 +636,8 @@ func apply(s *config.Source, u Update) {
 	}
 	if u.Lookback != nil {
 		s.Lookback = config.Duration(*u.Lookback)
+	}
+	if u.NoEventsAlarm != nil {
+		s.NoEventsAlarm = config.AlarmOf(*u.NoEventsAlarm)
 	}
 }

@@ -350,3 +350,82 @@ func TestUpdateRefusesAnotherAccount(t *testing.T) {
 		t.Errorf("a token of another account: %v, want ErrOtherAccount", err)
 	}
 }
+
+// The no-events alarm is on at 24h by default, can be set or switched off
+// by an update (only when asked), and the token's expiry is recorded from
+// its claims on add and on a new token, so health can warn without the key.
+func TestNoEventsAlarmAndTokenExpiry(t *testing.T) {
+	f := newFixture(t)
+	tok, err := f.em.IssueToken(emulator.TokenOptions{ExpiresIn: 20 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := onepassword.ParseClaims(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sv.Add(f.ctx, f.cfg("acme"), tok); err != nil {
+		t.Fatal(err)
+	}
+	src, err := f.st.SourceByName(f.ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.NoEventsAlarm != 24*time.Hour {
+		t.Errorf("a new source's no-events alarm is %s, want 24h", src.NoEventsAlarm)
+	}
+	if !src.TokenExpiresAt.Equal(claims.ExpiresAt) || src.TokenExpiresAt.IsZero() {
+		t.Errorf("TokenExpiresAt %s, want the token's exp %s", src.TokenExpiresAt, claims.ExpiresAt)
+	}
+
+	hour := time.Hour
+	if _, err := f.sv.Update(f.ctx, "acme", Update{NoEventsAlarm: &hour}); err != nil {
+		t.Fatal(err)
+	}
+	if src, _ = f.st.SourceByName(f.ctx, "acme"); src.NoEventsAlarm != time.Hour {
+		t.Errorf("after update 1h: %s", src.NoEventsAlarm)
+	}
+	// An unrelated change keeps it.
+	iv := 2 * time.Minute
+	if _, err := f.sv.Update(f.ctx, "acme", Update{Interval: &iv}); err != nil {
+		t.Fatal(err)
+	}
+	if src, _ = f.st.SourceByName(f.ctx, "acme"); src.NoEventsAlarm != time.Hour {
+		t.Errorf("an interval change moved the alarm to %s", src.NoEventsAlarm)
+	}
+	off := time.Duration(0)
+	if _, err := f.sv.Update(f.ctx, "acme", Update{NoEventsAlarm: &off}); err != nil {
+		t.Fatal(err)
+	}
+	if src, _ = f.st.SourceByName(f.ctx, "acme"); src.NoEventsAlarm != 0 {
+		t.Errorf("after off: %s", src.NoEventsAlarm)
+	}
+	short := 5 * time.Minute
+	if _, err := f.sv.Update(f.ctx, "acme", Update{NoEventsAlarm: &short}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "15m to 30d") {
+		t.Errorf("5m: %v, want ErrInvalid naming the range", err)
+	}
+
+	// A new token without exp clears the expiry.
+	never := f.token(t)
+	if _, err := f.sv.Update(f.ctx, "acme", Update{Token: &never}); err != nil {
+		t.Fatal(err)
+	}
+	if src, _ = f.st.SourceByName(f.ctx, "acme"); !src.TokenExpiresAt.IsZero() {
+		t.Errorf("a token without exp left TokenExpiresAt %s", src.TokenExpiresAt)
+	}
+	// Sources as code: the file's setting, else 24h.
+	c := f.cfg("acme")
+	c.NoEventsAlarm = config.AlarmOff
+	if _, err := f.sv.Apply(f.ctx, c, never, false); err != nil {
+		t.Fatal(err)
+	}
+	if src, _ = f.st.SourceByName(f.ctx, "acme"); src.NoEventsAlarm != 0 {
+		t.Errorf("apply off: %s", src.NoEventsAlarm)
+	}
+	if _, err := f.sv.Apply(f.ctx, f.cfg("acme"), never, false); err != nil {
+		t.Fatal(err)
+	}
+	if src, _ = f.st.SourceByName(f.ctx, "acme"); src.NoEventsAlarm != 24*time.Hour {
+		t.Errorf("apply without the setting: %s, want 24h", src.NoEventsAlarm)
+	}
+}
