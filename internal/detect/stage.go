@@ -45,6 +45,9 @@ type StageConfig struct {
 	// Only, when set, are the rules evaluated, enabled or not, instead of
 	// the set's enabled ones (a replay of one rule).
 	Only []*Rule
+	// Route turns a new alert into its notifications, stored with it (the
+	// outbox); nil: alerts are recorded, not delivered.
+	Route func(ctx context.Context, a store.Alert) ([]store.Notification, error)
 	// EventClock takes each decision's time from p_event_time instead of
 	// p_parse_time: a replay over history, whose parse times are when it
 	// was collected.
@@ -65,6 +68,9 @@ type Stage struct {
 	pos       int64
 	groups    map[groupKey]store.DedupGroup
 	cache     map[string]map[stateKey]cachedValue // committed rule memory, by rule
+	complete  bool                                // cache holds all of it (see ruleState)
+	stateCap  int                                 // bound of cache; maxCachedState
+	epoch     int64                               // the alert epoch the groups were read at
 	lookups   *lookups
 	byLogType map[string][]*Rule
 	lastSweep time.Time
@@ -130,7 +136,8 @@ func NewStage(cfg StageConfig) *Stage {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Stage{cfg: cfg, log: cfg.Logger.With("stage", cfg.Stage), byLogType: map[string][]*Rule{}, cost: map[string]time.Duration{}}
+	return &Stage{cfg: cfg, log: cfg.Logger.With("stage", cfg.Stage), byLogType: map[string][]*Rule{},
+		cost: map[string]time.Duration{}, stateCap: maxCachedState}
 }
 
 // prefetch is a read of the batch after position after, in flight.
@@ -310,6 +317,10 @@ func (s *Stage) Step(ctx context.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 	c := b.commit()
+	if err := s.route(ctx, &c); err != nil {
+		s.loaded = false
+		return StepResult{}, err
+	}
 	// This batch was evaluated on what the previous one left in memory: it
 	// is stored only if that was. When it was not, nothing of either is,
 	// and both are read and evaluated again from the stored position.
@@ -330,12 +341,23 @@ func (s *Stage) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the detect position: %w", err)
 	}
+	// Read before the groups: a resolve in between moves it, and the first
+	// commit then reloads rather than keep a group the resolve ended.
+	var epoch int64
+	if e, ok := s.cfg.Store.(interface {
+		AlertEpoch(context.Context) (int64, error)
+	}); ok { // TEMP until the engine has it
+		if epoch, err = e.AlertEpoch(ctx); err != nil {
+			return fmt.Errorf("read the alert epoch: %w", err)
+		}
+	}
 	gs, err := s.cfg.Store.DedupGroups(ctx)
 	if err != nil {
 		return fmt.Errorf("read the dedup groups: %w", err)
 	}
 	s.stopPrefetch()
 	s.pos = pos
+	s.epoch = epoch
 	s.groups = make(map[groupKey]store.DedupGroup, len(gs))
 	for _, g := range gs {
 		s.groups[groupKey{g.RuleID, g.Dedup}] = g
@@ -353,7 +375,25 @@ func (s *Stage) load(ctx context.Context) error {
 			s.watermark = evs[0].ParseTime
 		}
 	}
+	if err := s.preloadState(ctx); err != nil {
+		return err
+	}
 	s.loaded = true
+	return nil
+}
+
+// route adds the notifications of the batch's new alerts.
+func (s *Stage) route(ctx context.Context, c *store.DetectCommit) error {
+	if s.cfg.Route == nil {
+		return nil
+	}
+	for _, a := range c.Alerts {
+		ns, err := s.cfg.Route(ctx, a)
+		if err != nil {
+			return fmt.Errorf("route alert %s: %w", a.ID, err)
+		}
+		c.Notifications = append(c.Notifications, ns...)
+	}
 	return nil
 }
 
@@ -394,16 +434,57 @@ func (s *Stage) applied(b *batch, c store.DetectCommit) {
 	}
 }
 
-// trimCache drops the cache of committed memory when it grew too large.
-// Only while no commit is in flight: the cache holds the writes of a batch
-// being committed, which the store may not show yet.
+// preloadState reads all of the rules' memory live at the watermark in one
+// pass, when it fits the cache: reads of absent keys then cost nothing.
+// Every later decision's clock is at or past the watermark, so a value
+// expired at it stays expired.
+func (s *Stage) preloadState(ctx context.Context) error {
+	s.complete = false
+	complete, err := s.cfg.Store.RuleStates(ctx, s.watermark, s.stateCap, func(rule, key string, v store.StateValue) {
+		c, ok := s.cache[rule]
+		if !ok {
+			c = map[stateKey]cachedValue{}
+			s.cache[rule] = c
+		}
+		c[stateKey{rule, key}] = cachedValue{value: v.Value, expires: v.ExpiresAt, found: true}
+	})
+	if err != nil {
+		return fmt.Errorf("read the rules' memory: %w", err)
+	}
+	s.complete = complete
+	return nil
+}
+
+// trimCache bounds the cache of committed memory: values expired at the
+// watermark go first; when that is not enough the cache is dropped and
+// keys are read from the store again. Only while no commit is in flight:
+// the cache holds the writes of a batch being committed, which the store
+// may not show yet.
 func (s *Stage) trimCache() {
 	n := 0
 	for _, m := range s.cache {
 		n += len(m)
 	}
-	if n > maxCachedState {
+	if n <= s.stateCap {
+		return
+	}
+	n = 0
+	for _, m := range s.cache {
+		for k, c := range m {
+			if !c.found || !live(c.expires, s.watermark) {
+				if s.complete || !c.found {
+					// Absent either way: complete, or remembered absent.
+					delete(m, k)
+					continue
+				}
+				m[k] = cachedValue{} // remembered as absent, so not read again
+			}
+			n++
+		}
+	}
+	if n > s.stateCap {
 		s.cache = map[string]map[stateKey]cachedValue{}
+		s.complete = false
 	}
 }
 
@@ -472,7 +553,7 @@ func (b *batch) state(ruleID string) *ruleState {
 			c = map[stateKey]cachedValue{}
 			b.s.cache[ruleID] = c
 		}
-		rs = newRuleState(b.ctx, b.s.cfg.Store, c)
+		rs = newRuleState(b.ctx, b.s.cfg.Store, c, b.s.complete)
 		b.states[ruleID] = rs
 	}
 	return rs
@@ -832,7 +913,7 @@ func (b *batch) sweep() {
 // commit is the batch as one store transaction.
 func (b *batch) commit() store.DetectCommit {
 	c := store.DetectCommit{Stage: b.s.cfg.Stage, From: b.s.pos, To: b.events[len(b.events)-1].Seq,
-		Alerts: b.alerts, Matches: b.matches}
+		Alerts: b.alerts, Matches: b.matches, Epoch: b.s.epoch}
 	if !b.s.cfg.EventClock {
 		c.Now = b.clock // expired memory is purged by the events' clock, as it expires
 	}

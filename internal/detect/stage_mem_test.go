@@ -31,8 +31,9 @@ type memStore struct {
 	// failCommit, when it returns an error for a commit, fails it: nothing
 	// of it is stored.
 	failCommit func(n int, c store.DetectCommit) error
-	// stateReads counts RuleState calls.
-	stateReads int
+	// stateReads counts RuleState calls; stateLoads the values RuleStates gave.
+	stateReads, stateLoads int
+	epoch                  int64
 }
 
 func newMemStore() *memStore {
@@ -101,7 +102,7 @@ func (m *memStore) CommitDetect(ctx context.Context, c store.DetectCommit) error
 			return err
 		}
 	}
-	if m.pos[c.Stage] != c.From {
+	if m.pos[c.Stage] != c.From || c.Epoch != m.epoch {
 		return store.ErrPositionMoved
 	}
 	m.pos[c.Stage] = c.To
@@ -156,6 +157,49 @@ func (m *memStore) RuleState(ctx context.Context, ruleID, key string, now time.T
 		return store.StateValue{}, false, nil
 	}
 	return v, true, nil
+}
+
+func (m *memStore) RuleStates(ctx context.Context, now time.Time, max int, fn func(ruleID, key string, v store.StateValue)) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, v := range m.state {
+		if !live(v.ExpiresAt, now) {
+			continue
+		}
+		if n == max {
+			return false, nil
+		}
+		fn(k.rule, k.key, v)
+		n++
+		m.stateLoads++
+	}
+	return true, nil
+}
+
+func (m *memStore) AlertEpoch(ctx context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.epoch, nil
+}
+
+func (m *memStore) LatestSeq(ctx context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.events)), nil
+}
+
+// resolve resolves an alert as triage does: its group ends, the epoch moves.
+func (m *memStore) resolve(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.alerts[m.alertIdx[id]].Status = store.AlertResolved
+	for k, g := range m.groups {
+		if g.AlertID == id {
+			delete(m.groups, k)
+		}
+	}
+	m.epoch++
 }
 
 func (m *memStore) LookupTables(ctx context.Context) ([]store.LookupTable, error) {

@@ -142,3 +142,21 @@ func (r *replayStore) CommitDetect(ctx context.Context, c store.DetectCommit) er
 	}
 	return nil
 }
+
+// RuleStates is the replay's own memory, empty at its start.
+func (r *replayStore) RuleStates(ctx context.Context, now time.Time, max int, fn func(ruleID, key string, v store.StateValue)) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.state) > max {
+		return false, nil
+	}
+	for k, v := range r.state {
+		if live(v.ExpiresAt, now) {
+			fn(k.rule, k.key, v)
+		}
+	}
+	return true, nil
+}
+
+// AlertEpoch never moves: nothing resolves a replay's alerts.
+func (r *replayStore) AlertEpoch(ctx context.Context) (int64, error) { return 0, nil }

@@ -41,13 +41,16 @@ type ruleState struct {
 	store   store.Detect
 	now     time.Time
 	cache   map[stateKey]cachedValue // committed values, shared across batches (this rule's keys only)
+	// complete: the cache holds every committed value, so a key it lacks
+	// is absent and needs no read.
+	complete bool
 	changes map[stateKey]change
 	order   []stateKey // first-write order, so the commit is deterministic
 	err     error      // the first store error: it fails the batch
 }
 
-func newRuleState(ctx context.Context, st store.Detect, cache map[stateKey]cachedValue) *ruleState {
-	return &ruleState{ctx: ctx, store: st, cache: cache, changes: map[stateKey]change{}}
+func newRuleState(ctx context.Context, st store.Detect, cache map[stateKey]cachedValue, complete bool) *ruleState {
+	return &ruleState{ctx: ctx, store: st, cache: cache, complete: complete, changes: map[stateKey]change{}}
 }
 
 func live(expires, now time.Time) bool { return expires.IsZero() || now.Before(expires) }
@@ -62,7 +65,7 @@ func (s *ruleState) Get(ruleID, key string) ([]byte, bool) {
 		return c.value, true
 	}
 	c, ok := s.cache[k]
-	if !ok {
+	if !ok && !s.complete {
 		v, found, err := s.store.RuleState(s.ctx, ruleID, key, s.now)
 		if err != nil {
 			if s.err == nil {

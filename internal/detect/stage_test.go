@@ -227,8 +227,98 @@ func TestStageRuleMemoryTTL(t *testing.T) {
 	if diff := cmp.Diff(want, m.summary()); diff != "" {
 		t.Errorf("alerts (-want +got):\n%s", diff)
 	}
-	if m.stateReads == 0 {
-		t.Error("no value was read back from the store between batches")
+	if m.stateReads != 0 {
+		t.Errorf("%d reads of the store for values the stage holds or knows absent", m.stateReads)
+	}
+}
+
+// Memory written before a restart is read back from the store, all at
+// once when it fits the cache, key by key when it does not.
+func TestStageRuleMemoryAcrossRestart(t *testing.T) {
+	for _, capacity := range []int{maxCachedState, 1} {
+		m := newMemStore()
+		m.add(at(10, 0), time.Time{}, map[string]any{"action": "again", "who": "ann"})
+		m.add(at(10, 0), time.Time{}, map[string]any{"action": "again", "who": "bob"})
+		drain(t, newTestStage(t, m, 1000))
+		m.add(at(10, 0).Add(30*time.Second), time.Time{}, map[string]any{"action": "again", "who": "ann"})
+		m.add(at(10, 0).Add(30*time.Second), time.Time{}, map[string]any{"action": "again", "who": "bob"})
+		m.add(at(10, 0).Add(30*time.Second), time.Time{}, map[string]any{"action": "again", "who": "cy"})
+		st := newTestStage(t, m, 1000)
+		st.stateCap = capacity
+		m.stateReads, m.stateLoads = 0, 0
+		drain(t, st)
+		want := []string{`rule Test.Memory "ann" [3]`, `rule Test.Memory "bob" [4]`}
+		if diff := cmp.Diff(want, m.summary()); diff != "" {
+			t.Errorf("capacity %d: alerts (-want +got):\n%s", capacity, diff)
+		}
+		if capacity > 2 && (m.stateLoads != 2 || m.stateReads != 0) {
+			t.Errorf("capacity %d: %d values preloaded, %d read one by one; want 2 and 0", capacity, m.stateLoads, m.stateReads)
+		}
+		if capacity == 1 && m.stateReads != 3 {
+			t.Errorf("capacity %d: %d values read one by one; want 3 (the cache cannot hold them all)", capacity, m.stateReads)
+		}
+	}
+}
+
+// A resolved alert's dedup key starts fresh, even for a stage that held
+// the group in memory: its next commit finds the epoch moved, reloads and
+// opens a new alert.
+func TestStageResolvedAlertStartsFresh(t *testing.T) {
+	m := newMemStore()
+	m.add(at(10, 0), time.Time{}, map[string]any{"action": "hit", "who": "ann"})
+	st := newTestStage(t, m, 1000)
+	drain(t, st)
+	m.resolve(m.alerts[0].ID)
+	m.add(at(10, 5), time.Time{}, map[string]any{"action": "hit", "who": "ann"})
+	moved := false
+	for range 3 {
+		_, err := st.Step(context.Background())
+		moved = moved || errors.Is(err, store.ErrPositionMoved)
+		if err != nil && !errors.Is(err, store.ErrPositionMoved) {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !moved {
+		t.Error("the stage's commit never found the epoch moved")
+	}
+	want := []string{`rule Test.Match "ann" [1]`, `rule Test.Match "ann" [2]`}
+	if diff := cmp.Diff(want, m.summary()); diff != "" {
+		t.Errorf("alerts (-want +got):\n%s", diff)
+	}
+}
+
+// New alerts are committed with their notifications; a routing failure
+// stores nothing and the batch is evaluated again.
+func TestStageRoutesNewAlerts(t *testing.T) {
+	m := newMemStore()
+	m.add(at(10, 0), time.Time{}, map[string]any{"action": "hit", "who": "ann"})
+	m.add(at(10, 1), time.Time{}, map[string]any{"action": "hit", "who": "ann"})
+	var got []store.Notification
+	m.failCommit = func(n int, c store.DetectCommit) error {
+		got = append(got, c.Notifications...)
+		return nil
+	}
+	fail := true
+	route := func(ctx context.Context, a store.Alert) ([]store.Notification, error) {
+		if fail {
+			fail = false
+			return nil, errors.New("destinations unreadable")
+		}
+		return []store.Notification{{ID: "n-" + a.RuleID, AlertID: a.ID, DestinationID: "d", Kind: store.NotifyTrigger}}, nil
+	}
+	st := NewStage(StageConfig{Store: m, Rules: loadTestRules(t), Batch: 1000, Route: route})
+	if _, err := st.Step(context.Background()); err == nil {
+		t.Fatal("a routing failure did not fail the batch")
+	}
+	if len(m.alerts) != 0 {
+		t.Fatalf("a batch whose routing failed stored %d alerts", len(m.alerts))
+	}
+	drain(t, st)
+	if len(got) != 1 || got[0].AlertID != m.alerts[0].ID || len(m.alerts) != 1 {
+		t.Errorf("notifications %+v for alerts %v; want one for the one alert", got, m.summary())
 	}
 }
 

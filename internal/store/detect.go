@@ -180,6 +180,9 @@ type Detect interface {
 	// rows by key (the stage caches them by Version).
 	LookupTables(ctx context.Context) ([]LookupTable, error)
 	LookupRows(ctx context.Context, name string) (map[string]json.RawMessage, error)
+	// RuleStates calls fn with every value of the rules' memory live at
+	// now, up to max of them; complete is false when there were more.
+	RuleStates(ctx context.Context, now time.Time, max int, fn func(ruleID, key string, v StateValue)) (complete bool, err error)
 	// Alerts counts rule alerts created at or after since (the limiter).
 	AlertsSince(ctx context.Context, ruleID string, since time.Time) (int, error)
 }
