@@ -37,16 +37,16 @@ const maxCachedState = 200_000
 // run in order on one goroutine, so it needs no lock; different rules touch
 // different ruleStates.
 type ruleState struct {
-	ctx     context.Context
-	store   store.Detect
-	now     time.Time
-	cache   map[stateKey]cachedValue // committed values, shared across batches (this rule's keys only)
+	ctx   context.Context
+	store store.Detect
+	now   time.Time
+	cache map[stateKey]cachedValue // committed values, shared across batches (this rule's keys only)
 	// complete: the cache holds every committed value, so a key it lacks
 	// is absent and needs no read.
 	complete bool
-	changes map[stateKey]change
-	order   []stateKey // first-write order, so the commit is deterministic
-	err     error      // the first store error: it fails the batch
+	changes  map[stateKey]change
+	order    []stateKey // first-write order, so the commit is deterministic
+	err      error      // the first store error: it fails the batch
 }
 
 func newRuleState(ctx context.Context, st store.Detect, cache map[stateKey]cachedValue, complete bool) *ruleState {
