@@ -11,13 +11,13 @@ import (
 )
 
 const alertColumns = `id, type, rule_id, dedup, title, severity, status, context, description, reference, runbook,
-	destinations, events, first_event_at, last_event_at, period_end, created_at, updated_at`
+	destinations, assignee, events, first_event_at, last_event_at, period_end, created_at, updated_at`
 
 func scanAlert(row interface{ Scan(...any) error }) (store.Alert, error) {
 	var a store.Alert
 	var ctxJSON, dests sql.NullString
 	err := row.Scan(&a.ID, &a.Type, &a.RuleID, &a.Dedup, &a.Title, &a.Severity, &a.Status, &ctxJSON,
-		&a.Description, &a.Reference, &a.Runbook, &dests, &a.Events, timeCol{&a.FirstEventAt},
+		&a.Description, &a.Reference, &a.Runbook, &dests, &a.Assignee, &a.Events, timeCol{&a.FirstEventAt},
 		timeCol{&a.LastEventAt}, timeCol{&a.PeriodEnd}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
 	if err != nil {
 		return a, err
@@ -34,15 +34,26 @@ func scanAlert(row interface{ Scan(...any) error }) (store.Alert, error) {
 	return a, nil
 }
 
-// ListAlerts returns the alerts f selects, newest first (by creation).
+// ListAlerts returns the alerts f selects, newest first (by creation). The
+// WHERE clause holds only the filters given, so that the planner can use the
+// partial index of unresolved alerts.
 func (s *Store) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Alert, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts
-		WHERE (?1 = '' OR status = ?1) AND (?2 = '' OR rule_id = ?2) AND (?3 = '' OR type = ?3)
-		ORDER BY created_at DESC, rowid DESC LIMIT ?4`, f.Status, f.RuleID, f.Type, limit)
+	where, args := whereEqual(map[string]string{"status": f.Status, "rule_id": f.RuleID, "type": f.Type,
+		"dedup": f.Dedup, "severity": f.Severity})
+	if f.Unresolved {
+		if where == "" {
+			where = " WHERE"
+		} else {
+			where += " AND"
+		}
+		where += " status <> 'resolved'"
+	}
+	q := `SELECT ` + alertColumns + ` FROM alerts` + where
+	rows, err := s.reader.QueryContext(ctx, q+` ORDER BY created_at DESC, rowid DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
 	}
@@ -79,6 +90,16 @@ func (s *Store) AlertEvents(ctx context.Context, id string, limit int) ([]store.
 	if limit <= 0 {
 		limit = -1
 	}
+	// The alert first: one purged between the two reads has no events, as
+	// it would a moment later.
+	var one int
+	err := s.reader.QueryRowContext(ctx, `SELECT 1 FROM alerts WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("alert %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("events of alert %q: %w", id, err)
+	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+storedEventColumns+` FROM alert_matches m
 		JOIN events e ON e.seq = m.seq WHERE m.alert_id = ? ORDER BY m.seq LIMIT ?`, id, limit)
 	if err != nil {
@@ -87,18 +108,6 @@ func (s *Store) AlertEvents(ctx context.Context, id string, limit int) ([]store.
 	evs, err := scanStoredEvents(rows, max(limit, 64))
 	if err != nil {
 		return nil, fmt.Errorf("events of alert %q: %w", id, err)
-	}
-	if len(evs) == 0 {
-		// Alerts are never deleted, so asking after the events is as good
-		// as asking in the same snapshot.
-		var one int
-		err := s.reader.QueryRowContext(ctx, `SELECT 1 FROM alerts WHERE id = ?`, id).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("alert %q: %w", id, store.ErrNotFound)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("events of alert %q: %w", id, err)
-		}
 	}
 	return evs, nil
 }

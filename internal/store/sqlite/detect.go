@@ -288,6 +288,9 @@ func (s *Store) CommitDetect(ctx context.Context, c store.DetectCommit) error {
 			return fmt.Errorf("commit stage %s: alert %d of %d has no id", c.Stage, i+1, len(c.Alerts))
 		}
 	}
+	if err := checkNotifications(c.Notifications); err != nil {
+		return fmt.Errorf("commit stage %s: %w", c.Stage, err)
+	}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		var pos int64
 		err := tx.QueryRowContext(ctx, `SELECT position FROM stage_positions WHERE stage = ?`, c.Stage).Scan(&pos)
@@ -297,6 +300,14 @@ func (s *Store) CommitDetect(ctx context.Context, c store.DetectCommit) error {
 		if pos != c.From {
 			return fmt.Errorf("%w (stored %d, the batch was read after %d); nothing was stored: read again from the stored position",
 				store.ErrPositionMoved, pos, c.From)
+		}
+		epoch, err := readCounter(ctx, tx, alertEpoch)
+		if err != nil {
+			return err
+		}
+		if epoch != c.Epoch {
+			return fmt.Errorf("%w (an alert was resolved since the dedup groups were loaded: alert epoch %d, the batch's %d); nothing was stored: load the groups again",
+				store.ErrPositionMoved, epoch, c.Epoch)
 		}
 		now := timeText(s.now())
 		if err := insertAlerts(ctx, tx, c.Alerts, now); err != nil {
@@ -309,6 +320,9 @@ func (s *Store) CommitDetect(ctx context.Context, c store.DetectCommit) error {
 			return err
 		}
 		if err := writeState(ctx, tx, c.State, c.Now); err != nil {
+			return err
+		}
+		if err := insertNotifications(ctx, tx, c.Notifications, now); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO stage_positions (stage, position, updated_at) VALUES (?, ?, ?)
@@ -333,8 +347,9 @@ func insertAlerts(ctx context.Context, tx *sql.Tx, alerts []store.Alert, now str
 		return nil
 	}
 	st, err := tx.PrepareContext(ctx, `INSERT INTO alerts (id, type, rule_id, dedup, title, severity, status, context,
-		description, reference, runbook, destinations, events, first_event_at, last_event_at, period_end, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`)
+		description, reference, runbook, destinations, assignee, events, first_event_at, last_event_at, period_end,
+		created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -360,13 +375,17 @@ func insertAlerts(ctx context.Context, tx *sql.Tx, alerts []store.Alert, now str
 			alertContext = string(a.Context)
 		}
 		_, err := st.ExecContext(ctx, a.ID, a.Type, a.RuleID, a.Dedup, a.Title, a.Severity, status, alertContext,
-			a.Description, a.Reference, a.Runbook, dests, timeArg(a.FirstEventAt), timeArg(a.LastEventAt),
+			a.Description, a.Reference, a.Runbook, dests, a.Assignee, timeArg(a.FirstEventAt), timeArg(a.LastEventAt),
 			timeArg(a.PeriodEnd), now, now)
 		if err != nil {
 			if isUniqueViolation(err) {
 				return fmt.Errorf("alert %s: %w", a.ID, store.ErrExists)
 			}
 			return fmt.Errorf("alert %s: %w", a.ID, err)
+		}
+		if err := addHistory(ctx, tx, store.AlertHistory{AlertID: a.ID, Actor: systemActor, Action: store.ActionCreate,
+			ToStatus: status, Assignee: a.Assignee}, now); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -553,4 +572,54 @@ func (s *Store) AlertsSince(ctx context.Context, ruleID string, since time.Time)
 		return 0, fmt.Errorf("count alerts of rule %s: %w", ruleID, err)
 	}
 	return n, nil
+}
+
+// alertEpoch is the counter AlertEpoch reads.
+const alertEpoch = "alert_epoch"
+
+// AlertEpoch is the number of dedup groups ended by resolving their alert
+// (0 before the first): CommitDetect refuses a batch whose groups were
+// loaded at another epoch.
+func (s *Store) AlertEpoch(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.reader.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = ?`, alertEpoch).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the alert epoch: %w", err)
+	}
+	return v, nil
+}
+
+// readCounter reads a counter in tx (0 when never moved).
+func readCounter(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	var v int64
+	err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read counter %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// bumpCounter moves a counter by one in tx.
+func bumpCounter(ctx context.Context, tx *sql.Tx, name string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, 1)
+		ON CONFLICT (name) DO UPDATE SET value = value + 1`, name)
+	if err != nil {
+		return fmt.Errorf("move counter %s: %w", name, err)
+	}
+	return nil
+}
+
+// LatestSeq is the highest seq stored, 0 for none.
+func (s *Store) LatestSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.reader.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read the latest event position: %w", err)
+	}
+	return seq, nil
 }

@@ -70,7 +70,8 @@ func openOne(dsn string) (*sql.DB, error) {
 // opens the file read-only (mode=ro), query_only refuses writes to temp
 // tables, and an authorizer refuses to even compile anything but reads, so
 // that "PRAGMA query_only=0" or ATTACH cannot undo the others. The pool of
-// Query (lake) also denies reading the secrets: sealed tokens and cursors.
+// Query (lake) also denies reading the secrets: sealed tokens and destination
+// secrets, and cursors.
 // immutable reads a file no one can be writing (see openReadOnly).
 func openReaders(uri string, conns int, lake, immutable bool) (*sql.DB, error) {
 	dsn := uri + "?mode=ro&_pragma=busy_timeout(5000)&_query_only=1"
@@ -125,10 +126,10 @@ func limitQueryConn(c *sql.Conn) error {
 	return err
 }
 
-// secretColumns are the columns Query may not read: a source's sealed token
-// and a stream's cursor (which replays the stream's events to whoever holds
-// the token).
-var secretColumns = map[[2]string]bool{{"sources", "token"}: true, {"streams", "cursor"}: true}
+// secretColumns are the columns Query may not read: a source's sealed token,
+// a destination's sealed secret, and a stream's cursor (which replays the
+// stream's events to whoever holds the token).
+var secretColumns = map[[2]string]bool{{"sources", "token"}: true, {"destinations", "secret"}: true, {"streams", "cursor"}: true}
 
 // lakeAuthorizer is readOnlyAuthorizer that also denies the secret columns,
 // wherever a statement names them (select list, WHERE, a view), and the

@@ -64,7 +64,8 @@ func (s *Store) CommitPage(ctx context.Context, c store.PageCommit) (store.Commi
 			return err
 		}
 		up, err := tx.ExecContext(ctx, `UPDATE streams SET cursor = $1, events = events + $2,
-			quarantined = quarantined + $3, last_event_at = coalesce(max(last_event_at, $4), last_event_at, $4)
+			quarantined = quarantined + $3, last_event_at = coalesce(max(last_event_at, $4), last_event_at, $4),
+			last_stored_at = CASE WHEN $2 > 0 THEN $7 ELSE last_stored_at END
 			WHERE id = $5 AND lease_owner = $6 AND lease_until > $7`,
 			c.Cursor, res.Inserted, len(c.Quarantine), b.lastEvent, c.StreamID, c.LeaseOwner, timeText(now))
 		if err != nil {
@@ -111,8 +112,9 @@ func (s *Store) InsertEvents(ctx context.Context, streamID int64, events []store
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE streams SET events = events + $1, quarantined = quarantined + $2,
-			last_event_at = coalesce(max(last_event_at, $3), last_event_at, $3) WHERE id = $4`,
-			res.Inserted, len(quarantine), b.lastEvent, streamID)
+			last_event_at = coalesce(max(last_event_at, $3), last_event_at, $3),
+			last_stored_at = CASE WHEN $1 > 0 THEN $5 ELSE last_stored_at END WHERE id = $4`,
+			res.Inserted, len(quarantine), b.lastEvent, streamID, timeText(s.now()))
 		return err
 	})
 	if err != nil {

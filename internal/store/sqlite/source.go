@@ -92,9 +92,10 @@ func (s *Store) CreateSource(ctx context.Context, src *store.Source, logTypes []
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sources (id, name, account_uuid, settings, token, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			id, src.Name, src.AccountUUID, settingsJSON(src), tokenArg(src.Token), timeText(now), timeText(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sources (id, name, account_uuid, settings, token, token_expires_at,
+			no_events_alarm, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, src.Name, src.AccountUUID, settingsJSON(src), tokenArg(src.Token), timeArg(src.TokenExpiresAt),
+			alarmSeconds(src.NoEventsAlarm), timeText(now), timeText(now)); err != nil {
 			return err
 		}
 		return enableStreams(ctx, tx, id, logTypes, now)
@@ -165,8 +166,10 @@ func (s *Store) UpdateSource(ctx context.Context, c store.SourceChange) error {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE sources SET name = ?, account_uuid = ?, settings = ?, token = ?, updated_at = ? WHERE id = ?`,
-			src.Name, src.AccountUUID, settingsJSON(&src), tokenArg(src.Token), timeText(now), src.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE sources SET name = ?, account_uuid = ?, settings = ?, token = ?,
+			token_expires_at = ?, no_events_alarm = ?, updated_at = ? WHERE id = ?`,
+			src.Name, src.AccountUUID, settingsJSON(&src), tokenArg(src.Token), timeArg(src.TokenExpiresAt),
+			alarmSeconds(src.NoEventsAlarm), timeText(now), src.ID)
 		if isUniqueViolation(err) {
 			return fmt.Errorf("source %q: %w: choose another name", src.Name, store.ErrExists)
 		}
@@ -191,16 +194,25 @@ func (s *Store) SetSourceAccount(ctx context.Context, sourceID, account string) 
 	return nil
 }
 
-const sourceColumns = `id, name, account_uuid, settings, token, created_at, updated_at`
+const sourceColumns = `id, name, account_uuid, settings, token, token_expires_at, no_events_alarm, created_at, updated_at`
 
 func scanSource(row interface{ Scan(...any) error }) (store.Source, error) {
 	var src store.Source
 	var text string
-	err := row.Scan(&src.ID, &src.Name, &src.AccountUUID, &text, &src.Token, timeCol{&src.CreatedAt}, timeCol{&src.UpdatedAt})
+	var alarm int64
+	err := row.Scan(&src.ID, &src.Name, &src.AccountUUID, &text, &src.Token, timeCol{&src.TokenExpiresAt}, &alarm,
+		timeCol{&src.CreatedAt}, timeCol{&src.UpdatedAt})
 	if err != nil {
 		return store.Source{}, err
 	}
+	src.NoEventsAlarm = time.Duration(alarm) * time.Second
 	return src, parseSettings(text, &src)
+}
+
+// alarmSeconds is the stored form of the no-events alarm: whole seconds
+// (its range is minutes to days), never negative.
+func alarmSeconds(d time.Duration) int64 {
+	return int64(max(d, 0) / time.Second)
 }
 
 func (s *Store) SourceByName(ctx context.Context, name string) (store.Source, error) {

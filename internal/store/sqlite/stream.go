@@ -12,7 +12,7 @@ import (
 )
 
 const streamColumns = `id, source_id, log_type, enabled, cursor, status, next_poll_at, last_poll_at,
-	last_success_at, last_error, last_error_at, consecutive_failures, last_event_at,
+	last_success_at, last_error, last_error_at, consecutive_failures, last_event_at, last_stored_at,
 	last_reconcile_at, events, quarantined, lease_owner, lease_until`
 
 func scanStream(row interface{ Scan(...any) error }) (store.Stream, error) {
@@ -20,7 +20,7 @@ func scanStream(row interface{ Scan(...any) error }) (store.Stream, error) {
 	err := row.Scan(&st.ID, &st.SourceID, &st.LogType, &st.Enabled, &st.Cursor, &st.Status,
 		timeCol{&st.NextPollAt}, timeCol{&st.LastPollAt}, timeCol{&st.LastSuccessAt},
 		&st.LastError, timeCol{&st.LastErrorAt}, &st.ConsecutiveFailures, timeCol{&st.LastEventAt},
-		timeCol{&st.LastReconcileAt}, &st.Events, &st.Quarantined, &st.LeaseOwner, timeCol{&st.LeaseUntil})
+		timeCol{&st.LastStoredAt}, timeCol{&st.LastReconcileAt}, &st.Events, &st.Quarantined, &st.LeaseOwner, timeCol{&st.LeaseUntil})
 	return st, err
 }
 
