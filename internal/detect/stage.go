@@ -343,13 +343,9 @@ func (s *Stage) load(ctx context.Context) error {
 	}
 	// Read before the groups: a resolve in between moves it, and the first
 	// commit then reloads rather than keep a group the resolve ended.
-	var epoch int64
-	if e, ok := s.cfg.Store.(interface {
-		AlertEpoch(context.Context) (int64, error)
-	}); ok { // TEMP until the engine has it
-		if epoch, err = e.AlertEpoch(ctx); err != nil {
-			return fmt.Errorf("read the alert epoch: %w", err)
-		}
+	epoch, err := s.cfg.Store.AlertEpoch(ctx)
+	if err != nil {
+		return fmt.Errorf("read the alert epoch: %w", err)
 	}
 	gs, err := s.cfg.Store.DedupGroups(ctx)
 	if err != nil {

@@ -183,6 +183,12 @@ type Detect interface {
 	// RuleStates calls fn with every value of the rules' memory live at
 	// now, up to max of them; complete is false when there were more.
 	RuleStates(ctx context.Context, now time.Time, max int, fn func(ruleID, key string, v StateValue)) (complete bool, err error)
+	// AlertEpoch moves whenever a resolve ends a dedup group behind the
+	// stage's back (see DetectCommit.Epoch).
+	AlertEpoch(ctx context.Context) (int64, error)
+	// LatestSeq is the highest seq stored (0 for none): the stage's lag is
+	// LatestSeq - Position.
+	LatestSeq(ctx context.Context) (int64, error)
 	// Alerts counts rule alerts created at or after since (the limiter).
 	AlertsSince(ctx context.Context, ruleID string, since time.Time) (int, error)
 }
