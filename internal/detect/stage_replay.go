@@ -160,6 +160,3 @@ func (r *replayStore) RuleStates(ctx context.Context, now time.Time, max int, fn
 
 // AlertEpoch never moves: nothing resolves a replay's alerts.
 func (r *replayStore) AlertEpoch(ctx context.Context) (int64, error) { return 0, nil }
-
-// LatestSeq is the real store's.
-func (r *replayStore) LatestSeq(ctx context.Context) (int64, error) { return r.Detect.LatestSeq(ctx) }
