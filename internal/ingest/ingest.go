@@ -60,6 +60,23 @@ type Config struct {
 	MaxPollTime  time.Duration
 	Retry        onepassword.RetryPolicy
 	UserAgent    string
+	// Metrics, when set, is told what polls and pages did.
+	Metrics Metrics
+	// ObserveRequest, when set, is told of every HTTP attempt of every
+	// source's client (onepassword.Options.Observe).
+	ObserveRequest func(onepassword.RequestInfo)
+}
+
+// Metrics receives what ingest measures (package metrics implements it).
+// Calls are synchronous and must be quick.
+type Metrics interface {
+	// PageStored is called after each page is committed (polls,
+	// reconciliation and backfill alike).
+	PageStored(source, logType string, r store.CommitResult)
+	// PollDone is called when a poll ends, unless it was interrupted
+	// (shutdown). errKind is "" on success, else a word from a small
+	// fixed set saying what failed (see pollErrorKind).
+	PollDone(source, logType string, d time.Duration, errKind string)
 }
 
 // Ingester polls streams. It is safe for concurrent use.
@@ -185,8 +202,12 @@ type Result struct {
 // as ClaimStreams or ClaimStream returned it, leased to the Ingester's Owner
 // for its LeaseFor. With reconcile, a due reconciliation pass runs after
 // the drain.
-func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) Result {
-	res := Result{Stream: st}
+func (in *Ingester) Poll(ctx context.Context, st store.Stream, reconcile bool) (res Result) {
+	res = Result{Stream: st}
+	if in.cfg.Metrics != nil {
+		start := in.cfg.Now()
+		defer func() { in.observePoll(ctx, res, in.cfg.Now().Sub(start)) }()
+	}
 	skew := in.storeSkew(st)
 	log := in.log.With("stream", st.ID, "log_type", st.LogType)
 	hctx, stopHeartbeat := in.heartbeat(ctx, st)
@@ -432,6 +453,7 @@ func (in *Ingester) drain(ctx context.Context, sc sourceClient, feature onepassw
 		res.Inserted += cr.Inserted
 		res.Duplicates += cr.Duplicates
 		res.Quarantine += cr.Quarantined
+		in.observePage(src.Name, lt.Name, cr)
 		return b.spend(now)
 	})
 }
@@ -555,7 +577,8 @@ func (in *Ingester) client(ctx context.Context, src store.Source) (sourceClient,
 	if ok && c.updated.Equal(src.UpdatedAt) {
 		return c, nil
 	}
-	opts := ClientOptions{Logger: in.log, Retry: in.cfg.Retry, UserAgent: in.cfg.UserAgent, HTTPClient: in.cfg.HTTPClient}
+	opts := ClientOptions{Logger: in.log, Retry: in.cfg.Retry, UserAgent: in.cfg.UserAgent, HTTPClient: in.cfg.HTTPClient,
+		Observe: in.cfg.ObserveRequest}
 	client, account, err := newClient(ctx, src, in.cfg.Secrets, in.cfg.Limiters, opts, true)
 	if err != nil {
 		return sourceClient{}, err
@@ -578,6 +601,7 @@ type ClientOptions struct {
 	Retry      onepassword.RetryPolicy
 	UserAgent  string
 	HTTPClient *http.Client // nil: the client builds its own
+	Observe    func(onepassword.RequestInfo)
 }
 
 // NewClient opens the source's sealed token and builds its API client. With
@@ -600,6 +624,7 @@ func newClient(ctx context.Context, src store.Source, secrets Opener, limiters *
 		Token: string(tok), Region: src.Region, BaseURL: src.BaseURL, APIVersion: src.APIVersion,
 		InsecureSkipVerify: src.InsecureSkipVerify, AllowOtherHost: src.AllowOtherHost, AllowInsecure: src.AllowInsecure,
 		HTTPClient: o.HTTPClient, Retry: o.Retry, UserAgent: o.UserAgent, Logger: o.Logger,
+		Observe: o.Observe,
 	}
 	client, err := onepassword.New(opts)
 	if err != nil {
@@ -645,4 +670,63 @@ func learnAccount(ctx context.Context, client *onepassword.Client, src store.Sou
 		return "", errors.New("the token does not name its 1Password account and introspection did not tell it; no event is stored until the account is known")
 	}
 	return intro.AccountUUID, nil
+}
+
+// observePage tells Metrics what a committed page stored.
+func (in *Ingester) observePage(source, logType string, cr store.CommitResult) {
+	if in.cfg.Metrics != nil {
+		in.cfg.Metrics.PageStored(source, logType, cr)
+	}
+}
+
+// observePoll tells Metrics how a poll ended; an interrupted one did not
+// fail and its time says nothing.
+func (in *Ingester) observePoll(ctx context.Context, res Result, d time.Duration) {
+	if res.Err != nil && interrupted(ctx, res.Err) {
+		return
+	}
+	source := res.Source
+	if source == "" {
+		source = res.Stream.SourceID // the source could not be loaded
+	}
+	in.cfg.Metrics.PollDone(source, res.Stream.LogType, d, pollErrorKind(res.Err))
+}
+
+// pollErrorKind names what made a poll fail, from a small fixed set (a
+// metric's label): "" for none.
+func pollErrorKind(err error) string {
+	var rejected *cursorRejectedError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, store.ErrLeaseLost):
+		return "lease_lost"
+	case errors.Is(err, ErrPollLimit):
+		return "poll_limit"
+	case errors.As(err, &rejected):
+		return "cursor_rejected"
+	}
+	kind, ok := onepassword.KindOf(err)
+	if !ok {
+		return "other" // the store, or a source that cannot be loaded
+	}
+	switch kind {
+	case onepassword.Unauthorized:
+		return "unauthorized"
+	case onepassword.MissingFeature:
+		return "missing_feature"
+	case onepassword.BadRequest:
+		return "bad_request"
+	case onepassword.RateLimited:
+		return "rate_limited"
+	case onepassword.Server:
+		return "server"
+	case onepassword.Network:
+		return "network"
+	case onepassword.Decode:
+		return "decode"
+	case onepassword.Protocol:
+		return "protocol"
+	}
+	return "unexpected"
 }

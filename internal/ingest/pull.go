@@ -143,6 +143,7 @@ func (in *Ingester) backfillStream(ctx context.Context, sc sourceClient, src sto
 		res.Inserted += cr.Inserted
 		res.Duplicates += cr.Duplicates
 		res.Quarantine += cr.Quarantined
+		in.observePage(src.Name, lt.Name, cr)
 		p.Pages++
 		p.Events += len(page.Items)
 		p.Inserted += cr.Inserted

@@ -39,7 +39,7 @@ func (c *Client) do(ctx context.Context, k call) error {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return c.stopped(ctx, k, err)
 		}
-		err := c.attempt(ctx, k)
+		err := c.timedAttempt(ctx, k)
 		if err == nil {
 			return nil
 		}
@@ -75,6 +75,25 @@ func (c *Client) stopped(ctx context.Context, k call, err error) error {
 		err = ctx.Err()
 	}
 	return fmt.Errorf("%s from %s stopped: %w", k.what(), c.ep.host, err)
+}
+
+// timedAttempt is attempt, told to the Observe hook when there is one.
+func (c *Client) timedAttempt(ctx context.Context, k call) error {
+	if c.observe == nil {
+		return c.attempt(ctx, k)
+	}
+	start := time.Now()
+	err := c.attempt(ctx, k)
+	info := RequestInfo{Endpoint: k.what(), Host: c.ep.host, Status: http.StatusOK, Duration: time.Since(start)}
+	if err != nil {
+		info.Status = 0
+		var e *Error
+		if errors.As(err, &e) {
+			info.Status, info.Kind = e.Status, e.Kind
+		}
+	}
+	c.observe(info)
+	return err
 }
 
 // attempt makes one HTTP request within the per-request timeout.

@@ -31,6 +31,18 @@ type Options struct {
 	Retry          RetryPolicy
 	UserAgent      string
 	Logger         *slog.Logger
+	// Observe, when set, is told of every HTTP attempt (metrics). It is
+	// called synchronously and must be quick.
+	Observe func(RequestInfo)
+}
+
+// RequestInfo describes one HTTP attempt at the Events API, for metrics.
+type RequestInfo struct {
+	Endpoint string // the feature (signinattempts, itemusages, auditevents) or "introspect"
+	Host     string
+	Status   int           // the HTTP status; 0 when no response came
+	Kind     ErrorKind     // 0 on success
+	Duration time.Duration // from sending to the body read (or the failure)
 }
 
 // Client calls the Events API of one token. It is safe for concurrent use.
@@ -51,6 +63,7 @@ type Client struct {
 	retry     RetryPolicy
 	ua        string
 	log       *slog.Logger
+	observe   func(RequestInfo)
 }
 
 // New checks o and returns a client. It makes no request.
@@ -85,6 +98,7 @@ func New(o Options) (*Client, error) {
 		retry:     o.Retry.withDefaults(),
 		ua:        o.UserAgent,
 		log:       o.Logger,
+		observe:   o.Observe,
 	}
 	switch c.version {
 	case 0:
