@@ -2,12 +2,10 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -34,9 +32,19 @@ type CollectFunc func(ctx context.Context, e *Emitter) error
 type collector struct {
 	name string
 	fn   CollectFunc
-	// busy is set while a run is in flight: a run abandoned at its timeout
-	// (a store that ignores ctx) is not joined by another one per scrape.
-	busy atomic.Bool
+	// cur is the run in flight, if any. Scrapes at the same time share it,
+	// and a run that outlives its timeout (a store that ignores ctx) is
+	// joined, not joined by another one per scrape.
+	mu  sync.Mutex
+	cur *flight
+}
+
+// flight is one run of a collector; its fields are set before done closes.
+type flight struct {
+	done    chan struct{}
+	series  map[*family]map[string]*series
+	dropped int
+	err     error
 }
 
 // Collect registers a collector under name (its label in NS_scrape_error).
@@ -51,9 +59,8 @@ func (r *Registry) Collect(name string, fn CollectFunc) {
 	r.collectors = append(r.collectors, &collector{name: name, fn: fn})
 }
 
-// Emitter receives one collector's series in one scrape. It is safe for
-// concurrent use; once the collector's run is over (or abandoned at its
-// timeout) it ignores what it is given.
+// Emitter receives the series of one run of a collector. It is safe for
+// concurrent use; once the run has returned it ignores what it is given.
 type Emitter struct {
 	max     int
 	mu      sync.Mutex
@@ -103,8 +110,6 @@ func (e *Emitter) close() (map[*family]map[string]*series, int) {
 	e.closed = true
 	return e.series, e.dropped
 }
-
-var errBusy = errors.New("the previous run has not finished (it timed out)")
 
 // gather runs every collector at once, each bounded by the scrape
 // timeout, and returns the scraped series of this scrape: the collectors'
@@ -158,34 +163,49 @@ func (r *Registry) gather(ctx context.Context) map[*family][]*series {
 	return out
 }
 
-// run runs one collector within the scrape timeout. A run that outlives
-// it is abandoned: its emitter is closed, and it ends on its own.
+// run returns a collector's series: from the run in flight, or a new
+// one. It waits at most the scrape timeout; a run that outlives it is
+// abandoned by this scrape and ends on its own.
 func (r *Registry) run(ctx context.Context, c *collector) (map[*family]map[string]*series, int, error) {
-	if !c.busy.CompareAndSwap(false, true) {
-		return nil, 0, errBusy
+	c.mu.Lock()
+	f := c.cur
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		c.cur = f
+		// The run is bounded by the timeout, not by the scrape that
+		// started it: another scrape may be waiting for it too.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.ScrapeTimeout)
+		go func() {
+			defer cancel()
+			r.fly(fctx, c, f)
+		}()
 	}
+	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.ScrapeTimeout)
 	defer cancel()
-	e := newEmitter(r.opts.MaxSeries)
-	done := make(chan error, 1)
-	go func() {
-		defer c.busy.Store(false)
-		defer func() {
-			if p := recover(); p != nil {
-				done <- fmt.Errorf("collector panicked: %v", p)
-			}
-		}()
-		done <- c.fn(ctx, e)
-	}()
-	var err error
 	select {
-	case err = <-done:
+	case <-f.done:
+		return f.series, f.dropped, f.err
 	case <-ctx.Done():
-		err = fmt.Errorf("no answer within %s: %w", r.opts.ScrapeTimeout, context.Cause(ctx))
+		return nil, 0, fmt.Errorf("no answer within %s: %w", r.opts.ScrapeTimeout, context.Cause(ctx))
 	}
-	series, dropped := e.close()
-	if err != nil {
-		return nil, 0, err
-	}
-	return series, dropped, nil
+}
+
+// fly runs the collector once and publishes its result.
+func (r *Registry) fly(ctx context.Context, c *collector, f *flight) {
+	e := newEmitter(r.opts.MaxSeries)
+	defer func() {
+		if p := recover(); p != nil {
+			f.err = fmt.Errorf("collector panicked: %v", p)
+		}
+		series, dropped := e.close()
+		if f.err == nil {
+			f.series, f.dropped = series, dropped
+		}
+		c.mu.Lock()
+		c.cur = nil
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	f.err = c.fn(ctx, e)
 }

@@ -211,8 +211,8 @@ func TestCollectorFailureIsContained(t *testing.T) {
 }
 
 // A collector that does not answer (a slow store) is abandoned at the
-// scrape timeout: the scrape is served without it, and no second run
-// piles up behind it until it returns.
+// scrape timeout: the scrape is served without it, and later scrapes wait
+// for that run instead of piling up new ones behind it.
 func TestCollectorTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := NewRegistry(Options{ScrapeTimeout: 5 * time.Second})
@@ -262,6 +262,39 @@ func TestCollectorTimeout(t *testing.T) {
 		fams = parse(t, scrape(t, r))
 		if value(t, fams, "t_slow") != 1 || value(t, fams, "opwatch_scrape_error", "collector", "slow") != 0 {
 			t.Error("the collector did not recover once the store answered")
+		}
+	})
+}
+
+// Scrapes at the same time (two Prometheus servers) share one run of a
+// collector, and both get its series.
+func TestConcurrentScrapesShareRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := NewRegistry(Options{})
+		g := r.ScrapedGauge("t_g", "G.")
+		release := make(chan struct{})
+		runs := 0
+		r.Collect("c", func(ctx context.Context, e *Emitter) error {
+			runs++ // one run at a time, or the race detector says so
+			<-release
+			e.Set(g, 7)
+			return nil
+		})
+		texts := make([]string, 2)
+		var wg sync.WaitGroup
+		for i := range texts {
+			wg.Go(func() { texts[i] = scrape(t, r) })
+		}
+		synctest.Wait() // both scrapes wait on the one run
+		close(release)
+		wg.Wait()
+		if runs != 1 {
+			t.Errorf("%d runs for two scrapes at once, want 1", runs)
+		}
+		for _, text := range texts {
+			if v := value(t, parse(t, text), "t_g"); v != 7 {
+				t.Errorf("t_g = %v, want 7", v)
+			}
 		}
 	})
 }
