@@ -474,40 +474,50 @@ func writeGroups(ctx context.Context, tx *sql.Tx, drop, upsert []store.DedupGrou
 	return nil
 }
 
+// stateRows is how many changes one statement of writeState carries: a
+// statement per row costs more than the row itself.
+const stateRows = 128
+
+// writeState applies changes in order: consecutive writes (or deletes) go
+// in multi-row statements.
 func writeState(ctx context.Context, tx *sql.Tx, changes []store.StateChange, now time.Time) error {
-	var put, del *sql.Stmt
-	defer func() {
-		for _, st := range []*sql.Stmt{put, del} {
-			if st != nil {
-				st.Close()
-			}
+	var args []any
+	for len(changes) > 0 {
+		n := 1
+		for n < len(changes) && n < stateRows && changes[n].Delete == changes[0].Delete {
+			n++
 		}
-	}()
-	var err error
-	for _, ch := range changes {
-		if ch.Delete {
-			if del == nil {
-				if del, err = tx.PrepareContext(ctx, `DELETE FROM rule_state WHERE rule_id = ? AND key = ?`); err != nil {
-					return err
+		run := changes[:n]
+		changes = changes[n:]
+		args = args[:0]
+		var q strings.Builder
+		if run[0].Delete {
+			q.WriteString(`DELETE FROM rule_state WHERE (rule_id, key) IN (VALUES `)
+			for i, ch := range run {
+				if i > 0 {
+					q.WriteString(", ")
 				}
+				q.WriteString("(?, ?)")
+				args = append(args, ch.RuleID, ch.Key)
 			}
-			if _, err := del.ExecContext(ctx, ch.RuleID, ch.Key); err != nil {
-				return fmt.Errorf("delete state of rule %s: %w", ch.RuleID, err)
+			q.WriteString(")")
+		} else {
+			q.WriteString(`INSERT INTO rule_state (rule_id, key, value, expires_at) VALUES `)
+			for i, ch := range run {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?)")
+				v := ch.Value
+				if v == nil {
+					v = []byte{}
+				}
+				args = append(args, ch.RuleID, ch.Key, v, timeArg(ch.ExpiresAt))
 			}
-			continue
+			q.WriteString(` ON CONFLICT (rule_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`)
 		}
-		if put == nil {
-			if put, err = tx.PrepareContext(ctx, `INSERT INTO rule_state (rule_id, key, value, expires_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (rule_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`); err != nil {
-				return err
-			}
-		}
-		v := ch.Value
-		if v == nil {
-			v = []byte{}
-		}
-		if _, err := put.ExecContext(ctx, ch.RuleID, ch.Key, v, timeArg(ch.ExpiresAt)); err != nil {
-			return fmt.Errorf("store state of rule %s: %w", ch.RuleID, err)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("store the state of rule %s and %d more: %w", run[0].RuleID, len(run)-1, err)
 		}
 	}
 	if !now.IsZero() {
