@@ -354,7 +354,7 @@ func (j *job) run(ctx context.Context) Outcome {
 	t, err := d.target(j.dest)
 	if err != nil {
 		var perm *badDestination
-		return j.failed(ctx, log, Result{Err: err, Permanent: errors.As(err, &perm)}, nil)
+		return j.failed(ctx, log, Result{Err: err, Permanent: errors.As(err, &perm)}, &Target{Destination: j.dest})
 	}
 	a, err := d.cfg.Store.Alert(ctx, j.n.AlertID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -372,10 +372,14 @@ func (j *job) run(ctx context.Context) Outcome {
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	res := d.cfg.Sender.Send(sctx, t, m)
 	cancel()
-	if res.Err == nil {
+	switch {
+	case res.Err == nil:
 		return j.sent(ctx, log)
+	case ctx.Err() != nil:
+		// Shutdown cut the attempt short: not the receiver's failure.
+		return j.defer_(ctx, log, 0)
 	}
-	return j.failed(ctx, log, res, &t.Secret)
+	return j.failed(ctx, log, res, &t)
 }
 
 // slot waits for a send slot of the job's destination; ok is false when
@@ -492,10 +496,10 @@ func (j *job) fail(ctx context.Context, log *slog.Logger, reason string) Outcome
 
 // failed records a failed attempt: retried with backoff until GiveUpAfter
 // from the notification's creation, or failed now when retrying cannot
-// help. sec, when known, is cut out of what is recorded.
-func (j *job) failed(ctx context.Context, log *slog.Logger, res Result, sec *Secret) Outcome {
+// help. t's secrets are cut out of what is recorded.
+func (j *job) failed(ctx context.Context, log *slog.Logger, res Result, t *Target) Outcome {
 	d := j.d
-	why := failureText(res, sec)
+	why := failureText(res, t)
 	now := j.storeNow()
 	deadline := j.n.CreatedAt.Add(d.cfg.GiveUpAfter)
 	o := store.NotificationOutcome{Err: why}
@@ -508,7 +512,7 @@ func (j *job) failed(ctx context.Context, log *slog.Logger, res Result, sec *Sec
 	default:
 		next := now.Add(d.backoff(now.Sub(j.n.CreatedAt), res.RetryAfter))
 		if next.After(deadline) {
-			if now.Add(res.RetryAfter).After(deadline) {
+			if res.RetryAfter > 0 && now.Add(res.RetryAfter).After(deadline) {
 				o.Failed = true
 				o.Err = fmt.Sprintf("gave up: the receiver asked to wait %s, past %s from the notification's creation: %s", spellDuration(res.RetryAfter), spellDuration(d.cfg.GiveUpAfter), why)
 				break
@@ -546,44 +550,24 @@ func (d *Deliverer) backoff(age, retryAfter time.Duration) time.Duration {
 	return max(w, retryAfter)
 }
 
-// failureText is what an attempt's failure records: the error and what the
-// receiver said, with the destination's secrets cut out (a URL with its
-// key in a transport error, say), bounded.
-func failureText(res Result, sec *Secret) string {
+// failureText is what an attempt's failure records: the error and what
+// the receiver said (when the error does not quote it), with the
+// destination's secrets cut out (a URL with its key in a transport error,
+// say), bounded.
+func failureText(res Result, t *Target) string {
 	msg := "failed"
 	if res.Err != nil {
 		msg = res.Err.Error()
 	}
-	if res.Answer != "" && !strings.Contains(msg, res.Answer) {
+	if a := []rune(res.Answer); len(a) > 0 && !strings.Contains(msg, string(a[:min(len(a), 100)])) {
 		msg += ": the receiver answered: " + res.Answer
 	}
-	if sec != nil {
-		msg = cutSecrets(msg, sec)
-	}
+	msg = redactSecrets(msg, *t)
 	const limit = 1000
 	if len(msg) > limit {
 		msg = strings.ToValidUTF8(msg[:limit], "") + "…"
 	}
 	return msg
-}
-
-// cutSecrets replaces every secret value of sec in s.
-func cutSecrets(s string, sec *Secret) string {
-	for _, v := range []string{sec.URL, sec.SigningSecret, sec.RoutingKey, sec.APIKey, sec.Password} {
-		if len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	if u, err := url.Parse(sec.URL); err == nil && len(u.Path) > 1 {
-		// Also the URL as a transport error may print it (escaped, or
-		// without its query).
-		for _, v := range []string{u.EscapedPath(), u.Path, u.RawQuery} {
-			if len(v) >= 4 {
-				s = strings.ReplaceAll(s, v, "/[redacted]")
-			}
-		}
-	}
-	return s
 }
 
 func spellDuration(d time.Duration) string {
