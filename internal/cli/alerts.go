@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/safetext"
 	"github.com/opwatch/opwatch/internal/store"
 )
@@ -19,12 +20,20 @@ import (
 const alertsUsage = `Usage: opwatch alerts SUBCOMMAND [flags]
 
 Subcommands:
-  list  [--status open|triaged|resolved] [--rule ID] [--type rule|rule_error|system_error]
-        [--limit N] [--format table|json|csv]: alerts, newest first
-  show  ID [--events N] [--format text|json]: an alert's title, severity, status, type,
-        rule, dedup, context, runbook and matched events
+  list     [--status open|triaged|resolved|unresolved] [--severity S] [--rule ID]
+           [--type rule|rule_error|system_error] [--limit N] [--format table|json|csv]:
+           alerts, newest first
+  show     ID [--events N] [--format text|json]: an alert's title, severity, status,
+           assignee, context, runbook, matched events, history and deliveries
+  triage   ID [TEXT | --comment TEXT]: someone is on it (open → triaged)
+  resolve  ID [TEXT | --comment TEXT]: done (open or triaged → resolved); its dedup
+           key starts fresh, and PagerDuty and Opsgenie close their incident
+  reopen   ID [TEXT | --comment TEXT]: (triaged or resolved → open)
+  assign   ID NAME | ID --unassign: give the alert to someone, or to no one
+  comment  ID TEXT | ID --comment TEXT: add a comment to the alert's history
 
-Alerts are read-only here. Flags may come before or after ID.
+ID may be the first 8 or more characters of the alert's id. The triage verbs record
+who acted: --as NAME (default: $USER). Flags may come before or after ID.
 `
 
 func runAlerts(ctx context.Context, e *env, args []string) error {
@@ -38,6 +47,8 @@ func runAlerts(ctx context.Context, e *env, args []string) error {
 		return alertsList(ctx, e, args)
 	case "show":
 		return alertsShow(ctx, e, args)
+	case store.ActionTriage, store.ActionResolve, store.ActionReopen, store.ActionAssign, store.ActionComment:
+		return alertsChange(ctx, e, sub, args)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, alertsUsage)
 		return nil
@@ -66,6 +77,7 @@ type alertJSON struct {
 	Reference    string          `json:"reference,omitempty"`
 	Runbook      string          `json:"runbook,omitempty"`
 	Destinations *[]string       `json:"destinations,omitempty"` // [] (send nowhere) differs from absent (route by severity)
+	Assignee     string          `json:"assignee,omitempty"`
 }
 
 func toAlertJSON(a store.Alert) alertJSON {
@@ -76,7 +88,8 @@ func toAlertJSON(a store.Alert) alertJSON {
 	return alertJSON{ID: a.ID, RuleID: a.RuleID, Title: a.Title, Severity: a.Severity, Status: a.Status, Type: a.Type,
 		Dedup: a.Dedup, Events: a.Events, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
 		FirstEventAt: a.FirstEventAt.UTC(), LastEventAt: a.LastEventAt.UTC(), PeriodEnd: a.PeriodEnd.UTC(),
-		Context: ctx, Description: a.Description, Reference: a.Reference, Runbook: a.Runbook, Destinations: destinationsJSON(a.Destinations)}
+		Context: ctx, Description: a.Description, Reference: a.Reference, Runbook: a.Runbook, Destinations: destinationsJSON(a.Destinations),
+		Assignee: a.Assignee}
 }
 
 var (
@@ -97,9 +110,10 @@ func alertOneOf(flag, v string, allowed []string) error {
 }
 
 func alertsList(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("alerts list", "alerts list [--status S] [--rule ID] [--type T] [--limit N] [--format table|json|csv]",
+	fs := e.flags("alerts list", "alerts list [--status S] [--severity S] [--rule ID] [--type T] [--limit N] [--format table|json|csv]",
 		"List alerts, newest first. JSON is one object per line.")
-	status := fs.String("status", "", "only alerts with this `status`: open, triaged or resolved")
+	status := fs.String("status", "", "only alerts with this `status`: open, triaged, resolved, or unresolved (open or triaged)")
+	severity := fs.String("severity", "", "only alerts of this `severity`: INFO, LOW, MEDIUM, HIGH or CRITICAL")
 	rule := fs.String("rule", "", "only alerts of this rule `ID`")
 	typ := fs.String("type", "", "only alerts of this `type`: rule, rule_error or system_error")
 	limit := fs.Int("limit", 100, "at most `N` alerts")
@@ -107,7 +121,11 @@ func alertsList(ctx context.Context, e *env, args []string) error {
 	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
-	if err := alertOneOf("--status", *status, alertStatuses); err != nil {
+	if err := alertOneOf("--status", *status, append(alertStatuses, "unresolved")); err != nil {
+		return err
+	}
+	*severity = strings.ToUpper(*severity)
+	if err := alertOneOf("--severity", *severity, config.SeverityNames); err != nil {
 		return err
 	}
 	if err := alertOneOf("--type", *typ, alertTypes); err != nil {
@@ -124,7 +142,11 @@ func alertsList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	alerts, err := a.store.ListAlerts(ctx, store.AlertFilter{Status: *status, RuleID: *rule, Type: *typ, Limit: *limit})
+	f := store.AlertFilter{Status: *status, Severity: *severity, RuleID: *rule, Type: *typ, Limit: *limit}
+	if f.Status == "unresolved" {
+		f.Status, f.Unresolved = "", true
+	}
+	alerts, err := a.store.ListAlerts(ctx, f)
 	if err != nil {
 		return fmt.Errorf("list alerts: %w", err)
 	}
@@ -143,10 +165,11 @@ func writeAlerts(w io.Writer, format string, alerts []store.Alert) error {
 		return nil
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"id", "created_at", "severity", "status", "type", "rule_id", "events", "dedup", "title"})
+		cw.Write([]string{"id", "created_at", "severity", "status", "type", "rule_id", "events", "dedup", "title", "assignee"})
 		for _, a := range alerts {
 			cw.Write([]string{a.ID, a.CreatedAt.UTC().Format(time.RFC3339), a.Severity, a.Status, a.Type,
-				safetext.CSVCell(a.RuleID), strconv.Itoa(a.Events), safetext.CSVCell(a.Dedup), safetext.CSVCell(a.Title)})
+				safetext.CSVCell(a.RuleID), strconv.Itoa(a.Events), safetext.CSVCell(a.Dedup), safetext.CSVCell(a.Title),
+				safetext.CSVCell(a.Assignee)})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -156,18 +179,24 @@ func writeAlerts(w io.Writer, format string, alerts []store.Alert) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CREATED\tID\tSEVERITY\tSTATUS\tTYPE\tRULE\tEVENTS\tTITLE")
+	fmt.Fprintln(tw, "CREATED\tID\tSEVERITY\tSTATUS\tASSIGNEE\tTYPE\tRULE\tEVENTS\tTITLE")
 	for _, a := range alerts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.CreatedAt.UTC().Format("2006-01-02 15:04:05"),
-			safetext.Terminal(a.ID), safetext.Terminal(a.Severity), safetext.Terminal(a.Status), safetext.Terminal(a.Type),
-			safetext.Terminal(a.RuleID), a.Events, safetext.Terminal(alertShorten(a.Title, 120)))
+		assignee := a.Assignee
+		if assignee == "" {
+			assignee = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.CreatedAt.UTC().Format("2006-01-02 15:04:05"),
+			safetext.Terminal(a.ID), safetext.Terminal(a.Severity), safetext.Terminal(a.Status), safetext.Terminal(alertShorten(assignee, 24)),
+			safetext.Terminal(a.Type), safetext.Terminal(a.RuleID), a.Events, safetext.Terminal(alertShorten(a.Title, 120)))
 	}
 	return tw.Flush()
 }
 
 func alertsShow(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("alerts show", "alerts show ID [--events N] [--format text|json]",
-		"Show an alert: title, severity, status, type, rule, dedup, context, runbook and its matched events.")
+		"Show an alert: title, severity, status, assignee, type, rule, dedup, context, runbook,\n"+
+			"its matched events, its history (who triaged, resolved, assigned or commented, and\n"+
+			"when) and its delivery to each destination. ID may be its first 8 or more characters.")
 	events := fs.Int("events", 20, "show at most `N` matched events")
 	format := fs.String("format", "text", "output `format`: text or json")
 	pos, err := parseWant(fs, args, 1, 1, "alert ID")
@@ -185,12 +214,24 @@ func alertsShow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	al, err := a.store.Alert(ctx, pos[0])
+	id, err := a.resolveAlertID(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	al, err := a.store.Alert(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("no alert %s: `opwatch alerts list` shows their IDs", quoted(pos[0]))
 	}
 	if err != nil {
 		return fmt.Errorf("read alert: %w", err)
+	}
+	hist, err := a.alerts.AlertHistory(ctx, al.ID)
+	if err != nil {
+		return fmt.Errorf("read the alert's history: %w", err)
+	}
+	deliveries, err := a.deliveries(ctx, al.ID)
+	if err != nil {
+		return err
 	}
 	var evs []store.StoredEvent
 	if *events > 0 {
@@ -208,8 +249,10 @@ func alertsShow(ctx context.Context, e *env, args []string) error {
 		}
 		out := struct {
 			alertJSON
-			Matches []eventJSON `json:"matches"`
-		}{alertJSON: toAlertJSON(al), Matches: []eventJSON{}}
+			Matches       []eventJSON        `json:"matches"`
+			History       []historyJSON      `json:"history"`
+			Notifications []notificationJSON `json:"notifications"`
+		}{alertJSON: toAlertJSON(al), Matches: []eventJSON{}, History: historyOf(hist), Notifications: deliveries.json()}
 		for _, ev := range evs {
 			raw := json.RawMessage(ev.Raw)
 			if !json.Valid(raw) {
@@ -229,6 +272,11 @@ func alertsShow(ctx context.Context, e *env, args []string) error {
 	row("ID", t(al.ID))
 	row("Severity", t(al.Severity))
 	row("Status", t(al.Status))
+	if al.Assignee != "" {
+		row("Assignee", t(al.Assignee))
+	} else {
+		row("Assignee", "none")
+	}
 	row("Type", t(al.Type))
 	if al.RuleID != "" {
 		row("Rule", t(al.RuleID))
@@ -263,6 +311,8 @@ func alertsShow(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(w, "  #%d  %s  %s  %s\n    %s\n", ev.Seq, alertStamp(ev.EventTime), t(ev.LogType), t(ev.SourceLabel), t(string(ev.Raw)))
 		}
 	}
+	writeHistory(w, hist)
+	deliveries.write(w, al)
 	return nil
 }
 

@@ -109,8 +109,11 @@ func TestAlertsListAndShow(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &shown); err != nil || shown.ID != id || len(shown.Matches) != 1 || !strings.Contains(string(shown.Matches[0].Event), "EVT1") {
 		t.Errorf("alerts show --format json = %s (%v); want the alert and its event", out, err)
 	}
-	if _, errOut, code := runCLI(t, nil, "", "alerts", "show", "nope", "--db", db); code != 1 || !strings.Contains(errOut, "alerts list") {
+	if _, errOut, code := runCLI(t, nil, "", "alerts", "show", "deadbeef", "--db", db); code != 1 || !strings.Contains(errOut, "alerts list") {
 		t.Errorf("an unknown alert: exit %d, %s; want 1 and a pointer to alerts list", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, nil, "", "alerts", "show", "nope", "--db", db); code != 2 || !strings.Contains(errOut, "at least 8 characters") {
+		t.Errorf("a short alert id: exit %d, %s; want 2 and the 8 characters it takes", code, errOut)
 	}
 	// Read-only: listing a database that does not exist creates nothing.
 	missing := filepath.Join(t.TempDir(), "none.db")

@@ -19,7 +19,10 @@ import (
 // app is what most verbs need: the store, the key that seals tokens (nil
 // when it could not be loaded for a read), the source service and a logger.
 type app struct {
-	store   store.Store
+	store store.Store
+	// alerts is the store's parts for alerts out (destinations, outbox,
+	// triage, health).
+	alerts  alertStore
 	secrets *secret.Box
 	sources *source.Service
 	log     *slog.Logger
@@ -27,6 +30,23 @@ type app struct {
 }
 
 func (a *app) Close() error { return a.store.Close() }
+
+// alertStore is the store's parts for alerts out.
+type alertStore interface {
+	store.Destinations
+	store.Triage
+	store.Deliver
+	store.Health
+}
+
+// newApp wraps an open store.
+func newApp(st store.Store, log *slog.Logger, db string) (*app, error) {
+	as, ok := st.(alertStore)
+	if !ok {
+		return nil, errors.New("this database engine cannot keep destinations and alert history")
+	}
+	return &app{store: st, alerts: as, log: log, db: db}, nil
+}
 
 // keyPolicy says whether opening may create the key that seals tokens.
 type keyPolicy int
@@ -51,7 +71,11 @@ func (e *env) openWrite(ctx context.Context, mode engine.Mode, kp keyPolicy) (*a
 	if err != nil {
 		return nil, dbError(err)
 	}
-	a := &app{store: st, log: log, db: e.db}
+	a, err := newApp(st, log, e.db)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := e.loadKey(ctx, a, kp); err != nil {
 		st.Close()
 		return nil, err
@@ -72,7 +96,11 @@ func (e *env) openRead(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, dbError(err)
 	}
-	a := &app{store: st, log: log, db: e.db}
+	a, err := newApp(st, log, e.db)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := e.loadKey(ctx, a, keyOptional); err != nil {
 		st.Close()
 		return nil, err
@@ -90,7 +118,12 @@ func (e *env) loadKey(ctx context.Context, a *app, kp keyPolicy) error {
 		if err != nil {
 			return err
 		}
-		create = len(srcs) == 0
+		dests, err := a.alerts.Destinations(ctx)
+		if err != nil {
+			return err
+		}
+		// Destinations' secrets are sealed with the same key.
+		create = len(srcs) == 0 && len(dests) == 0
 	}
 	box, err := secret.Load(e.getenv, path, create && path != "")
 	switch {

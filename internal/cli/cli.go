@@ -30,6 +30,7 @@ type env struct {
 	dbSet          bool   // --db or OPWATCH_DB was given
 	keyFile        string // --key-file or OPWATCH_KEY_FILE; "" = beside a local database
 	logLevel       string // --log-level
+	logFormat      string // --log-format: text or json
 }
 
 type command struct {
@@ -39,19 +40,20 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":    {"run ingestion until stopped (SIGINT/SIGTERM)", runServe},
-		"demo":     {"start the emulator with live traffic, a demo source, and serve", runDemo},
-		"emulator": {"serve a local 1Password Events API emulator", runEmulator},
-		"source":   {"add, list, show, test, update, reset or remove 1Password sources", runSource},
-		"pull":     {"drain every stream once until caught up, then exit", runPull},
-		"backfill": {"re-read a past window of a source alongside its live cursor", runBackfill},
-		"query":    {"run a read-only SQL query over the event lake", runQuery},
-		"rules":    {"test, list or evaluate detection rules (rules test --path DIR)", runRules},
-		"lookup":   {"load, list or remove lookup tables that enrich events for rules", runLookup},
-		"alerts":   {"list or show alerts (alerts list --status open; alerts show ID)", runAlerts},
-		"bench":    {"measure opwatch (bench ingest --events N)", runBench},
-		"migrate":  {"create or upgrade the database schema, then exit", runMigrate},
-		"version":  {"print the version", runVersion},
+		"serve":        {"run ingestion, detections, alert delivery and health checks until stopped", runServe},
+		"demo":         {"start the emulator with live traffic, a demo source, and serve", runDemo},
+		"emulator":     {"serve a local 1Password Events API emulator", runEmulator},
+		"source":       {"add, list, show, test, update, reset or remove 1Password sources", runSource},
+		"pull":         {"drain every stream once until caught up, then exit", runPull},
+		"backfill":     {"re-read a past window of a source alongside its live cursor", runBackfill},
+		"query":        {"run a read-only SQL query over the event lake", runQuery},
+		"rules":        {"test, list or evaluate detection rules (rules test --path DIR)", runRules},
+		"lookup":       {"load, list or remove lookup tables that enrich events for rules", runLookup},
+		"alerts":       {"list, show and triage alerts (alerts list --status open; alerts resolve ID)", runAlerts},
+		"destinations": {"add, list, show, update, test or remove where alerts are sent", runDestinations},
+		"bench":        {"measure opwatch (bench ingest --events N)", runBench},
+		"migrate":      {"create or upgrade the database schema, then exit", runMigrate},
+		"version":      {"print the version", runVersion},
 	}
 }
 
@@ -80,6 +82,10 @@ func run(ctx context.Context, args []string, e *env) int {
 	// A flag's value was checked when given; the environment's is checked here.
 	if _, err := parseLevel(e.logLevel); err != nil {
 		fmt.Fprintf(e.stderr, "opwatch: OPWATCH_LOG_LEVEL: %v\n", err)
+		return 2
+	}
+	if err := checkLogFormat(e.logFormat); err != nil {
+		fmt.Fprintf(e.stderr, "opwatch: OPWATCH_LOG_FORMAT: %v\n", err)
 		return 2
 	}
 	if fs.NArg() == 0 {
@@ -126,7 +132,7 @@ func run(ctx context.Context, args []string, e *env) int {
 			return 130 // as a shell reports SIGINT
 		}
 		verb := name
-		if name == "source" && len(fs.Args()) > 1 && !strings.HasPrefix(fs.Arg(1), "-") {
+		if (name == "source" || name == "destinations" || name == "alerts") && len(fs.Args()) > 1 && !strings.HasPrefix(fs.Arg(1), "-") {
 			verb += " " + fs.Arg(1) // the subcommand the error is about
 		}
 		fmt.Fprintf(e.stderr, "opwatch %s: %v\n", verb, err)
@@ -169,18 +175,21 @@ Commands:
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprint(w, `  help      print this, or a command's flags (opwatch help query)
+	fmt.Fprint(w, `  help         print this, or a command's flags (opwatch help query)
 
 Flags may come before or after a command's arguments: 'opwatch query "SQL"
 --db other.db' reads other.db. After '--' everything is an argument.
 
 Global flags (also accepted after the command):
   --db PATH          database file (env OPWATCH_DB, default opwatch.db)
-  --key-file FILE    the key that seals tokens (env OPWATCH_KEY_FILE; default
-                     beside a local database; or set OPWATCH_SECRET_KEY)
+  --key-file FILE    the key that seals tokens and destination secrets (env
+                     OPWATCH_KEY_FILE; default beside a local database; or set
+                     OPWATCH_SECRET_KEY)
   --log-level LEVEL  debug, info, warn or error (env OPWATCH_LOG_LEVEL, default info)
+  --log-format FMT   text or json, for log shippers (env OPWATCH_LOG_FORMAT,
+                     default text)
 
 Run 'opwatch COMMAND --help' for a command's flags.
 `)
@@ -209,7 +218,20 @@ func (e *env) globalFlags(fs *flag.FlagSet) {
 	if e.keyFile == "" {
 		e.keyFile = e.getenv("OPWATCH_KEY_FILE")
 	}
-	fs.StringVar(&e.keyFile, "key-file", e.keyFile, "`file` holding the key that seals tokens (env OPWATCH_KEY_FILE; default: beside a local database; or set OPWATCH_SECRET_KEY)")
+	fs.StringVar(&e.keyFile, "key-file", e.keyFile, "`file` holding the key that seals tokens and destination secrets (env OPWATCH_KEY_FILE; default: beside a local database; or set OPWATCH_SECRET_KEY)")
+	if e.logFormat == "" {
+		e.logFormat = e.getenv("OPWATCH_LOG_FORMAT")
+		if e.logFormat == "" {
+			e.logFormat = "text"
+		}
+	}
+	fs.Func("log-format", "log `format`: text, or json for log shippers (env OPWATCH_LOG_FORMAT; default text)", func(s string) error {
+		if err := checkLogFormat(s); err != nil {
+			return errors.New("want text or json")
+		}
+		e.logFormat = s
+		return nil
+	})
 	fs.Func("log-level", "log `level`: debug, info, warn or error (env OPWATCH_LOG_LEVEL; default info)", func(s string) error {
 		if _, err := parseLevel(s); err != nil {
 			return errors.New("want debug, info, warn or error")
@@ -247,7 +269,18 @@ func (e *env) logger() *slog.Logger {
 	if err != nil {
 		level = slog.LevelInfo // unreachable: run refuses a bad level first
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	o := &slog.HandlerOptions{Level: level}
+	if e.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, o))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, o))
+}
+
+func checkLogFormat(s string) error {
+	if s != "text" && s != "json" {
+		return fmt.Errorf("log format %q: want text or json", s)
+	}
+	return nil
 }
 
 func runVersion(ctx context.Context, e *env, args []string) error {

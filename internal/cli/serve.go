@@ -4,12 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"net"
+	"net/http"
+	"strings"
 	"time"
 
+	"github.com/opwatch/opwatch/internal/alert"
 	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/detect"
 	"github.com/opwatch/opwatch/internal/emulator"
+	"github.com/opwatch/opwatch/internal/health"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
 	"github.com/opwatch/opwatch/internal/safetext"
@@ -19,13 +25,18 @@ import (
 )
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("serve", "serve [--config opwatch.yaml] [--rules DIR] [--migrate]",
-		"Run opwatch until SIGINT or SIGTERM: poll every source's streams on their schedule, and\n"+
-			"run the enabled detections (the built-in packs, and --rules folders) on every new event.\n"+
-			"A database with an older schema is refused unless --migrate is given (back it up first).")
-	cfgPath := fs.String("config", "", "configuration `file` declaring sources (sources as code)")
+	fs := e.flags("serve", "serve [--config opwatch.yaml] [--rules DIR] [--listen ADDR] [--public-url URL] [--migrate]",
+		"Run opwatch until SIGINT or SIGTERM: poll every source's streams on their schedule,\n"+
+			"run the enabled detections (the built-in packs, and --rules folders) on every new\n"+
+			"event, deliver alerts to the destinations (retrying for up to 24 h), watch every\n"+
+			"source's health (the no-events alarm, token expiry, failing streams), and serve\n"+
+			"/healthz, /readyz and /metrics on --listen. A database with an older schema is\n"+
+			"refused unless --migrate is given (back it up first).")
+	cfgPath := fs.String("config", "", "configuration `file` declaring sources, destinations and detections (as code)")
 	migrate := fs.Bool("migrate", false, "upgrade an older database schema before serving")
 	rulesDir := fs.String("rules", "", "a `folder` of your own detection rules, run beside the built-in packs")
+	var so serveFlags
+	so.register(fs)
 	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
@@ -35,6 +46,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
 		}
+	}
+	opts, err := so.options(fs, cfg.Alerts)
+	if err != nil {
+		return err
 	}
 	rules, err := loadConfiguredRules(*rulesDir, cfg.Detections)
 	if err != nil {
@@ -58,6 +73,20 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if _, err := source.Client(s, tokens[i]); err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)
 		}
+	}
+	// Destinations too: their secrets are read and every setting checked.
+	type declared struct {
+		d   store.Destination
+		s   alert.Settings
+		sec alert.Secret
+	}
+	dests := make([]declared, len(cfg.Destinations))
+	for i, cd := range cfg.Destinations {
+		d, s, sec, err := destinationFromConfig(e, cd)
+		if err != nil {
+			return fmt.Errorf("destinations[%d] (%s): %w", i, safetext.Terminal(cd.Name), err)
+		}
+		dests[i] = declared{d, s, sec}
 	}
 	mode := engine.ReadWrite
 	if *migrate {
@@ -94,12 +123,78 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		a.log.Info("lookup table from the configuration", "table", l.Name, "rows", len(lookups[i]), "file", l.File)
 	}
-	return a.serve(ctx, cfg, rules)
+	if len(dests) > 0 && a.secrets == nil {
+		return errors.New("the key that seals secrets is not loaded")
+	}
+	for i, d := range dests {
+		created, err := a.applyDestination(ctx, d.d, d.s, d.sec)
+		if err != nil {
+			return fmt.Errorf("destinations[%d] (%s): %w", i, safetext.Terminal(d.d.Name), err)
+		}
+		a.log.Info("destination from the configuration", "destination", d.d.Name, "type", d.d.Type, "created", created)
+	}
+	return a.serve(ctx, cfg, rules, opts)
+}
+
+// serveFlags are the flags of serve that demo shares.
+type serveFlags struct {
+	listen, publicURL, retention string
+}
+
+func (sf *serveFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&sf.listen, "listen", defaultListen, "serve /healthz, /readyz and /metrics on this `address` (host:port), or off")
+	fs.StringVar(&sf.publicURL, "public-url", "", "the console's `URL` as people reach it: notifications link to URL/alerts/ID (or alerts.public_url)")
+	fs.StringVar(&sf.retention, "alert-retention", "", "delete resolved alerts this `long` after their last change, daily, or off (default 730d, or alerts.retention)")
+}
+
+const defaultListen = "127.0.0.1:8080"
+
+// serveOptions are what serve runs with beside the configuration.
+type serveOptions struct {
+	listen    string // "" for off
+	publicURL string
+	retention time.Duration // 0: keep
+	lease     time.Duration
+	ln        net.Listener // already listening (the demo's); else listen is opened
+}
+
+// options reads the flags over the configuration's alerts section.
+func (sf *serveFlags) options(fs *flag.FlagSet, c config.Alerts) (serveOptions, error) {
+	o := serveOptions{listen: sf.listen, publicURL: c.PublicURL, retention: time.Duration(c.Retention), lease: time.Duration(c.DeliveryLease)}
+	if o.lease == 0 {
+		o.lease = config.DefaultDeliveryLease
+	}
+	if strings.EqualFold(o.listen, "off") {
+		o.listen = ""
+	} else if _, port, err := net.SplitHostPort(o.listen); err != nil || port == "" {
+		return o, usagef("--listen %q: give host:port (such as 127.0.0.1:8080 or :8080), or off", sf.listen)
+	}
+	if sf.publicURL != "" {
+		if err := config.CheckPublicURL(sf.publicURL); err != nil {
+			return o, usageError{fmt.Errorf("--public-url: %w", err)}
+		}
+		o.publicURL = sf.publicURL
+	}
+	switch r := strings.TrimSpace(sf.retention); {
+	case r == "":
+	case strings.EqualFold(r, "off"):
+		o.retention = 0
+	default:
+		d, err := config.ParseDuration(r)
+		if err != nil {
+			return o, usageError{fmt.Errorf("--alert-retention: %w, or off", err)}
+		}
+		if d < 24*time.Hour {
+			return o, usagef("--alert-retention %s: keep resolved alerts at least 1d (or off to keep them all)", r)
+		}
+		o.retention = d
+	}
+	return o, nil
 }
 
 // serve runs the long-lived parts as a group until ctx is cancelled or one
 // of them fails.
-func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set) error {
+func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o serveOptions) error {
 	srcs, err := a.store.ListSources(ctx)
 	if err != nil {
 		return err
@@ -110,6 +205,15 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set) e
 	if a.secrets == nil {
 		return errors.New("the key that seals tokens is not loaded")
 	}
+	// The listener is taken first: an address in use is known before
+	// anything runs.
+	ln := o.ln
+	if ln == nil && o.listen != "" {
+		if ln, err = net.Listen("tcp", o.listen); err != nil {
+			return fmt.Errorf("--listen %s: %w (pick another address, or --listen off)", o.listen, err)
+		}
+		defer ln.Close()
+	}
 	in := ingest.New(ingest.Config{
 		Store: a.store, Secrets: a.secrets, Logger: a.log,
 		Limiters:        onepassword.NewLimiters(onepassword.DefaultLimits()),
@@ -117,25 +221,95 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set) e
 		ReconcileWindow: time.Duration(cfg.Ingest.ReconcileWindow),
 		UserAgent:       userAgent(),
 	})
-	det := detect.NewStage(detect.StageConfig{Store: a.store, Rules: rules, Logger: a.log})
-	a.log.Info("opwatch serving", "db", a.db, "sources", len(srcs))
-	err = runGroup(ctx, a.log, []part{
+	router := alert.NewRouter(alert.RouterConfig{Store: a.alerts, Logger: a.log})
+	triage := alert.NewTriage(alert.TriageConfig{Store: a.alerts, Logger: a.log})
+	det := detect.NewStage(detect.StageConfig{Store: a.store, Rules: rules, Logger: a.log, Route: router.Route})
+	del := alert.NewDeliverer(alert.DeliverConfig{
+		Store: a.alerts, Sender: newSender(a.log), Secrets: a.secrets, Router: router,
+		Summary: summarizer(a.store, rules, a.log), PublicURL: o.publicURL, Logger: a.log, LeaseFor: o.lease,
+	})
+	mon := health.New(health.Config{Store: a.alerts, Route: router.Route, Resolve: triage.Resolve, Logger: a.log})
+	parts := []part{
 		{"ingest", in.Run},
 		{"detect", det.Run},
-	})
+		{"health", mon.Run},
+		{"deliver", del.Run},
+	}
+	if o.retention > 0 {
+		parts = append(parts, part{"retention", func(ctx context.Context) error { return a.purgeAlerts(ctx, o.retention) }})
+	}
+	if ln != nil {
+		srv := a.httpServer()
+		parts = append(parts, part{"web", func(ctx context.Context) error { return serveHTTP(ctx, srv, ln) }})
+	}
+	a.log.Info("opwatch serving", "db", a.db, "sources", len(srcs), "listen", o.listen)
+	err = runGroup(ctx, a.log, parts)
 	a.log.Info("opwatch stopped")
 	return err
 }
 
+// purgeAlerts deletes resolved alerts older than retention now and every
+// day after, until ctx ends.
+func (a *app) purgeAlerts(ctx context.Context, retention time.Duration) error {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		n, err := a.alerts.PurgeAlerts(ctx, time.Now().Add(-retention))
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			a.log.Error("purge resolved alerts", "err", err) // tried again tomorrow
+		case n > 0:
+			a.log.Info("purged resolved alerts past their retention", "alerts", n, "retention", config.Duration(retention).String())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// serveHTTP serves srv on ln until ctx ends, then shuts it down, letting
+// requests in flight finish for a few seconds.
+func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
 func runDemo(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("demo", "demo [--events N] [--rate N]",
+	fs := e.flags("demo", "demo [--events N] [--rate N] [--no-receiver] [--listen ADDR]",
 		"The one-command experience: start a 1Password Events API emulator with live traffic,\n"+
-			"add it as the source \"demo\", and serve. Uses opwatch-demo.db unless --db is given.")
+			"add it as the source \"demo\", start a local webhook receiver that prints every alert\n"+
+			"delivered to it (the destination \"demo-webhook\"), and serve. Uses opwatch-demo.db\n"+
+			"unless --db is given.")
 	events := fs.Int("events", 2000, "events of each type preloaded over the past 24 hours")
 	rate := fs.Float64("rate", 30, "new events per minute per type while the demo runs")
 	seed := fs.Int64("seed", 0, "seed of the generated data (default: a new one each run)")
 	rulesDir := fs.String("rules", "", "a `folder` of your own detection rules, run beside the built-in packs")
+	noReceiver := fs.Bool("no-receiver", false, "do not start the local webhook receiver (alerts are still raised)")
+	var sf serveFlags
+	sf.register(fs)
 	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
+		return err
+	}
+	opts, err := sf.options(fs, config.Default().Alerts)
+	if err != nil {
 		return err
 	}
 	rules, _, err := loadRules(*rulesDir)
@@ -150,6 +324,20 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	if !e.dbSet {
 		e.db = "opwatch-demo.db"
+	}
+	listenSet := false
+	fs.Visit(func(f *flag.Flag) { listenSet = listenSet || f.Name == "listen" })
+	if opts.listen != "" {
+		ln, err := net.Listen("tcp", opts.listen)
+		if err != nil && !listenSet {
+			// The demo must start: another program on 8080 moves it aside.
+			ln, err = net.Listen("tcp", "127.0.0.1:0")
+		}
+		if err != nil {
+			return fmt.Errorf("--listen %s: %w (pick another address, or --listen off)", opts.listen, err)
+		}
+		defer ln.Close()
+		opts.ln, opts.listen = ln, ln.Addr().String()
 	}
 	log := e.logger()
 	em, err := emulator.Start(emulator.Options{Seed: *seed, Events: *events, Rate: *rate, Scenarios: true, Logger: log.With("part", "emulator")}, "127.0.0.1:0", false)
@@ -198,16 +386,36 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := loadEmulatorGroups(ctx, a.store, em); err != nil {
 		return err
 	}
+	receiverLine := "  Webhook receiver: off (--no-receiver)"
+	if !*noReceiver {
+		rcv, err := startDemoReceiver(e.stdout)
+		if err != nil {
+			return err
+		}
+		defer rcv.Close()
+		if err := a.demoDestination(ctx, rcv); err != nil {
+			return err
+		}
+		receiverLine = fmt.Sprintf("  Webhook receiver: %s (destination %q; every alert delivered to it is printed below)", rcv.url(), demoDestination)
+	}
+	metricsLine := "  Metrics: off (--listen off)"
+	if opts.listen != "" {
+		metricsLine = fmt.Sprintf("  Metrics: http://%s/metrics (health: /healthz, /readyz)", opts.listen)
+	}
 	fmt.Fprintf(e.stdout, `opwatch demo
   1Password Events API emulator: %s (%d events of each type over the past 24h, %g new per minute)
   Database: %s (source "demo")
+%s
+%s
 
 Try, in another terminal:
   go run ./cmd/opwatch --db %s source show demo
-  go run ./cmd/opwatch --db %s query "SELECT p_event_time, target_user, category, type FROM onepassword_signinattempt ORDER BY p_event_time DESC LIMIT 10"
+  go run ./cmd/opwatch --db %s alerts list --status unresolved
+  go run ./cmd/opwatch --db %s destinations show %s
   go run ./cmd/opwatch --db %s query "SELECT action, count(*) AS n FROM onepassword_auditevent GROUP BY action ORDER BY n DESC"
 
 Stop with Ctrl-C.
-`, em.URL(), *events, *rate, e.db, e.db, e.db, e.db)
-	return a.serve(ctx, config.Default(), rules)
+
+`, em.URL(), *events, *rate, e.db, receiverLine, metricsLine, e.db, e.db, e.db, demoDestination, e.db)
+	return a.serve(ctx, config.Default(), rules, opts)
 }

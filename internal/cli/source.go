@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opwatch/opwatch/internal/config"
+	"github.com/opwatch/opwatch/internal/health"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/onepassword"
@@ -25,9 +26,11 @@ import (
 const sourceUsage = `Usage: opwatch source SUBCOMMAND [flags]
 
 Subcommands:
-  add     NAME (--token-file F | --token-env VAR) [--region R | --base-url URL] [flags]
+  add     NAME (--token-file F | --token-env VAR) [--region R | --base-url URL]
+          [--no-events-alarm 24h|off] [flags]
   list    list sources with the state of their streams
-  show    NAME: a source's settings and streams (cursor state, counts, last errors)
+  show    NAME: a source's settings, health (what needs you, and what to do) and
+          streams (cursor state, counts, last errors)
   test    NAME: check the token against 1Password (region, features, expiry, access)
   update  NAME [--token-file F | --token-env VAR] [--name NEW] [other add flags]: change
           settings or the token; only the flags given change
@@ -73,6 +76,7 @@ type sourceFlags struct {
 	interval string
 	lookback string
 	logTypes string
+	alarm    string // --no-events-alarm
 	noCheck  bool
 	newKey   bool
 	// logTypesSet: --log-types was given (an empty value is a mistake,
@@ -115,6 +119,7 @@ func (sf *sourceFlags) register(fs *flag.FlagSet, update bool) {
 		lt = "comma-separated `log types` to collect from now on"
 	}
 	fs.Func("log-types", lt, func(v string) error { sf.logTypes, sf.logTypesSet = v, true; return nil })
+	fs.StringVar(&sf.alarm, "no-events-alarm", def("24h"), "raise a CRITICAL system error when no event arrives for this `timeframe`: 15m to 30d, or off")
 	fs.BoolVar(&sf.noCheck, "no-check", false, "store a new token without asking 1Password about it (offline)")
 	if update {
 		fs.BoolVar(&sf.newKey, "new-key", false, "seal the new token with a key that opens none of the other sources' tokens (the old key is lost)")
@@ -197,6 +202,7 @@ func sourceAdd(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(w, "Added source %s (%s).\n", safetext.Terminal(res.Source.Name), res.Host)
 	printClaims(w, res.Claims)
 	fmt.Fprintf(w, "Collecting: %s\n", strings.Join(res.LogTypes, ", "))
+	fmt.Fprintf(w, "No-events alarm: %s\n", alarmText(res.Source.NoEventsAlarm))
 	printNotes(w, res.Notes)
 	fmt.Fprintf(w, "Next: `opwatch source test %s`, then `opwatch serve`.\n", quoted(res.Source.Name))
 	return nil
@@ -224,6 +230,13 @@ func (sf *sourceFlags) parse(s *config.Source) error {
 			return usageError{fmt.Errorf("--lookback: %w", err)}
 		}
 		s.Lookback = config.Duration(d)
+	}
+	if sf.alarm != "" {
+		a, err := config.ParseAlarm(sf.alarm)
+		if err != nil {
+			return usageError{fmt.Errorf("--no-events-alarm: %w", err)}
+		}
+		s.NoEventsAlarm = a
 	}
 	if sf.logTypesSet && strings.TrimSpace(strings.ReplaceAll(sf.logTypes, ",", "")) == "" {
 		return usagef("--log-types: name at least one log type (signinattempts, itemusages, auditevents)")
@@ -299,6 +312,9 @@ func sourceUpdate(ctx context.Context, e *env, args []string) error {
 			u.Lookback = (*time.Duration)(&next.Lookback)
 		case "log-types":
 			u.LogTypes = next.LogTypes
+		case "no-events-alarm":
+			d := next.NoEventsAlarm.Duration()
+			u.NoEventsAlarm = &d
 		default:
 			changed-- // --db, --log-level, --key-file
 		}
@@ -369,8 +385,19 @@ func sourceUpdate(ctx context.Context, e *env, args []string) error {
 	if res.LogTypes != nil {
 		fmt.Fprintf(w, "Collecting: %s\n", strings.Join(res.LogTypes, ", "))
 	}
+	if u.NoEventsAlarm != nil {
+		fmt.Fprintf(w, "No-events alarm: %s\n", alarmText(res.Source.NoEventsAlarm))
+	}
 	printNotes(w, res.Notes)
 	return nil
+}
+
+// alarmText says what a source's no-events alarm does.
+func alarmText(d time.Duration) string {
+	if d <= 0 {
+		return "off (nothing is raised when the source goes quiet)"
+	}
+	return short(d) + " (a CRITICAL system error when none of its log types stores an event for that long)"
 }
 
 // sourceError words the source service's refusals for the command line.
@@ -548,7 +575,9 @@ func roughly(d time.Duration) string {
 }
 
 func sourceShow(ctx context.Context, e *env, args []string) error {
-	name, err := e.oneSource("show", "", "Show a source's settings and the state of its streams.", args, nil)
+	name, err := e.oneSource("show", "", "Show a source's settings, its health (every condition that needs you, such as\n"+
+		"the no-events alarm, a stopped or failing stream or an expiring token, with what to do)\n"+
+		"and the state of its streams.", args, nil)
 	if err != nil {
 		return err
 	}
@@ -579,6 +608,7 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 	if src.AllowInsecure {
 		fmt.Fprintf(w, "  insecure:  allowed for a host that is not loopback (--allow-insecure)\n")
 	}
+	fmt.Fprintf(w, "  no-events alarm: %s\n", alarmText(src.NoEventsAlarm))
 	switch {
 	case errors.Is(s.TokenErr, source.ErrNoBox):
 		fmt.Fprintf(w, "  token:     sealed (the key is not available here, so its claims are not shown)\n")
@@ -591,6 +621,26 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 			feats = append(feats, string(f))
 		}
 		fmt.Fprintf(w, "  token:     features %s; expiry %s\n", strings.Join(feats, ", "), s.Claims.ExpiryText(time.Now()))
+	}
+	conds, err := health.Conditions(ctx, a.alerts, src.ID, time.Now())
+	if err != nil {
+		return fmt.Errorf("check the source's health: %w", err)
+	}
+	fmt.Fprintln(w)
+	if len(conds) == 0 {
+		fmt.Fprintln(w, "Health: ok (no condition needs you)")
+	} else {
+		fmt.Fprintf(w, "Health: %d condition(s) need you; each clears itself once fixed:\n", len(conds))
+		for _, c := range conds {
+			since := ""
+			if !c.Since.IsZero() {
+				since = " (since " + ago(c.Since) + ")"
+			}
+			fmt.Fprintf(w, "  [%s] %s%s\n", c.Severity, safetext.Terminal(c.Title), since)
+			if c.Do != "" {
+				fmt.Fprintf(w, "      what to do: %s\n", safetext.Terminal(c.Do))
+			}
+		}
 	}
 	fmt.Fprintln(w)
 	for _, st := range s.Streams {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -95,6 +96,67 @@ func (a *Alarm) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*a = v
+	return nil
+}
+
+// Alerts configures delivery and retention of alerts; the serve flags of
+// the same names win over the file.
+type Alerts struct {
+	// PublicURL is where people reach the console: notifications link to
+	// PublicURL/alerts/ID. Empty: no link.
+	PublicURL string `yaml:"public_url"`
+	// Retention is how long a resolved alert is kept (with its matches,
+	// history and notifications) after its last change; 0 keeps them.
+	Retention Duration `yaml:"retention"`
+	// DeliveryLease is how long a notification being sent is held by the
+	// serve sending it: one whose sender died (kill -9, power loss) is sent
+	// again after this. Default 2m.
+	DeliveryLease Duration `yaml:"delivery_lease"`
+}
+
+// Defaults of the alerts section.
+const (
+	DefaultAlertRetention = 730 * 24 * time.Hour
+	DefaultDeliveryLease  = 2 * time.Minute
+	MinDeliveryLease      = 5 * time.Second
+	MaxDeliveryLease      = time.Hour
+)
+
+func (a *Alerts) applyDefaults() {
+	if a.Retention == 0 {
+		a.Retention = Duration(DefaultAlertRetention)
+	}
+	if a.DeliveryLease == 0 {
+		a.DeliveryLease = Duration(DefaultDeliveryLease)
+	}
+}
+
+// Validate reports every problem of the alerts section.
+func (a *Alerts) Validate() error {
+	var errs []error
+	if err := CheckPublicURL(a.PublicURL); err != nil {
+		errs = append(errs, fmt.Errorf("alerts.public_url: %w", err))
+	}
+	if a.Retention < 0 {
+		errs = append(errs, fmt.Errorf("alerts.retention %s is negative: give how long to keep resolved alerts, such as 730d", a.Retention))
+	}
+	if l := time.Duration(a.DeliveryLease); l < MinDeliveryLease || l > MaxDeliveryLease {
+		errs = append(errs, fmt.Errorf("alerts.delivery_lease %s must be between 5s and 1h", a.DeliveryLease))
+	}
+	return errors.Join(errs...)
+}
+
+// CheckPublicURL refuses a public URL that is not an absolute http(s) URL
+// without a query or fragment ("" passes: no link).
+func CheckPublicURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" ||
+		strings.ContainsAny(raw, " \t\r\n") {
+		return fmt.Errorf("%q is not the console's address: give one such as https://opwatch.example.com", raw)
+	}
 	return nil
 }
 
@@ -239,7 +301,7 @@ func (r SecretRef) ReadSecret(getenv func(string) string) (value, warning string
 		if err != nil {
 			return "", "", fmt.Errorf("%s_file: %w", r.Key, err)
 		}
-		return v, secret.WarnReadable(r.File), nil
+		return v, strings.Replace(secret.WarnReadable(r.File), "token file", "secret file", 1), nil
 	case r.Env != "":
 		v := strings.TrimSpace(getenv(r.Env))
 		if v == "" {

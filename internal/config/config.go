@@ -43,6 +43,7 @@ type Config struct {
 	// Destinations are created or updated when serve starts, by name;
 	// destinations added with the command line and not named here stay.
 	Destinations []Destination `yaml:"destinations"`
+	Alerts       Alerts        `yaml:"alerts"`
 }
 
 // Ingest tunes the poller.
@@ -194,6 +195,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Destinations {
 		c.Destinations[i].applyDefaults()
 	}
+	c.Alerts.applyDefaults()
 }
 
 // ApplyDefaults fills the interval, lookback and API version, and writes
@@ -250,6 +252,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Detections.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Alerts.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	seenDest := map[string]bool{}
