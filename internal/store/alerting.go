@@ -53,7 +53,9 @@ const (
 )
 
 // Notification is one message of one alert to one destination: the outbox
-// row, written in the transaction that creates (or resolves) the alert.
+// row, written in the transaction that creates (or resolves) the alert. One
+// to a destination that no longer exists (removed since the caller read
+// the destinations) is not stored: it could never be sent.
 type Notification struct {
 	// ID is set by the caller (NewID) and is the Idempotency-Key the
 	// receiver sees, the same on every attempt.
@@ -80,7 +82,7 @@ type NotificationOutcome struct {
 	Sent        bool      // delivered: status sent, SentAt = the store's now
 	Failed      bool      // given up for good: status failed
 	Err         string    // with neither: retry at NextAttemptAt
-	NextAttempt time.Time // the next attempt (pending); ignored when Sent or Failed
+	NextAttempt time.Time // the next attempt (pending; zero: at once); ignored when Sent or Failed
 }
 
 // NotificationFilter selects notifications, newest first.
@@ -147,7 +149,8 @@ type Deliver interface {
 	AlertEvents(ctx context.Context, id string, limit int) ([]StoredEvent, error)
 	// ClaimNotifications leases up to max pending notifications that are
 	// due (NextAttemptAt <= the store's now) and not held by a live lease,
-	// oldest first, to owner for lease. Attempts is incremented.
+	// the longest due first, to owner for lease. Attempts is incremented
+	// and LastAttemptAt set: a claim is an attempt.
 	ClaimNotifications(ctx context.Context, owner string, lease time.Duration, max int) ([]Notification, error)
 	FinishNotification(ctx context.Context, o NotificationOutcome) error
 	// CreateSystemAlert stores a system error with its notifications; see
@@ -197,9 +200,11 @@ type Health interface {
 	Destinations(ctx context.Context) ([]Destination, error)
 	ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error)
 	// CreateSystemAlert stores a system error (Type AlertSystemError, Status
-	// open, a Dedup naming the condition) with its notifications, in one
-	// transaction. ErrExists when an alert of the same type and dedup is
+	// open, no RuleID, a Dedup naming the condition) with its notifications,
+	// in one transaction. ErrExists when such an alert of the same dedup is
 	// not resolved: a condition is raised once, whichever replica sees it.
+	// (The detect stage's system errors name their rule and are not held
+	// to this: one per rule and hour.)
 	CreateSystemAlert(ctx context.Context, a Alert, n []Notification) error
 	ChangeAlert(ctx context.Context, c AlertChange) (Alert, error)
 }

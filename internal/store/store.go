@@ -53,7 +53,7 @@ type Source struct {
 	TokenExpiresAt time.Time
 	// NoEventsAlarm raises a system error when none of the source's streams
 	// stored an event for this long (by ingest time); 0: off. The source
-	// service defaults it to 24 h.
+	// service defaults it to 24 h. Stored in whole seconds.
 	NoEventsAlarm time.Duration
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
@@ -252,8 +252,9 @@ type Lake interface {
 	// Query runs one read-only SQL statement and calls row for each result
 	// row, in order, with the column names; row's slice is reused between
 	// calls. A result without rows calls row once with nil values, so the
-	// caller still learns its columns. Anything that writes fails with ErrReadOnly, and so does
-	// reading a source's sealed token or a stream's cursor. The engine bounds
+	// caller still learns its columns. Anything that writes fails with
+	// ErrReadOnly, and so does reading a source's sealed token, a
+	// destination's sealed secret or a stream's cursor. The engine bounds
 	// what one query may hold in memory; ctx's deadline bounds its time.
 	Query(ctx context.Context, query string, row func(columns []string, values []any) error) error
 }
@@ -276,6 +277,10 @@ type Store interface {
 	Detect
 	Alerts
 	Lookups
+	Deliver
+	Destinations
+	Triage
+	Health
 }
 
 // Binding is the additional data a source's token is sealed with: the

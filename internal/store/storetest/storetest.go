@@ -2,7 +2,8 @@
 // as river's riverdrivertest is for its drivers: one set of tests, run by
 // each engine's own test with a function that opens a fresh store. It is
 // split as the store is: RunSources, RunIngest, RunLake, RunAdmin,
-// RunDetect, RunAlerts and RunLookups; Run runs them all.
+// RunDetect, RunAlerts, RunLookups, RunDestinations, RunOutbox, RunTriage
+// and RunHealth; Run runs them all.
 //
 // Beyond the interfaces' comments, the suite pins down what a caller can
 // rely on whatever the engine:
@@ -38,7 +39,39 @@
 //     caller passes (RuleState's now, DetectCommit.Now), never the store's
 //     clock; alerts' CreatedAt and UpdatedAt are the store's clock, nil and
 //     empty Destinations stay apart; a lookup load replaces all rows at
-//     once and takes a version never given before.
+//     once and takes a version never given before;
+//   - a CommitDetect is refused (ErrPositionMoved, nothing stored) when the
+//     alert epoch moved since its Epoch; the epoch moves exactly when a
+//     resolve (ChangeAlert) ends a dedup group, and a resolve ends every
+//     group of its alert; other changes, and reopening, move neither;
+//   - notifications are stored only with the commit that writes their alert
+//     (CommitDetect, ChangeAlert, CreateSystemAlert): pending, due at once
+//     by the store's clock unless NextAttemptAt says later, all or nothing;
+//     one to a destination that does not exist is silently not stored;
+//   - ClaimNotifications leases due pending rows, the longest due first,
+//     counting an attempt per claim; a live lease is never taken, an
+//     expired one is (a crashed deliverer's notification is sent again);
+//     FinishNotification lands only while its owner holds a live lease by
+//     the store's clock, else ErrLeaseLost and no change; a retry keeps the
+//     caller's NextAttempt; DestinationStats counts by status and reports
+//     the newest error;
+//   - a destination's name is unique, its secret round-trips byte for byte
+//     and Query refuses it as it refuses tokens; removing it drops its
+//     pending notifications and keeps the sent and failed ones;
+//   - triage moves open → triaged → resolved, reopens, assigns and comments
+//     as AlertChange says, else ErrBadTransition with nothing changed; each
+//     change and each creation (actor "opwatch") is one history entry,
+//     oldest first even within one instant;
+//   - CreateSystemAlert takes system errors about no rule: one unresolved
+//     per dedup, whichever of several concurrent callers wins (the others
+//     get ErrExists), again after a resolve; a reopen that would make two
+//     is ErrExists; the detect stage's system errors (naming a rule) are
+//     not held to it;
+//   - PurgeAlerts deletes resolved alerts updated before the caller's cut,
+//     with their matches, history and notifications, never their events;
+//   - a source's TokenExpiresAt and NoEventsAlarm round-trip as given (0:
+//     off); a stream's LastStoredAt is the store's time of the last commit
+//     (CommitPage or InsertEvents) that inserted an event.
 package storetest
 
 import (
@@ -114,6 +147,10 @@ func Run(t *testing.T, open Opener) {
 	RunDetect(t, open)
 	RunAlerts(t, open)
 	RunLookups(t, open)
+	RunDestinations(t, open)
+	RunOutbox(t, open)
+	RunTriage(t, open)
+	RunHealth(t, open)
 }
 
 // RunSources runs the cases of the Sources part.
@@ -211,6 +248,52 @@ func RunAlerts(t *testing.T, open Opener) {
 		{"ListAlerts", testListAlerts},
 		{"AlertRoundTrip", testAlertRoundTrip},
 		{"AlertNotFound", testAlertNotFound},
+	})
+}
+
+// RunDestinations runs the cases of the Destinations part.
+func RunDestinations(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"DestinationCRUD", testDestinationCRUD},
+		{"DestinationNames", testDestinationNames},
+		{"DeleteDestinationKeepsRecord", testDeleteDestinationKeepsRecord},
+		{"QueryRefusesDestinationSecret", testQueryRefusesDestinationSecret},
+	})
+}
+
+// RunOutbox runs the cases of the outbox (the Deliver part, and
+// CommitDetect's notifications).
+func RunOutbox(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"OutboxCommit", testOutboxCommit},
+		{"OutboxCommitAtomic", testOutboxCommitAtomic},
+		{"ClaimNotifications", testClaimNotifications},
+		{"ClaimNotificationsConcurrent", testClaimNotificationsConcurrent},
+		{"FinishNotification", testFinishNotification},
+		{"DestinationStats", testDestinationStats},
+	})
+}
+
+// RunTriage runs the cases of the Triage part, and of CreateSystemAlert.
+func RunTriage(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"TriageTransitions", testTriageTransitions},
+		{"TriageBadTransitions", testTriageBadTransitions},
+		{"TriageNotifications", testTriageNotifications},
+		{"ResolveEndsDedupGroup", testResolveEndsDedupGroup},
+		{"SystemAlertOnce", testSystemAlertOnce},
+		{"SystemAlertConcurrent", testSystemAlertConcurrent},
+		{"PurgeAlerts", testPurgeAlerts},
+		{"ListAlertsTriage", testListAlertsTriage},
+	})
+}
+
+// RunHealth runs the cases of what the Health part reads.
+func RunHealth(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"SourceHealthFields", testSourceHealthFields},
+		{"LastStoredAt", testLastStoredAt},
+		{"LatestSeq", testLatestSeq},
 	})
 }
 
