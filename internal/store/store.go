@@ -281,6 +281,7 @@ type Store interface {
 	Destinations
 	Triage
 	Health
+	Coordination
 }
 
 // Binding is the additional data a source's token is sealed with: the

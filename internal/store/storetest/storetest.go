@@ -2,8 +2,8 @@
 // as river's riverdrivertest is for its drivers: one set of tests, run by
 // each engine's own test with a function that opens a fresh store. It is
 // split as the store is: RunSources, RunIngest, RunLake, RunAdmin,
-// RunDetect, RunAlerts, RunLookups, RunDestinations, RunOutbox, RunTriage
-// and RunHealth; Run runs them all.
+// RunDetect, RunAlerts, RunLookups, RunDestinations, RunOutbox, RunTriage,
+// RunHealth and RunCoordination; Run runs them all.
 //
 // Beyond the interfaces' comments, the suite pins down what a caller can
 // rely on whatever the engine:
@@ -118,6 +118,13 @@ func (c *Clock) Ignore() {
 	c.ignored = true
 }
 
+// moves says whether the store follows the suite's clock.
+func (c *Clock) moves() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.ignored
+}
+
 // needClock skips a case that needs the store to follow the suite's clock.
 func needClock(t *testing.T, c *Clock) {
 	t.Helper()
@@ -151,6 +158,17 @@ func Run(t *testing.T, open Opener) {
 	RunOutbox(t, open)
 	RunTriage(t, open)
 	RunHealth(t, open)
+	RunCoordination(t, open)
+}
+
+// RunCoordination runs the cases of the Coordination part: heartbeats and
+// stage leases.
+func RunCoordination(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"Heartbeat", testHeartbeat},
+		{"StageLease", testStageLease},
+		{"StageLeaseRace", testStageLeaseRace},
+	})
 }
 
 // RunSources runs the cases of the Sources part.
@@ -238,6 +256,7 @@ func RunDetect(t *testing.T, open Opener) {
 		{"MatchCountedOnce", testMatchCountedOnce},
 		{"DedupGroups", testDedupGroups},
 		{"RuleStateTTL", testRuleStateTTL},
+		{"RuleStates", testRuleStates},
 		{"AlertsSince", testAlertsSince},
 	})
 }
