@@ -92,6 +92,7 @@ func webhookPayload(m Message) ([]byte, error) {
 		Link:           m.Link,
 	}
 	if m.Kind == KindTest {
+		p.Title = limitRunes("[TEST] "+a.Title, maxTitle)
 		p.Description = limitRunes(testNotice+"\n\n"+p.Description, maxLongText)
 	}
 	switch {
@@ -106,7 +107,19 @@ func webhookPayload(m Message) ([]byte, error) {
 	for _, at := range summaryAttrs(m) {
 		p.Summary = append(p.Summary, WebhookAttribute{Name: limitRunes(at.Name, maxAttrName), Value: limitRunes(at.Value, maxAttrValue)})
 	}
-	return json.Marshal(p)
+	return marshalPayload(p)
+}
+
+// marshalPayload is v as compact JSON, with <, > and & as they are: the
+// receivers are no HTML pages, and Slack's escapes stay readable.
+func marshalPayload(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // utcTime is t in UTC, nil when zero.
@@ -304,7 +317,7 @@ func slackPayload(m Message) ([]byte, error) {
 			"type": "button", "text": map[string]any{"type": "plain_text", "text": "View alert"}, "url": m.Link,
 		}}})
 	}
-	return json.Marshal(map[string]any{
+	return marshalPayload(map[string]any{
 		"text":         slackEscape(displayLine(headline(m), 300), 1000),
 		"blocks":       blocks,
 		"unfurl_links": false,
@@ -334,12 +347,28 @@ func teamsBlock(runs ...any) map[string]any {
 	return map[string]any{"type": "RichTextBlock", "inlines": runs}
 }
 
+// teamsMaxBytes keeps a Teams message under the about 28 KB Teams
+// accepts, with room for the workflow's own wrapping.
+const teamsMaxBytes = 24 << 10
+
 // teamsPayload is the body a Power Automate "post to a channel when a
 // webhook request is received" workflow takes: a message with an Adaptive
-// Card attachment. Teams refuses messages over about 28 KB, hence the
-// tighter bounds.
+// Card attachment. Teams refuses messages over about 28 KB: when event
+// data makes the card bigger than teamsMaxBytes, its texts are cut
+// shorter until it fits.
 func teamsPayload(m Message) ([]byte, error) {
+	for div := 1; ; div *= 2 {
+		b, err := teamsCard(m, div)
+		if err != nil || len(b) <= teamsMaxBytes || div >= 64 {
+			return b, err
+		}
+	}
+}
+
+// teamsCard renders the card with every text's bound divided by div.
+func teamsCard(m Message, div int) ([]byte, error) {
 	a := m.Alert
+	n := func(limit int) int { return max(limit/div, 8) }
 	color := "Default"
 	switch {
 	case m.Kind == store.NotifyResolve:
@@ -349,14 +378,14 @@ func teamsPayload(m Message) ([]byte, error) {
 	case a.Severity == "MEDIUM":
 		color = "Warning"
 	}
-	body := []any{teamsBlock(teamsRun(displayLine(headline(m), 300), "size", "Large", "weight", "Bolder", "color", color))}
+	body := []any{teamsBlock(teamsRun(displayLine(headline(m), n(300)), "size", "Large", "weight", "Bolder", "color", color))}
 	if m.Kind == KindTest {
 		body = append(body, teamsBlock(teamsRun(testNotice, "isSubtle", "true")))
 	}
 	for _, f := range alertFacts(m) {
-		body = append(body, teamsBlock(teamsRun(f.name+": ", "weight", "Bolder"), teamsRun(displayLine(f.value, 300))))
+		body = append(body, teamsBlock(teamsRun(f.name+": ", "weight", "Bolder"), teamsRun(displayLine(f.value, n(300)))))
 	}
-	if d := displayText(a.Description, 2000); d != "" {
+	if d := displayText(a.Description, n(2000)); d != "" {
 		body = append(body, teamsBlock(teamsRun(d)))
 	}
 	attrs := summaryAttrs(m)
@@ -364,15 +393,15 @@ func teamsPayload(m Message) ([]byte, error) {
 		attrs = attrs[:20]
 	}
 	for _, at := range attrs {
-		body = append(body, teamsBlock(teamsRun(displayLine(at.Name, 100)+": ", "weight", "Bolder"), teamsRun(displayText(at.Value, 300))))
+		body = append(body, teamsBlock(teamsRun(displayLine(at.Name, n(100))+": ", "weight", "Bolder"), teamsRun(displayText(at.Value, n(300)))))
 	}
-	if c := contextText(a.Context, 3000); c != "" {
+	if c := contextText(a.Context, n(3000)); c != "" {
 		body = append(body, teamsBlock(teamsRun("Alert context", "weight", "Bolder")), teamsBlock(teamsRun(c, "fontType", "Monospace")))
 	}
-	if r := displayText(a.Runbook, 1000); r != "" {
+	if r := displayText(a.Runbook, n(1000)); r != "" {
 		body = append(body, teamsBlock(teamsRun("Runbook: ", "weight", "Bolder"), teamsRun(r)))
 	}
-	if r := displayLine(a.Reference, 500); r != "" {
+	if r := displayLine(a.Reference, n(500)); r != "" {
 		body = append(body, teamsBlock(teamsRun("Reference: ", "weight", "Bolder"), teamsRun(r)))
 	}
 	card := map[string]any{
@@ -385,7 +414,7 @@ func teamsPayload(m Message) ([]byte, error) {
 	if isWebURL(m.Link) {
 		card["actions"] = []any{map[string]any{"type": "Action.OpenUrl", "title": "View alert", "url": m.Link}}
 	}
-	return json.Marshal(map[string]any{
+	return marshalPayload(map[string]any{
 		"type": "message",
 		"attachments": []any{map[string]any{
 			"contentType": "application/vnd.microsoft.card.adaptive",
@@ -444,7 +473,7 @@ func pagerDutyPayload(m Message, routingKey string) ([]byte, error) {
 	e := pdEvent{RoutingKey: routingKey, EventAction: "trigger", DedupKey: a.ID}
 	if m.Kind == store.NotifyResolve {
 		e.EventAction = "resolve"
-		return json.Marshal(e)
+		return marshalPayload(e)
 	}
 	summary := "[" + a.Severity + "] " + headline(m)
 	details := map[string]any{
@@ -501,7 +530,7 @@ func pagerDutyPayload(m Message, routingKey string) ([]byte, error) {
 	if isWebURL(a.Reference) {
 		e.Links = append(e.Links, pdLink{Href: a.Reference, Text: "Reference"})
 	}
-	return json.Marshal(e)
+	return marshalPayload(e)
 }
 
 // --- Opsgenie (Alert API) ---
@@ -545,7 +574,7 @@ func ogPriority(s string) string {
 func opsgeniePayload(m Message) ([]byte, error) {
 	a := m.Alert
 	if m.Kind == store.NotifyResolve {
-		return json.Marshal(ogClose{User: "opwatch", Source: "opwatch", Note: "Resolved in opwatch"})
+		return marshalPayload(ogClose{User: "opwatch", Source: "opwatch", Note: "Resolved in opwatch"})
 	}
 	var d strings.Builder
 	if m.Kind == KindTest {
@@ -582,7 +611,7 @@ func opsgeniePayload(m Message) ([]byte, error) {
 		p.Tags[i] = limitRunes(t, 50)
 	}
 	p.Details = ogDetails(m)
-	return json.Marshal(p)
+	return marshalPayload(p)
 }
 
 // ogDetails are the alert's facts and summary attributes, within

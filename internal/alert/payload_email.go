@@ -3,16 +3,17 @@ package alert
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io"
-	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/textproto"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opwatch/opwatch/internal/store"
 )
@@ -232,11 +233,31 @@ func writeQuotedPrintable(w io.Writer, s string) error {
 }
 
 // encodeHeaderText makes s (one line, already displayLine'd) a header
-// value: RFC 2047 encoded words when it is not plain ASCII, folded between
-// the words so that no line is too long.
+// value: plain when it is printable ASCII, else RFC 2047 encoded words
+// of at most 45 bytes each, one a line. Text that looks like an encoded
+// word is encoded too, so a reader decodes exactly what was written.
 func encodeHeaderText(s string) string {
-	e := mime.QEncoding.Encode("utf-8", s)
-	return strings.ReplaceAll(e, "?= =?", "?=\r\n =?")
+	plain := !strings.Contains(s, "=?")
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] >= 0x20 && s[i] <= 0x7e
+	}
+	if plain {
+		return s
+	}
+	var words []string
+	for len(s) > 0 {
+		n := 0
+		for n < len(s) {
+			_, size := utf8.DecodeRuneInString(s[n:])
+			if n+size > 45 {
+				break
+			}
+			n += size
+		}
+		words = append(words, "=?utf-8?b?"+base64.StdEncoding.EncodeToString([]byte(s[:n]))+"?=")
+		s = s[n:]
+	}
+	return strings.Join(words, "\r\n ")
 }
 
 // messageIDPart is id when it is safe in a Message-ID (letters, digits,

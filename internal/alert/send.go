@@ -157,7 +157,10 @@ func opsgenieCloseURL(alertsURL, alias string) (string, error) {
 	if err != nil {
 		return "", errors.New("the opsgenie url setting is not valid")
 	}
-	u = u.JoinPath(alias, "close")
+	// RawPath keeps a "/" in the alias escaped: it is one path segment.
+	base := strings.TrimRight(u.EscapedPath(), "/")
+	u.Path = strings.TrimRight(u.Path, "/") + "/" + alias + "/close"
+	u.RawPath = base + "/" + url.PathEscape(alias) + "/close"
 	q := u.Query()
 	q.Set("identifierType", "alias")
 	u.RawQuery = q.Encode()
