@@ -45,6 +45,9 @@ type StageConfig struct {
 	// Only, when set, are the rules evaluated, enabled or not, instead of
 	// the set's enabled ones (a replay of one rule).
 	Only []*Rule
+	// Metrics, when set, is told each rule's evaluations per batch and the
+	// alerts stored.
+	Metrics Metrics
 	// Route turns a new alert into its notifications, stored with it (the
 	// outbox); nil: alerts are recorded, not delivered.
 	Route func(ctx context.Context, a store.Alert) ([]store.Notification, error)
@@ -52,6 +55,13 @@ type StageConfig struct {
 	// p_parse_time: a replay over history, whose parse times are when it
 	// was collected.
 	EventClock bool
+}
+
+// Metrics is what the stage reports (package metrics implements it).
+type Metrics interface {
+	// ObserveRules: a rule evaluated n events in d, errs of them failing.
+	ObserveRules(ruleID string, n int, d time.Duration, errs int)
+	AlertRaised(alertType, severity string)
 }
 
 // Stage reads events after its stored position, evaluates the enabled
@@ -192,6 +202,9 @@ func (s *Stage) startCommit(ctx context.Context, c store.DetectCommit, parsed ma
 			return
 		}
 		for _, a := range c.Alerts {
+			if s.cfg.Metrics != nil {
+				s.cfg.Metrics.AlertRaised(a.Type, a.Severity)
+			}
 			s.log.Info("alert opened", "alert", a.ID, "type", a.Type, "rule", a.RuleID, "severity", a.Severity,
 				"title", a.Title, "latency", s.cfg.Now().Sub(parsed[a.ID]).Round(time.Millisecond))
 		}
@@ -623,6 +636,15 @@ func (b *batch) evaluate() error {
 	}
 	for k, w := range works {
 		b.s.cost[w.rule.ID] = took[k]
+		if m := b.s.cfg.Metrics; m != nil {
+			errs := 0
+			for _, h := range results[k] {
+				if h.out.Err != nil {
+					errs++
+				}
+			}
+			m.ObserveRules(w.rule.ID, len(w.events), took[k], errs)
+		}
 		if err := b.states[w.rule.ID].err; err != nil {
 			return fmt.Errorf("read the memory of rule %s: %w", w.rule.ID, err)
 		}

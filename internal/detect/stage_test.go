@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -452,4 +453,42 @@ func FuzzLookupEnrich(f *testing.F) {
 			}
 		}
 	})
+}
+
+type fakeMetrics struct {
+	mu     sync.Mutex
+	evals  map[string]int
+	errs   map[string]int
+	alerts map[string]int
+}
+
+func (f *fakeMetrics) ObserveRules(ruleID string, n int, d time.Duration, errs int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.evals[ruleID] += n
+	f.errs[ruleID] += errs
+}
+
+func (f *fakeMetrics) AlertRaised(alertType, severity string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.alerts[alertType+"/"+severity]++
+}
+
+// The stage tells its metrics every rule's evaluations and failures, and
+// the alerts it stored.
+func TestStageMetrics(t *testing.T) {
+	m := newMemStore()
+	m.add(at(10, 0), time.Time{}, map[string]any{"action": "hit", "who": "ann"})
+	m.add(at(10, 1), time.Time{}, map[string]any{"action": "boom"})
+	m.add(at(10, 2), time.Time{}, map[string]any{"action": "other"})
+	fm := &fakeMetrics{evals: map[string]int{}, errs: map[string]int{}, alerts: map[string]int{}}
+	drain(t, NewStage(StageConfig{Store: m, Rules: loadTestRules(t), Batch: 2, Metrics: fm}))
+	if fm.evals["Test.Match"] != 3 || fm.evals["Test.Broken"] != 3 || fm.errs["Test.Broken"] != 1 || fm.errs["Test.Match"] != 0 {
+		t.Errorf("evaluations %v, errors %v; want 3 per rule and Test.Broken's one error", fm.evals, fm.errs)
+	}
+	want := map[string]int{"rule/HIGH": 1, "rule_error/LOW": 1}
+	if diff := cmp.Diff(want, fm.alerts); diff != "" {
+		t.Errorf("alerts raised (-want +got):\n%s", diff)
+	}
 }
