@@ -52,6 +52,7 @@ func commands() map[string]command {
 		"alerts":       {"list, show and triage alerts (alerts list --status open; alerts resolve ID)", runAlerts},
 		"destinations": {"add, list, show, update, test or remove where alerts are sent", runDestinations},
 		"bench":        {"measure opwatch (bench ingest --events N)", runBench},
+		"status":       {"show the replicas, what each runs, and the detect stage's lag", runStatus},
 		"migrate":      {"create or upgrade the database schema, then exit", runMigrate},
 		"version":      {"print the version", runVersion},
 	}
