@@ -213,7 +213,7 @@ func testQueryRefusesSecrets(t *testing.T, s store.Store, c *Clock) {
 		"SELECT cursor FROM streams",
 		"SELECT * FROM streams",
 		"SELECT s.id FROM streams s WHERE s.cursor LIKE 's%'",
-		"SELECT (SELECT group_concat(cursor) FROM streams)",
+		"SELECT (SELECT max(cursor) FROM streams)",
 		"WITH x AS (SELECT token AS t FROM sources) SELECT t FROM x",
 	} {
 		var got [][]any
@@ -233,7 +233,7 @@ func testQueryRefusesSecrets(t *testing.T, s store.Store, c *Clock) {
 func testQueryColumnsWithoutRows(t *testing.T, s store.Store, c *Clock) {
 	calls := 0
 	var cols []string
-	err := s.Query(context.Background(), "SELECT uuid, p_event_time FROM events WHERE 0", func(c []string, v []any) error {
+	err := s.Query(context.Background(), "SELECT uuid, p_event_time FROM events WHERE 1 = 0", func(c []string, v []any) error {
 		calls++
 		cols = append(cols[:0], c...)
 		if v != nil {
