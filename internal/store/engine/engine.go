@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/postgres"
 	"github.com/opwatch/opwatch/internal/store/sqlite"
 )
 
@@ -48,9 +49,20 @@ func Local(dsn string) bool {
 	return err == nil
 }
 
+// Postgres reports whether dsn names a PostgreSQL database (a postgres://
+// or postgresql:// URL).
+func Postgres(dsn string) bool {
+	scheme, _, found := strings.Cut(dsn, ":")
+	lower := strings.ToLower(scheme)
+	return found && (lower == "postgres" || lower == "postgresql")
+}
+
 // Open opens the store named by dsn. Errors name the database once; the
 // caller need not add "open database".
 func Open(ctx context.Context, dsn string, o Options) (store.Store, error) {
+	if Postgres(dsn) {
+		return openPostgres(ctx, dsn, o)
+	}
 	path, err := localPath(dsn)
 	if err != nil {
 		return nil, err
@@ -70,6 +82,28 @@ func Open(ctx context.Context, dsn string, o Options) (store.Store, error) {
 	return sqlite.Open(ctx, path, opts)
 }
 
+// openPostgres opens the PostgreSQL engine in the same modes. Errors name
+// the database and schema, never the URL (it may hold a password).
+func openPostgres(ctx context.Context, dsn string, o Options) (store.Store, error) {
+	opts := postgres.Options{Logger: o.Logger}
+	switch o.Mode {
+	case ReadWrite:
+	case ReadOnly:
+		opts.ReadOnly = true
+	case Existing:
+		opts.NoCreate = true
+	case Migrate:
+		opts.Migrate = true
+	default:
+		return nil, fmt.Errorf("open PostgreSQL database: unknown mode %d", o.Mode)
+	}
+	s, err := postgres.Open(ctx, dsn, opts)
+	if err != nil {
+		return nil, err // not a nil *postgres.Store in a non-nil interface
+	}
+	return s, nil
+}
+
 // localPath returns the file a DSN names: a path, or a file: URI without
 // parameters. Anything else is an error that says what is supported; it
 // never repeats the DSN, which may hold a password.
@@ -82,7 +116,7 @@ func localPath(dsn string) (string, error) {
 	case !found || len(scheme) == 1: // a path; or a Windows drive letter
 		return dsn, nil
 	case lower == "postgres" || lower == "postgresql":
-		return "", errors.New("PostgreSQL databases are not supported by this opwatch yet: use a database file path")
+		return "", errors.New("a PostgreSQL URL names no local file")
 	case lower == "file":
 		u, err := url.Parse(dsn)
 		if err != nil {

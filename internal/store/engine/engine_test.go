@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/opwatch/opwatch/internal/store"
 	"github.com/opwatch/opwatch/internal/store/storetest"
@@ -53,16 +58,22 @@ func TestLocalPath(t *testing.T) {
 	}
 }
 
-func TestOpenPostgresNotYet(t *testing.T) {
-	for _, dsn := range []string{"postgres://opwatch:hunter2@db.example/opwatch", "postgresql://opwatch:hunter2@db.example/opwatch"} {
+func TestOpenPostgresHidesPassword(t *testing.T) {
+	// Nothing listens on port 1: the open fails at once, and its error must
+	// not repeat the URL's password.
+	for _, dsn := range []string{"postgres://opwatch:hunter2@127.0.0.1:1/opwatch?connect_timeout=5",
+		"postgresql://opwatch:hunter2@127.0.0.1:1/opwatch?connect_timeout=5", "postgres://opwatch:hunter2@[bad"} {
 		s, err := Open(context.Background(), dsn, Options{})
 		if err == nil {
 			s.Close()
 			t.Fatalf("Open(%s) succeeded", dsn)
 		}
 		if !strings.Contains(err.Error(), "PostgreSQL") || strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("Open(postgres): %q; want it to say PostgreSQL is not available, without the password", err)
+			t.Errorf("Open(postgres): %q; want it to name PostgreSQL, without the password", err)
 		}
+	}
+	if !Postgres("POSTGRES://db.example/opwatch") || Postgres("opwatch.db") || Local("postgres://db.example/opwatch") {
+		t.Error("a postgres:// URL is not told apart from a file")
 	}
 }
 
@@ -125,6 +136,99 @@ func TestSuite(t *testing.T) {
 	storetest.RunSources(t, func(t *testing.T, clock *storetest.Clock) store.Store {
 		clock.Ignore()
 		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "suite.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// postgresSchema makes an empty schema on OPWATCH_TEST_POSTGRES for one
+// test (dropped after it) and returns the URL that uses it; without the
+// variable the test is skipped.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("OPWATCH_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("OPWATCH_TEST_POSTGRES is not set: no PostgreSQL server to test on")
+	}
+	ctx := context.Background()
+	schema := fmt.Sprintf("opwatch_engine_%d", time.Now().UnixNano())
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			_, err = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			conn.Close(ctx)
+		}
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestOpenPostgresModes: the modes mean on PostgreSQL what they mean on
+// SQLite, an empty schema standing for a missing file.
+func TestOpenPostgresModes(t *testing.T) {
+	ctx := context.Background()
+	dsn := postgresSchema(t)
+	for _, mode := range []Mode{ReadOnly, Existing} {
+		if _, err := Open(ctx, dsn, Options{Mode: mode}); !errors.Is(err, store.ErrNoDatabase) {
+			t.Fatalf("mode %d open of an empty schema: err = %v, want ErrNoDatabase", mode, err)
+		}
+	}
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, latest, err := s.SchemaVersion(ctx); err != nil || cur != latest || latest < 1 {
+		t.Errorf("new schema at version %d of %d, %v", cur, latest, err)
+	}
+	if err := s.CreateSource(ctx, &store.Source{Name: "acme"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, mode := range []Mode{ReadOnly, Migrate, ReadWrite, Existing} {
+		s, err := Open(ctx, dsn, Options{Mode: mode})
+		if err != nil {
+			t.Fatalf("mode %d: %v", mode, err)
+		}
+		if _, err := s.SourceByName(ctx, "acme"); err != nil {
+			t.Errorf("mode %d: %v", mode, err)
+		}
+		err = s.CreateSource(ctx, &store.Source{Name: fmt.Sprint("more-", mode)}, nil)
+		if mode == ReadOnly && !errors.Is(err, store.ErrReadOnly) {
+			t.Errorf("write in read-only mode: err = %v, want ErrReadOnly", err)
+		}
+		if mode != ReadOnly && err != nil {
+			t.Errorf("write in mode %d: %v", mode, err)
+		}
+		s.Close()
+	}
+}
+
+// TestSuitePostgres runs the Sources part on PostgreSQL through Open, on
+// the server's clock.
+func TestSuitePostgres(t *testing.T) {
+	storetest.RunSources(t, func(t *testing.T, clock *storetest.Clock) store.Store {
+		clock.Ignore()
+		s, err := Open(context.Background(), postgresSchema(t), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
