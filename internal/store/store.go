@@ -282,6 +282,7 @@ type Store interface {
 	Triage
 	Health
 	Coordination
+	Auth
 }
 
 // Binding is the additional data a source's token is sealed with: the

@@ -159,6 +159,18 @@ func Run(t *testing.T, open Opener) {
 	RunTriage(t, open)
 	RunHealth(t, open)
 	RunCoordination(t, open)
+	RunAuth(t, open)
+}
+
+// RunAuth runs the cases of the Auth part: users, sessions and API tokens.
+func RunAuth(t *testing.T, open Opener) {
+	run(t, open, []testCase{
+		{"UserCRUD", testUserCRUD},
+		{"AuthUniqueNames", testAuthUniqueNames},
+		{"SessionExpiry", testSessionExpiry},
+		{"SessionCascade", testSessionCascade},
+		{"Tokens", testTokens},
+	})
 }
 
 // RunCoordination runs the cases of the Coordination part: heartbeats and
