@@ -271,8 +271,11 @@ func queryError(ctx context.Context, err error) error {
 			return fmt.Errorf("stopped at its time limit: %w", context.DeadlineExceeded)
 		}
 	case "42501": // insufficient_privilege
-		return deniedError(pe.Message + ": queries may read every table but a source's token, a destination's secret " +
-			"and a stream's cursor; name the columns you need")
+		if strings.HasPrefix(pe.Message, "permission denied for table") {
+			return deniedError(pe.Message + ": queries may read every table but a source's token, a destination's secret " +
+				"and a stream's cursor; name the columns you need")
+		}
+		return deniedError(pe.Message)
 	case "25006": // read_only_sql_transaction
 		return fmt.Errorf("%w (%s)", store.ErrReadOnly, pe.Message)
 	case "54000": // program_limit_exceeded: opwatch_value_too_big, among others
