@@ -1,0 +1,158 @@
+package console
+
+import (
+	"fmt"
+	"html"
+	"html/template"
+	"math"
+	"strings"
+	"time"
+)
+
+// Charts are drawn on the server as SVG: no script, no style attribute (the
+// CSP allows neither inline), colours from the stylesheet's classes. Every
+// text in them is escaped here.
+
+// series is one line of a time chart.
+type series struct {
+	Name   string
+	Values []int64 // one per bucket
+}
+
+// timeChart draws series over buckets (their start times) as lines, with
+// a tooltip (<title>) per point.
+func timeChart(title string, buckets []time.Time, step time.Duration, ss []series) template.HTML {
+	const w, h, left, right, top, bottom = 720, 220, 48, 12, 12, 26
+	pw, ph := float64(w-left-right), float64(h-top-bottom)
+	var peak int64
+	for _, s := range ss {
+		for _, v := range s.Values {
+			peak = max(peak, v)
+		}
+	}
+	ymax := niceMax(peak)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h, html.EscapeString(title))
+	fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(title))
+	for i := 0; i <= 4; i++ {
+		y := float64(top) + ph - ph*float64(i)/4
+		fmt.Fprintf(&b, `<line class="grid" x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`, left, y, w-right, y)
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, left-6, y+4, compact(ymax*int64(i)/4))
+	}
+	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, left, top+int(ph), w-right, top+int(ph))
+	n := len(buckets)
+	x := func(i int) float64 {
+		if n <= 1 {
+			return float64(left) + pw/2
+		}
+		return float64(left) + pw*float64(i)/float64(n-1)
+	}
+	y := func(v int64) float64 { return float64(top) + ph - ph*float64(v)/float64(ymax) }
+	every := max(1, n/8)
+	for i, t := range buckets {
+		if i%every != 0 {
+			continue
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(i), h-8, bucketLabel(t, step))
+	}
+	for si, s := range ss {
+		class := fmt.Sprintf("s%d", si%5)
+		var d strings.Builder
+		for i, v := range s.Values {
+			cmd := "L"
+			if i == 0 {
+				cmd = "M"
+			}
+			fmt.Fprintf(&d, "%s%.1f %.1f ", cmd, x(i), y(v))
+		}
+		fmt.Fprintf(&b, `<path class="line %s" d="%s"/>`, class, strings.TrimSpace(d.String()))
+		for i, v := range s.Values {
+			if i >= n {
+				break
+			}
+			fmt.Fprintf(&b, `<circle class="%s" cx="%.1f" cy="%.1f" r="2.5"><title>%s %s: %d</title></circle>`,
+				class, x(i), y(v), html.EscapeString(s.Name), bucketLabel(buckets[i], step), v)
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// bar is one bar of a bar chart.
+type bar struct {
+	Label string
+	Value int64
+	Class string // a CSS class of the bar (bar-high, ...)
+}
+
+// barChart draws bars side by side with their values.
+func barChart(title string, bars []bar) template.HTML {
+	const w, h, left, right, top, bottom = 420, 200, 36, 8, 18, 26
+	pw, ph := float64(w-left-right), float64(h-top-bottom)
+	var peak int64
+	for _, br := range bars {
+		peak = max(peak, br.Value)
+	}
+	ymax := niceMax(peak)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h, html.EscapeString(title))
+	fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(title))
+	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, left, top+int(ph), w-right, top+int(ph))
+	for i := 0; i <= 2; i++ {
+		yy := float64(top) + ph - ph*float64(i)/2
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, left-6, yy+4, compact(ymax*int64(i)/2))
+	}
+	if len(bars) > 0 {
+		slot := pw / float64(len(bars))
+		bw := slot * 0.6
+		for i, br := range bars {
+			bh := ph * float64(br.Value) / float64(ymax)
+			bx := float64(left) + slot*float64(i) + (slot-bw)/2
+			by := float64(top) + ph - bh
+			fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
+				html.EscapeString(br.Class), bx, by, bw, bh, html.EscapeString(br.Label), br.Value)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%d</text>`, bx+bw/2, by-4, br.Value)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, bx+bw/2, h-8, html.EscapeString(br.Label))
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// niceMax rounds a chart's peak up to 1, 2 or 5 times a power of ten
+// (at least 4).
+func niceMax(v int64) int64 {
+	if v <= 4 {
+		return 4
+	}
+	p := int64(math.Pow(10, math.Floor(math.Log10(float64(v)))))
+	for _, m := range []int64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// compact writes a count shortly: 950, 12k, 3.4M.
+func compact(v int64) string {
+	switch {
+	case v >= 10_000_000:
+		return fmt.Sprintf("%dM", v/1_000_000)
+	case v >= 1_000_000:
+		return fmt.Sprintf("%.1fM", float64(v)/1e6)
+	case v >= 10_000:
+		return fmt.Sprintf("%dk", v/1000)
+	case v >= 1000:
+		return fmt.Sprintf("%.1fk", float64(v)/1e3)
+	}
+	return fmt.Sprint(v)
+}
+
+func bucketLabel(t time.Time, step time.Duration) string {
+	t = t.UTC()
+	if step >= 24*time.Hour {
+		return t.Format("Jan 2")
+	}
+	return t.Format("15:04")
+}

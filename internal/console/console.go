@@ -1,0 +1,199 @@
+// Package console is opwatch's web console and its HTTP JSON API: pages
+// rendered on the server from html/template (embedded), a little htmx
+// (vendored, one file) for partial updates, charts drawn as SVG on the
+// server, and the same operations under /api/v1/ for scripts, documented by
+// an OpenAPI 3 document at /api/v1/openapi.json.
+//
+// Every page and endpoint is behind package auth's middleware (a session
+// or an API token, cross-origin protection, security headers). Changes to
+// sources, destinations, users and tokens need an admin; analysts triage
+// alerts, search and run rule tests. A stored 1Password token or
+// destination secret is never rendered nor returned: pages and answers show
+// at most its last four characters.
+package console
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/alert"
+	"github.com/opwatch/opwatch/internal/auth"
+	"github.com/opwatch/opwatch/internal/detect"
+	"github.com/opwatch/opwatch/internal/onepassword"
+	"github.com/opwatch/opwatch/internal/source"
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+//go:embed templates static
+var assets embed.FS
+
+// Deps is what the console needs. Store, Auth, Sources and Triage are
+// required; the others have defaults or switch a feature off.
+type Deps struct {
+	// Store is the database (every part: sources, alerts, destinations,
+	// the lake for SQL and charts).
+	Store store.Store
+	// Auth authenticates every request (its Middleware), guards changes
+	// (auth.RequireAdmin) and manages users and API tokens.
+	Auth *auth.Service
+	// Sources adds, updates and removes sources. Build it with the key
+	// (source.Options.Box) and the default online check: the wizard never
+	// stores a token that 1Password refused.
+	Sources *source.Service
+	// Triage moves alerts through their statuses (alert.NewTriage over the
+	// same store).
+	Triage *alert.Triage
+	// Sender sends destination tests; nil: an alert.HTTPSender.
+	Sender alert.Sender
+	// Secrets seals and opens destination secrets and reads source tokens'
+	// last characters (package secret's Box). nil: destinations cannot be
+	// created or tested here (the pages say so).
+	Secrets Box
+	// Rules are the loaded rules with their overrides, as the detect stage
+	// runs them (Detections pages, rule tests, alert summaries). nil: the
+	// built-in packs.
+	Rules *detect.Set
+	// RuleDirs are the user's rule folders (serve --rules and the
+	// configuration's detections.rules), read to show a rule's code.
+	RuleDirs []string
+	// Search is the indicator search (package search); nil: the indicator
+	// search form says it is not available.
+	Search SearchFunc
+	// OnePassword tunes the wizard's calls to 1Password (its HTTP client,
+	// for tests through a proxy); zero: the defaults.
+	OnePassword onepassword.Options
+	// PublicURL is the console's address as people reach it (serve
+	// --public-url), for links in test alerts; "" for none.
+	PublicURL string
+	Logger    *slog.Logger
+	Now       func() time.Time // default time.Now
+}
+
+// Box seals and opens secrets bound to what they belong to (package
+// secret's *Box).
+type Box interface {
+	Seal(plain, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// console serves the pages and the API.
+type console struct {
+	d     Deps
+	log   *slog.Logger
+	now   func() time.Time
+	rules *detect.Set
+	pages *pages
+	// wizardClient builds the client the wizard checks a token with.
+	static fs.FS
+}
+
+// Mount registers the console's pages ("/"), static files ("/static/") and
+// the JSON API ("/api/v1/") on mux, every one behind d.Auth's middleware
+// and the changes behind auth.RequireAdmin. The login page is the auth
+// service's own (auth.Service.Mount).
+func Mount(mux *http.ServeMux, d Deps) error {
+	c, err := newConsole(d)
+	if err != nil {
+		return err
+	}
+	for _, rt := range c.routes() {
+		mux.Handle(rt.method+" "+rt.pattern, c.guard(rt))
+	}
+	return nil
+}
+
+func newConsole(d Deps) (*console, error) {
+	switch {
+	case d.Store == nil:
+		return nil, errors.New("console: no store")
+	case d.Auth == nil:
+		return nil, errors.New("console: no auth service: every page needs a signed-in user")
+	case d.Sources == nil:
+		return nil, errors.New("console: no source service")
+	case d.Triage == nil:
+		return nil, errors.New("console: no triage service")
+	}
+	c := &console{d: d, log: d.Logger, now: d.Now, rules: d.Rules}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.d.Sender == nil {
+		c.d.Sender = &alert.HTTPSender{UserAgent: "opwatch"}
+	}
+	if c.rules == nil {
+		set, err := detect.LoadBuiltin()
+		if err != nil {
+			return nil, fmt.Errorf("console: the built-in rules do not load: %w", err)
+		}
+		c.rules = set
+	}
+	p, err := loadPages(c.funcs())
+	if err != nil {
+		return nil, err
+	}
+	c.pages = p
+	c.static, err = fs.Sub(assets, "static")
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// route is one method and pattern of the console.
+type route struct {
+	method, pattern string
+	admin           bool // a change that needs an admin
+	h               http.Handler
+}
+
+// guard wraps a route in the authorization it needs: every route needs a
+// principal (auth's middleware), changes need an admin.
+func (c *console) guard(rt route) http.Handler {
+	h := rt.h
+	if rt.admin {
+		h = auth.RequireAdmin(h)
+	}
+	return c.d.Auth.Middleware(h)
+}
+
+// routes lists every route: the pages, the static files and the API.
+func (c *console) routes() []route {
+	var rs []route
+	rs = append(rs, c.pageRoutes()...)
+	rs = append(rs, c.apiRoutes()...)
+	return rs
+}
+
+// principal is who makes the request (auth's middleware put it there).
+func principal(r *http.Request) auth.Principal {
+	p, _ := auth.FromContext(r.Context())
+	return p
+}
+
+// actor names the principal in an alert's history: the user, or the API
+// token ("token:NAME").
+func actor(r *http.Request) string {
+	p := principal(r)
+	if p.TokenID != "" && p.UserID == "" {
+		return "token:" + p.Name
+	}
+	return p.Name
+}
+
+// isAPI reports whether r is for the JSON API.
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
+
+// ctxTimeout bounds a request's work on the store.
+func ctxTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), d)
+}
