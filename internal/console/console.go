@@ -149,6 +149,9 @@ func newConsole(d Deps) (*console, error) {
 	return c, nil
 }
 
+// maxBody bounds a request's body: forms, JSON, a SQL statement.
+const maxBody = 1 << 20
+
 // route is one method and pattern of the console.
 type route struct {
 	method, pattern string
@@ -160,6 +163,13 @@ type route struct {
 // principal (auth's middleware), changes need an admin.
 func (c *console) guard(rt route) http.Handler {
 	h := rt.h
+	if rt.method != "GET" {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			inner.ServeHTTP(w, r)
+		})
+	}
 	if rt.admin {
 		h = auth.RequireAdmin(h)
 	}

@@ -11,6 +11,22 @@ func (c *console) pageRoutes() []route {
 	return []route{
 		{method: "GET", pattern: "/{$}", h: p(c.overviewPage)},
 		{method: "GET", pattern: "/static/{file}", h: c.staticFile()},
+
+		{method: "GET", pattern: "/sources", h: p(c.sourcesPage)},
+		{method: "GET", pattern: "/sources/new", admin: true, h: p(c.catalogPage)},
+		{method: "GET", pattern: "/sources/new/onepassword", admin: true, h: p(c.tilePage)},
+		{method: "GET", pattern: "/sources/new/onepassword/setup", admin: true, h: p(c.setupPage)},
+		{method: "POST", pattern: "/sources/new/onepassword/setup", admin: true, h: p(c.setupAction)},
+		{method: "GET", pattern: "/sources/{id}", h: p(c.sourcePage)},
+		{method: "GET", pattern: "/sources/{id}/quarantine", h: p(c.quarantinePage)},
+		{method: "POST", pattern: "/sources/{id}/finish", admin: true, h: p(c.finishAction)},
+		{method: "POST", pattern: "/sources/{id}/alarm", admin: true, h: p(c.sourceAlarmAction)},
+		{method: "POST", pattern: "/sources/{id}/streams/{logtype}/pause", admin: true, h: p(c.sourceStreamAction(false))},
+		{method: "POST", pattern: "/sources/{id}/streams/{logtype}/resume", admin: true, h: p(c.sourceStreamAction(true))},
+		{method: "POST", pattern: "/sources/{id}/token", admin: true, h: p(c.sourceTokenAction)},
+		{method: "POST", pattern: "/sources/{id}/reset", admin: true, h: p(c.sourceResetAction)},
+		{method: "GET", pattern: "/sources/{id}/delete", admin: true, h: p(c.sourceDeletePage)},
+		{method: "POST", pattern: "/sources/{id}/delete", admin: true, h: p(c.sourceDeleteAction)},
 		// Anything else: a page that says so, behind the same login.
 		{method: "GET", pattern: "/", h: p(func(w http.ResponseWriter, r *http.Request) error { return notFound("page " + r.URL.Path) })},
 	}
