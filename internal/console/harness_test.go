@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -290,4 +291,77 @@ func (h *harness) addSource(name string, o emulator.TokenOptions) store.Source {
 		h.t.Fatal(err)
 	}
 	return res.Source
+}
+
+// plantEvents stores n events of one log type for a source (e-mail and IP
+// as indicators) at the harness's now, and returns their positions.
+func (h *harness) plantEvents(src store.Source, logType string, n int, email, ip string) []int64 {
+	h.t.Helper()
+	ctx := context.Background()
+	streams, err := h.st.Streams(ctx, src.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var st store.Stream
+	for _, s := range streams {
+		if s.LogType == logType {
+			st = s
+		}
+	}
+	if st.ID == 0 {
+		h.t.Fatalf("source %s has no %s stream", src.Name, logType)
+	}
+	before, err := h.st.LatestSeq(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	now := h.clock.Now()
+	var evs []store.Event
+	for i := range n {
+		at := now.Add(-time.Duration(n-i) * time.Minute)
+		uuid := fmt.Sprintf("%s-%d-%d", strings.ToLower(logType[12:]), before, i)
+		raw := fmt.Sprintf(`{"uuid":%q,"timestamp":%q,"target_user":{"email":%q},"client":{"ip_address":%q}}`, uuid, at.Format(time.RFC3339Nano), email, ip)
+		evs = append(evs, store.Event{SourceID: src.ID, Account: src.AccountUUID, LogType: logType, UUID: uuid, EventTime: at, ParseTime: now,
+			RowID: "row-" + uuid, SourceLabel: src.Name, Emails: []string{email}, IPs: []string{ip}, Raw: []byte(raw)})
+	}
+	if _, err := h.st.InsertEvents(ctx, st.ID, evs, nil); err != nil {
+		h.t.Fatal(err)
+	}
+	stored, err := h.st.EventsAfter(ctx, before, n)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var seqs []int64
+	for _, e := range stored {
+		seqs = append(seqs, e.Seq)
+	}
+	return seqs
+}
+
+// plantAlert stores a rule alert over the events at seqs, as the detect
+// stage would, and returns it.
+func (h *harness) plantAlert(id, ruleID, severity, title string, seqs []int64) store.Alert {
+	h.t.Helper()
+	ctx := context.Background()
+	pos, err := h.st.Position(ctx, "detect")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	latest, _ := h.st.LatestSeq(ctx)
+	epoch, _ := h.st.AlertEpoch(ctx)
+	now := h.clock.Now()
+	a := store.Alert{ID: id, Type: store.AlertRule, RuleID: ruleID, Dedup: title, Title: title, Severity: severity, Status: store.AlertOpen,
+		Context: []byte(`{"why":"planted by a test"}`), Runbook: "Check with the user.", FirstEventAt: now, LastEventAt: now, PeriodEnd: now.Add(time.Hour)}
+	var ms []store.AlertMatch
+	for _, s := range seqs {
+		ms = append(ms, store.AlertMatch{AlertID: id, Seq: s, EventTime: now})
+	}
+	if err := h.st.CommitDetect(ctx, store.DetectCommit{Stage: "detect", From: pos, To: max(latest, pos), Alerts: []store.Alert{a}, Matches: ms, Epoch: epoch}); err != nil {
+		h.t.Fatal(err)
+	}
+	a, err = h.st.Alert(ctx, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return a
 }

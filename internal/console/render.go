@@ -171,6 +171,7 @@ func (c *console) funcs() template.FuncMap {
 			return s
 		},
 		"dict": dict,
+		"list": func(v ...string) []string { return v },
 	}
 }
 
@@ -236,11 +237,11 @@ func agoFrom(now, t time.Time) string {
 		return "never"
 	}
 	d := now.Sub(t)
+	if d > -5*time.Second && d < 5*time.Second {
+		return "just now"
+	}
 	if d < 0 {
 		return "in " + spell(-d)
-	}
-	if d < 5*time.Second {
-		return "just now"
 	}
 	return spell(d) + " ago"
 }

@@ -27,6 +27,10 @@ func (c *console) pageRoutes() []route {
 		{method: "POST", pattern: "/sources/{id}/reset", admin: true, h: p(c.sourceResetAction)},
 		{method: "GET", pattern: "/sources/{id}/delete", admin: true, h: p(c.sourceDeletePage)},
 		{method: "POST", pattern: "/sources/{id}/delete", admin: true, h: p(c.sourceDeleteAction)},
+		{method: "GET", pattern: "/alerts", h: p(c.alertsPage)},
+		{method: "GET", pattern: "/alerts/{id}", h: p(c.alertPage)},
+		{method: "POST", pattern: "/alerts/{id}/{action}", h: p(c.alertAction)},
+
 		// Anything else: a page that says so, behind the same login.
 		{method: "GET", pattern: "/", h: p(func(w http.ResponseWriter, r *http.Request) error { return notFound("page " + r.URL.Path) })},
 	}
