@@ -31,6 +31,14 @@ func (c *console) pageRoutes() []route {
 		{method: "GET", pattern: "/alerts/{id}", h: p(c.alertPage)},
 		{method: "POST", pattern: "/alerts/{id}/{action}", h: p(c.alertAction)},
 
+		{method: "GET", pattern: "/destinations", h: p(c.destinationsPage)},
+		{method: "GET", pattern: "/destinations/new", admin: true, h: p(c.destinationNewPage)},
+		{method: "POST", pattern: "/destinations", admin: true, h: p(c.destinationCreateAction)},
+		{method: "GET", pattern: "/destinations/{id}", h: p(c.destinationPage)},
+		{method: "POST", pattern: "/destinations/{id}", admin: true, h: p(c.destinationUpdateAction)},
+		{method: "POST", pattern: "/destinations/{id}/test", admin: true, h: p(c.destinationTestAction)},
+		{method: "POST", pattern: "/destinations/{id}/delete", admin: true, h: p(c.destinationDeleteAction)},
+
 		// Anything else: a page that says so, behind the same login.
 		{method: "GET", pattern: "/", h: p(func(w http.ResponseWriter, r *http.Request) error { return notFound("page " + r.URL.Path) })},
 	}
