@@ -39,6 +39,10 @@ func (c *console) pageRoutes() []route {
 		{method: "POST", pattern: "/destinations/{id}/test", admin: true, h: p(c.destinationTestAction)},
 		{method: "POST", pattern: "/destinations/{id}/delete", admin: true, h: p(c.destinationDeleteAction)},
 
+		{method: "GET", pattern: "/detections", h: p(c.detectionsPage)},
+		{method: "GET", pattern: "/detections/rules/{id}", h: p(c.rulePage)},
+		{method: "POST", pattern: "/detections/rules/{id}/test", h: p(c.ruleTestAction)},
+
 		// Anything else: a page that says so, behind the same login.
 		{method: "GET", pattern: "/", h: p(func(w http.ResponseWriter, r *http.Request) error { return notFound("page " + r.URL.Path) })},
 	}
