@@ -93,7 +93,7 @@ func alertsChange(ctx context.Context, e *env, verb string, args []string) error
 	}[verb]
 	fs := e.flags("alerts "+verb, synopsis, about+"\nID may be the first 8 or more characters of the alert's id; the change is kept in\n"+
 		"the alert's history with who made it (`opwatch alerts show ID`).")
-	as := fs.String("as", "", "who acts, as the history records it (default: $USER)")
+	as := fs.String("as", "", "who acts (a `name`), as the history records it (default: $USER)")
 	comment := fs.String("comment", "", "a `text` kept in the alert's history with the change")
 	var unassign *bool
 	if verb == store.ActionAssign {

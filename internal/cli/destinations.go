@@ -73,7 +73,18 @@ func runDestinations(ctx context.Context, e *env, args []string) error {
 	return usagef("unknown subcommand %q", sub)
 }
 
-// destFlag is one type-specific flag: the types that take it.
+// destTypesHelp is the flags each type takes, for add's and update's help.
+const destTypesHelp = `Types and their flags:
+  webhook    --url-file F [--signing-secret-file F]
+  slack      --url-file F              (an incoming webhook URL)
+  teams      --url-file F              (a workflow webhook URL)
+  pagerduty  --routing-key-file F [--api-url URL]
+  opsgenie   --api-key-file F [--region us|eu] [--api-url URL]
+  email      --smtp-host H --from A --to A[,A] [--smtp-port N] [--tls starttls|tls|none]
+             [--username U --password-file F]
+Secrets are read from files ("-" for standard input), never from the command line.`
+
+// destFlagTypes are the types that take each type-specific flag.
 var destFlagTypes = map[string][]string{
 	"url-file":             {store.DestWebhook, store.DestSlack, store.DestTeams},
 	"signing-secret-file":  {store.DestWebhook},
@@ -364,9 +375,8 @@ func nameArg(fs *flag.FlagSet, pos []string, flagName, verb string) (string, err
 
 func destAdd(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("destinations add", "destinations add NAME --type TYPE [flags]",
-		"Add a destination for alerts. Its settings are checked, its secrets sealed at rest;\n"+
-			"`opwatch destinations test NAME` then sends it a test alert. See 'opwatch destinations\n"+
-			"help' for the flags each type takes.")
+		"Add a destination for alerts. Its settings are checked and its secrets sealed at rest;\n"+
+			"`opwatch destinations test NAME` then sends it a test alert.\n\n"+destTypesHelp)
 	var df destFlags
 	df.register(fs, false)
 	pos, err := parseWant(fs, args, 0, 1, "destination name")
@@ -447,7 +457,7 @@ func destUpdate(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("destinations update", "destinations update NAME [flags]",
 		"Change a destination: only the flags given change. A secret flag replaces that\n"+
 			"secret; the others stay sealed as they are. The type cannot change: remove the\n"+
-			"destination and add it again.")
+			"destination and add it again.\n\n"+destTypesHelp)
 	var df destFlags
 	df.register(fs, true)
 	pos, err := parseWant(fs, args, 1, 1, "the name of the destination to update")
@@ -763,13 +773,10 @@ func testMessage(d store.Destination, publicURL string) alert.Message {
 	return m
 }
 
-// checkPublicURL refuses a --public-url that is not an absolute http(s) URL.
+// checkPublicURL refuses a --public-url that is not the console's address.
 func checkPublicURL(u string) error {
-	if u == "" {
-		return nil
-	}
-	if !(strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) || strings.ContainsAny(u, " \t\r\n") {
-		return usagef("--public-url %q: give the console's address, such as https://opwatch.example.com", u)
+	if err := config.CheckPublicURL(u); err != nil {
+		return usageError{fmt.Errorf("--public-url: %w", err)}
 	}
 	return nil
 }

@@ -192,3 +192,43 @@ func TestDestinationsSealed(t *testing.T) {
 		t.Errorf("list without the key:\n%s", out)
 	}
 }
+
+func TestAlertingHelp(t *testing.T) {
+	for verb, subs := range map[string][]string{
+		"destinations": {"add", "list", "show", "update", "test", "remove"},
+		"alerts":       {"list", "show", "triage", "resolve", "reopen", "assign", "comment"},
+	} {
+		out, _, code := runCLI(t, nil, "", verb, "help")
+		if code != 0 || !strings.Contains(out, "Usage: opwatch "+verb+" SUBCOMMAND") {
+			t.Errorf("%s help: exit %d\n%s", verb, code, out)
+		}
+		for _, sub := range subs {
+			if !strings.Contains(out, "  "+sub+" ") {
+				t.Errorf("%s help does not list %s:\n%s", verb, sub, out)
+			}
+			for _, args := range [][]string{{verb, sub, "--help"}, {"help", verb, sub}, {verb, sub, "-h", "--db", "x.db"}} {
+				stdout, stderr, code := runCLI(t, nil, "", args...)
+				if code != 0 || !strings.Contains(stdout+stderr, "Usage: opwatch "+verb+" "+sub) {
+					t.Errorf("%q: exit %d\n%s%s", args, code, stdout, stderr)
+				}
+			}
+		}
+	}
+	// Flags the verbs do not have are refused with the way to their help.
+	_, errOut, code := runCLI(t, nil, "", "destinations", "add", "x", "--url", "https://example.com")
+	if code != 2 || !strings.Contains(errOut, "flag provided but not defined: -url") || !strings.Contains(errOut, "opwatch destinations add --help") {
+		t.Errorf("an unknown flag: exit %d, %s", code, errOut)
+	}
+	_, errOut, code = runCLI(t, nil, "", "serve", "--listen", "8080")
+	if code != 2 || !strings.Contains(errOut, "give host:port") {
+		t.Errorf("serve --listen 8080: exit %d, %s", code, errOut)
+	}
+	for _, args := range [][]string{{"serve", "--alert-retention", "1h"}, {"serve", "--alert-retention", "soon"}, {"serve", "--public-url", "opwatch.example.com"}, {"--log-format", "xml", "version"}} {
+		if _, errOut, code := runCLI(t, nil, "", args...); code != 2 {
+			t.Errorf("%q: exit %d, %s", args, code, errOut)
+		}
+	}
+	if _, errOut, code := runCLI(t, map[string]string{"OPWATCH_LOG_FORMAT": "yaml"}, "", "version"); code != 2 || !strings.Contains(errOut, "OPWATCH_LOG_FORMAT") {
+		t.Errorf("OPWATCH_LOG_FORMAT=yaml: exit %d, %s", code, errOut)
+	}
+}

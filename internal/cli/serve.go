@@ -19,6 +19,7 @@ import (
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
 	"github.com/opwatch/opwatch/internal/safetext"
+	"github.com/opwatch/opwatch/internal/server"
 	"github.com/opwatch/opwatch/internal/source"
 	"github.com/opwatch/opwatch/internal/store"
 	"github.com/opwatch/opwatch/internal/store/engine"
@@ -205,16 +206,22 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 	if a.secrets == nil {
 		return errors.New("the key that seals tokens is not loaded")
 	}
+	m := a.newMetrics()
 	// The listener is taken first: an address in use is known before
 	// anything runs.
+	var srv *http.Server
 	ln := o.ln
-	if ln == nil && o.listen != "" {
-		if ln, err = net.Listen("tcp", o.listen); err != nil {
-			return fmt.Errorf("--listen %s: %w (pick another address, or --listen off)", o.listen, err)
+	if o.listen != "" {
+		srv = server.NewServer(o.listen, server.NewHandler(server.Config{Store: a.store, Metrics: m.Registry(), Logger: a.log}), a.log)
+		if ln == nil {
+			if ln, err = server.Listen(srv, server.TLS{}); err != nil {
+				return fmt.Errorf("--listen: %w", err)
+			}
+			defer ln.Close()
 		}
-		defer ln.Close()
 	}
 	in := ingest.New(ingest.Config{
+		Metrics: m, ObserveRequest: m.ObserveRequest,
 		Store: a.store, Secrets: a.secrets, Logger: a.log,
 		Limiters:        onepassword.NewLimiters(onepassword.DefaultLimits()),
 		ReconcileEvery:  time.Duration(cfg.Ingest.ReconcileEvery),
@@ -238,11 +245,10 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 	if o.retention > 0 {
 		parts = append(parts, part{"retention", func(ctx context.Context) error { return a.purgeAlerts(ctx, o.retention) }})
 	}
-	if ln != nil {
-		srv := a.httpServer()
-		parts = append(parts, part{"web", func(ctx context.Context) error { return serveHTTP(ctx, srv, ln) }})
+	if srv != nil {
+		parts = append(parts, part{"web", func(ctx context.Context) error { return server.Serve(ctx, srv, ln) }})
 	}
-	a.log.Info("opwatch serving", "db", a.db, "sources", len(srcs), "listen", o.listen)
+	a.log.Info("opwatch serving", "db", a.db, "sources", len(srcs), "listen", listenAddr(ln))
 	err = runGroup(ctx, a.log, parts)
 	a.log.Info("opwatch stopped")
 	return err
@@ -271,25 +277,12 @@ func (a *app) purgeAlerts(ctx context.Context, retention time.Duration) error {
 	}
 }
 
-// serveHTTP serves srv on ln until ctx ends, then shuts it down, letting
-// requests in flight finish for a few seconds.
-func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// listenAddr is where serve listens, for the log ("off" for none).
+func listenAddr(ln net.Listener) string {
+	if ln == nil {
+		return "off"
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return ln.Addr().String()
 }
 
 func runDemo(ctx context.Context, e *env, args []string) error {

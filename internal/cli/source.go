@@ -633,7 +633,9 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(w, "Health: %d condition(s) need you; each clears itself once fixed:\n", len(conds))
 		for _, c := range conds {
 			since := ""
-			if !c.Since.IsZero() {
+			// A token's warning "starts" days before the source may have
+			// existed: only a start within its life is news.
+			if !c.Since.IsZero() && c.Since.After(src.CreatedAt) {
 				since = " (since " + ago(c.Since) + ")"
 			}
 			fmt.Fprintf(w, "  [%s] %s%s\n", c.Severity, safetext.Terminal(c.Title), since)

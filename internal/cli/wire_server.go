@@ -1,11 +1,31 @@
 package cli
 
 import (
-	"net/http"
-	"time"
+	"runtime/debug"
+	"strings"
+
+	"github.com/opwatch/opwatch/internal/metrics"
 )
 
-// httpServer is serve's HTTP server. TEMPORARY until internal/server lands.
-func (a *app) httpServer() *http.Server {
-	return &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 10 * time.Second}
+// buildInfo labels opwatch_build_info.
+func buildInfo() metrics.BuildInfo {
+	b := metrics.BuildInfo{Version: strings.Trim(buildVersion(), "()")}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range info.Settings {
+			if kv.Key == "vcs.revision" {
+				b.Revision = kv.Value
+			}
+		}
+	}
+	return b
+}
+
+// newMetrics is serve's instruments, with the collectors that read the
+// store at each scrape.
+func (a *app) newMetrics() *metrics.Opwatch {
+	m := metrics.NewOpwatch(metrics.OpwatchOptions{Build: buildInfo(), Logger: a.log})
+	m.CollectStreams(a.store)
+	m.CollectOutbox(a.alerts)
+	m.CollectDetectLag(a.store)
+	return m
 }

@@ -142,3 +142,28 @@ func TestReadSecret(t *testing.T) {
 		t.Errorf("big file: %v", err)
 	}
 }
+
+func TestAlertsSection(t *testing.T) {
+	c, err := Parse(strings.NewReader("alerts:\n  public_url: https://opwatch.example.com/\n  retention: 90d\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Alerts.PublicURL != "https://opwatch.example.com/" || c.Alerts.Retention != Duration(90*24*time.Hour) ||
+		c.Alerts.DeliveryLease != Duration(DefaultDeliveryLease) {
+		t.Errorf("alerts: %+v", c.Alerts)
+	}
+	if d := Default(); d.Alerts.Retention != Duration(DefaultAlertRetention) {
+		t.Errorf("default retention %s", d.Alerts.Retention)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"alerts:\n  public_url: opwatch.example.com\n", "not the console's address"},
+		{"alerts:\n  public_url: https://x.example.com/?a=b\n", "not the console's address"},
+		{"alerts:\n  retention: -1d\n", "invalid duration"},
+		{"alerts:\n  delivery_lease: 1s\n", "between 5s and 1h"},
+		{"alerts:\n  lease: 1m\n", "unknown key lease"},
+	} {
+		if _, err := Parse(strings.NewReader(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}
