@@ -190,15 +190,9 @@ func principal(r *http.Request) auth.Principal {
 	return p
 }
 
-// actor names the principal in an alert's history: the user, or the API
-// token ("token:NAME").
-func actor(r *http.Request) string {
-	p := principal(r)
-	if p.TokenID != "" && p.UserID == "" {
-		return "token:" + p.Name
-	}
-	return p.Name
-}
+// actor names the principal in an alert's history: the user's name, or
+// "token:NAME" for an API token (auth names it so).
+func actor(r *http.Request) string { return principal(r).Name }
 
 // isAPI reports whether r is for the JSON API.
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }

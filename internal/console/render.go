@@ -172,6 +172,7 @@ func (c *console) funcs() template.FuncMap {
 		},
 		"dict": dict,
 		"list": func(v ...string) []string { return v },
+		"cell": func(v any) string { return limit(cellText(v), 2000) },
 	}
 }
 

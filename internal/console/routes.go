@@ -43,6 +43,10 @@ func (c *console) pageRoutes() []route {
 		{method: "GET", pattern: "/detections/rules/{id}", h: p(c.rulePage)},
 		{method: "POST", pattern: "/detections/rules/{id}/test", h: p(c.ruleTestAction)},
 
+		{method: "GET", pattern: "/schemas", h: p(c.schemasPage)},
+		{method: "GET", pattern: "/search", h: p(c.searchPage)},
+		{method: "POST", pattern: "/search/sql", h: p(c.sqlAction)},
+
 		// Anything else: a page that says so, behind the same login.
 		{method: "GET", pattern: "/", h: p(func(w http.ResponseWriter, r *http.Request) error { return notFound("page " + r.URL.Path) })},
 	}
