@@ -26,7 +26,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, w io.Writer) error {
 	if len(users) > 0 {
 		return nil
 	}
-	password := rand.Text()
+	password := RandomPassword()
 	if _, err := s.AddUser(ctx, AdminName, RoleAdmin, password); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return nil // another replica made it
@@ -45,6 +45,10 @@ and add people with 'opwatch users add NAME --role analyst|admin'.
 `, AdminName, password, AdminName)
 	return err
 }
+
+// RandomPassword returns a new random password: 128 bits as 26 base32
+// characters (crypto/rand.Text).
+func RandomPassword() string { return rand.Text() }
 
 // AddUser creates a user. The name is stored trimmed and in lower case.
 func (s *Service) AddUser(ctx context.Context, name, role, password string) (store.User, error) {
@@ -90,7 +94,7 @@ func (s *Service) ResetPassword(ctx context.Context, name string) (string, error
 	if err != nil {
 		return "", err
 	}
-	password := rand.Text()
+	password := RandomPassword()
 	if err := s.setPassword(ctx, u, password); err != nil {
 		return "", err
 	}

@@ -51,6 +51,8 @@ func commands() map[string]command {
 		"lookup":       {"load, list or remove lookup tables that enrich events for rules", runLookup},
 		"alerts":       {"list, show and triage alerts (alerts list --status open; alerts resolve ID)", runAlerts},
 		"destinations": {"add, list, show, update, test or remove where alerts are sent", runDestinations},
+		"users":        {"add, list, remove or reset the password of console users", runUsers},
+		"tokens":       {"create, list or revoke API tokens for the HTTP API", runTokens},
 		"bench":        {"measure opwatch (bench ingest --events N)", runBench},
 		"status":       {"show the replicas, what each runs, and the detect stage's lag", runStatus},
 		"migrate":      {"create or upgrade the database schema, then exit", runMigrate},
