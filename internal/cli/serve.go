@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,7 +168,7 @@ func (sf *serveFlags) options(fs *flag.FlagSet, c config.Alerts) (serveOptions, 
 	}
 	if strings.EqualFold(o.listen, "off") {
 		o.listen = ""
-	} else if _, port, err := net.SplitHostPort(o.listen); err != nil || port == "" {
+	} else if _, port, err := net.SplitHostPort(o.listen); err != nil || !validPort(port) {
 		return o, usagef("--listen %q: give host:port (such as 127.0.0.1:8080 or :8080), or off", sf.listen)
 	}
 	if sf.publicURL != "" {
@@ -205,6 +206,13 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 	}
 	if a.secrets == nil {
 		return errors.New("the key that seals tokens is not loaded")
+	}
+	// Sources stored by an older opwatch lack their token's expiry, which
+	// health warns before.
+	if changed, err := a.sources.RecordExpiries(ctx); err != nil {
+		return err
+	} else if len(changed) > 0 {
+		a.log.Info("recorded the expiry of the sources' tokens", "sources", strings.Join(changed, ", "))
 	}
 	m := a.newMetrics()
 	// The listener is taken first: an address in use is known before
@@ -275,6 +283,11 @@ func (a *app) purgeAlerts(ctx context.Context, retention time.Duration) error {
 		case <-t.C:
 		}
 	}
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
 }
 
 // listenAddr is where serve listens, for the log ("off" for none).

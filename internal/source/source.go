@@ -507,6 +507,35 @@ func (sv *Service) summarize(ctx context.Context, src store.Source) (Summary, er
 	return s, nil
 }
 
+// RecordExpiries sets each source's TokenExpiresAt from its token's exp
+// claim where they differ: sources stored before opwatch recorded it would
+// otherwise never be warned about. Tokens that cannot be opened are
+// skipped (health reports those sources as they fail). It returns the
+// names of the sources it changed.
+func (sv *Service) RecordExpiries(ctx context.Context) ([]string, error) {
+	srcs, err := sv.store.ListSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, src := range srcs {
+		tok, err := sv.OpenToken(src)
+		if err != nil {
+			continue
+		}
+		c, err := onepassword.ParseClaims(string(tok))
+		if err != nil || c.ExpiresAt.Equal(src.TokenExpiresAt) {
+			continue
+		}
+		src.TokenExpiresAt = c.ExpiresAt
+		if err := sv.store.UpdateSource(ctx, store.SourceChange{Source: src}); err != nil {
+			return changed, fmt.Errorf("source %s: record its token's expiry: %w", src.Name, err)
+		}
+		changed = append(changed, src.Name)
+	}
+	return changed, nil
+}
+
 // OpenToken opens a source's sealed token.
 func (sv *Service) OpenToken(src store.Source) ([]byte, error) {
 	if sv.o.Box == nil {

@@ -429,3 +429,39 @@ func TestNoEventsAlarmAndTokenExpiry(t *testing.T) {
 		t.Errorf("apply without the setting: %s, want 24h", src.NoEventsAlarm)
 	}
 }
+
+// A source stored before its token's expiry was recorded gets it from its
+// token; one that has it is left alone.
+func TestRecordExpiries(t *testing.T) {
+	f := newFixture(t)
+	tok, err := f.em.IssueToken(emulator.TokenOptions{ExpiresIn: 10 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sv.Add(f.ctx, f.cfg("old"), tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sv.Add(f.ctx, f.cfg("new"), tok); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := f.st.SourceByName(f.ctx, "old")
+	want := old.TokenExpiresAt
+	old.TokenExpiresAt = time.Time{} // as migrated from an older opwatch
+	if err := f.st.UpdateSource(f.ctx, store.SourceChange{Source: old}); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := f.sv.RecordExpiries(f.ctx)
+	if err != nil || len(changed) != 1 || changed[0] != "old" {
+		t.Fatalf("RecordExpiries: %v %v, want [old]", changed, err)
+	}
+	if old, _ = f.st.SourceByName(f.ctx, "old"); !old.TokenExpiresAt.Equal(want) {
+		t.Errorf("TokenExpiresAt %s, want %s", old.TokenExpiresAt, want)
+	}
+	// The token still opens (its binding did not move).
+	if _, err := f.sv.OpenToken(old); err != nil {
+		t.Error(err)
+	}
+	if changed, _ := f.sv.RecordExpiries(f.ctx); len(changed) != 0 {
+		t.Errorf("second pass changed %v", changed)
+	}
+}
