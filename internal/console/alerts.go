@@ -80,15 +80,22 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if d, err := strconv.Atoi(n); err == nil && d > 0 {
-			return now.Add(-time.Duration(d) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+	if d, ok := parseSpan(s); ok {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time: give RFC 3339 (2026-01-02T15:04:05Z), a date, or how long ago (24h, 7d)", s)
+}
+
+// parseSpan reads a positive duration: Go's (90m, 12h) or days (7d).
+func parseSpan(s string) (time.Duration, bool) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if d, err := strconv.Atoi(n); err == nil && d > 0 && d < 100000 {
+			return time.Duration(d) * 24 * time.Hour, true
+		}
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil && d > 0
 }
 
 // parseLimit reads a page size: def when empty, at most most.

@@ -175,7 +175,9 @@ func (h *harness) do(method, path, tok string, body io.Reader, hdr ...string) re
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if tok != "" {
+	if c, ok := strings.CutPrefix(tok, "cookie:"); ok {
+		req.Header.Set("Cookie", c)
+	} else if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
@@ -364,4 +366,29 @@ func (h *harness) plantAlert(id, ruleID, severity, title string, seqs []int64) s
 		h.t.Fatal(err)
 	}
 	return a
+}
+
+// login signs a user in through the login form and returns the
+// credentials do takes ("cookie:NAME=VALUE").
+func (h *harness) login(name, password string) string {
+	h.t.Helper()
+	r := h.form("/login", "", url.Values{"name": {name}, "password": {password}})
+	for _, c := range r.Cookies() {
+		if strings.Contains(c.Name, "session") && c.Value != "" {
+			h.secret(c.Value)
+			return "cookie:" + c.Name + "=" + c.Value
+		}
+	}
+	h.t.Fatalf("login %s: status %d, no session cookie\n%s", name, r.StatusCode, limit(r.body, 500))
+	return ""
+}
+
+// user adds a user with a password and signs them in.
+func (h *harness) user(name, role string) string {
+	h.t.Helper()
+	pw := "correct horse battery " + name
+	if _, err := h.auth.AddUser(context.Background(), name, role, pw); err != nil {
+		h.t.Fatal(err)
+	}
+	return h.login(name, pw)
 }

@@ -47,6 +47,14 @@ func (c *console) pageRoutes() []route {
 		{method: "GET", pattern: "/search", h: p(c.searchPage)},
 		{method: "POST", pattern: "/search/sql", h: p(c.sqlAction)},
 
+		{method: "GET", pattern: "/users", admin: true, h: p(c.usersPage)},
+		{method: "POST", pattern: "/users", admin: true, h: p(c.userAddAction)},
+		{method: "POST", pattern: "/users/{name}/reset-password", admin: true, h: p(c.userResetAction)},
+		{method: "POST", pattern: "/users/{name}/delete", admin: true, h: p(c.userRemoveAction)},
+		{method: "GET", pattern: "/tokens", admin: true, h: p(c.tokensPage)},
+		{method: "POST", pattern: "/tokens", admin: true, h: p(c.tokenCreateAction)},
+		{method: "POST", pattern: "/tokens/{id}/revoke", admin: true, h: p(c.tokenRevokeAction)},
+
 		// Anything else: a page that says so, behind the same login.
 		{method: "GET", pattern: "/", h: p(func(w http.ResponseWriter, r *http.Request) error { return notFound("page " + r.URL.Path) })},
 	}
