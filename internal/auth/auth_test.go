@@ -871,3 +871,57 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// When the store fails, a request is answered 503, not sent to sign in.
+func TestStoreDown(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("alice", RoleAnalyst)
+	c := e.login("alice", testPassword)
+	plain, _, err := e.svc.CreateToken(context.Background(), "ci", RoleAnalyst, "cli", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.st = brokenStore{e.st}
+	if w := e.do(req{path: "/alerts", cookie: c}); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("a page with the store closed: %d", w.Code)
+	}
+	w := e.do(req{path: "/api/v1/x", header: map[string]string{"Authorization": "Bearer " + plain}})
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(jsonError(t, w), "could not be checked") {
+		t.Errorf("the API with the store closed: %d %s", w.Code, w.Body)
+	}
+}
+
+// brokenStore fails the lookups of sessions and tokens.
+type brokenStore struct{ store.Auth }
+
+func (brokenStore) Session(context.Context, string, time.Time) (store.Session, store.User, error) {
+	return store.Session{}, store.User{}, errors.New("database is locked")
+}
+
+func (brokenStore) TokenByHash(context.Context, string, time.Time) (store.APIToken, error) {
+	return store.APIToken{}, errors.New("database is locked")
+}
+
+// The console can render the login page in its own look; the built-in page
+// escapes what was typed.
+func TestLoginPageRendering(t *testing.T) {
+	var got LoginData
+	e := newEnv(t, func(c *Config) {
+		c.RenderLogin = func(w io.Writer, d LoginData) error {
+			got = d
+			_, err := io.WriteString(w, "console login page")
+			return err
+		}
+	})
+	w := e.do(req{method: "POST", path: "/login", form: url.Values{"name": {"Bob"}, "password": {"x"}, "next": {"/alerts"}}})
+	if w.Code != http.StatusUnauthorized || w.Body.String() != "console login page" ||
+		got != (LoginData{Next: "/alerts", Name: "bob", Error: wrongCredentials}) {
+		t.Errorf("custom render: %d %q with %+v", w.Code, w.Body, got)
+	}
+	e = newEnv(t)
+	w = e.do(req{method: "POST", path: "/login", form: url.Values{"name": {"<script>alert(1)</script>"}, "password": {"x"},
+		"next": {`/"><script>alert(2)</script>`}}})
+	if strings.Contains(w.Body.String(), "<script>") || !strings.Contains(w.Body.String(), "&lt;script&gt;alert(1)") {
+		t.Errorf("typed text not escaped:\n%s", w.Body)
+	}
+}

@@ -43,7 +43,13 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		// Pages show what only signed-in people may see: no cache keeps them.
 		w.Header().Set("Cache-Control", "no-store")
 		p, why := s.authenticate(w, r)
-		if why != "" {
+		switch {
+		case why == errCheckFailed:
+			// The store failed: signing in again would not help.
+			w.Header().Set("Retry-After", "5")
+			deny(w, r, http.StatusServiceUnavailable, why)
+			return
+		case why != "":
 			s.unauthenticated(w, r, why)
 			return
 		}
@@ -70,6 +76,9 @@ func (s *Service) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
 	deny(w, r, http.StatusForbidden, "cross-origin request refused: change things from opwatch's own pages, or call the API without a browser")
 }
 
+// errCheckFailed is authenticate's answer when the store could not be read.
+const errCheckFailed = "your sign-in could not be checked (opwatch's database did not answer): try again shortly"
+
 // authenticate returns the request's principal, or why there is none.
 func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (Principal, string) {
 	ctx := r.Context()
@@ -82,7 +91,7 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (Principa
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
 				s.log.Error("read API token", "err", err)
-				return Principal{}, "the token could not be checked: try again"
+				return Principal{}, errCheckFailed
 			}
 			return Principal{}, "the API token is not valid: it is mistyped, revoked or expired (see `opwatch tokens list`)"
 		}
@@ -106,7 +115,7 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (Principa
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("read session", "err", err)
-			return Principal{}, "the session could not be checked: try again"
+			return Principal{}, errCheckFailed
 		}
 		s.clearCookie(w)
 		return Principal{}, "your session ended: sign in again"
