@@ -181,6 +181,7 @@ func (c *console) routes() []route {
 	var rs []route
 	rs = append(rs, c.pageRoutes()...)
 	rs = append(rs, c.apiRoutes()...)
+	rs = append(rs, c.apiFallbacks()...)
 	return rs
 }
 

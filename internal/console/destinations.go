@@ -38,19 +38,19 @@ type destInput struct {
 
 // destView is a destination as pages and answers show it: no secret.
 type destView struct {
-	ID          string                 `json:"id"`
-	Name        string                 `json:"name"`
-	Type        string                 `json:"type"`
-	MinSeverity string                 `json:"min_severity"`
-	AlertTypes  []string               `json:"alert_types"`
-	Enabled     bool                   `json:"enabled"`
-	Settings    alert.Settings         `json:"settings"`
-	SendsTo     string                 `json:"sends_to"`          // scheme and host, or the SMTP server
-	Secrets     map[string]string      `json:"secrets,omitempty"` // which secrets are set: "…" and the last four characters
-	SecretErr   string                 `json:"secret_error,omitempty"`
-	Stats       store.DestinationStats `json:"stats"`
-	CreatedAt   time.Time              `json:"created_at"`
-	UpdatedAt   time.Time              `json:"updated_at"`
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Type        string            `json:"type"`
+	MinSeverity string            `json:"min_severity"`
+	AlertTypes  []string          `json:"alert_types"`
+	Enabled     bool              `json:"enabled"`
+	Settings    alert.Settings    `json:"settings"`
+	SendsTo     string            `json:"sends_to"`          // scheme and host, or the SMTP server
+	Secrets     map[string]string `json:"secrets,omitempty"` // which secrets are set: "…" and the last four characters
+	SecretErr   string            `json:"secret_error,omitempty"`
+	Stats       destStats         `json:"stats"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
 }
 
 func (c *console) destView(ctx context.Context, d store.Destination) (destView, error) {
@@ -73,10 +73,22 @@ func (c *console) destView(ctx context.Context, d store.Destination) (destView, 
 			}
 		}
 	}
-	if v.Stats, err = c.d.Store.DestinationStats(ctx, d.ID); err != nil {
+	st, err := c.d.Store.DestinationStats(ctx, d.ID)
+	if err != nil {
 		return v, err
 	}
+	v.Stats = destStats(st)
 	return v, nil
+}
+
+// destStats sums up a destination's outbox.
+type destStats struct {
+	Pending     int       `json:"pending"`
+	Sent        int       `json:"sent"`
+	Failed      int       `json:"failed"`
+	LastSentAt  time.Time `json:"last_sent_at,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }
 
 // openTarget opens a destination's settings and secret.

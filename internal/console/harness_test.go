@@ -40,6 +40,7 @@ type harness struct {
 	clock   *fakeClock
 	sender  *recordingSender
 	search  SearchFunc
+	deps    Deps
 
 	admin, analyst string // bearer tokens
 
@@ -107,6 +108,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	for _, o := range opts {
 		o(&d)
 	}
+	h.deps = d
 	mux := http.NewServeMux()
 	h.auth.Mount(mux)
 	if err := Mount(mux, d); err != nil {

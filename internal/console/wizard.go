@@ -172,21 +172,21 @@ type setupInput struct {
 
 // checkResult is what checking a token with 1Password found.
 type checkResult struct {
-	Host      string
-	Account   string
-	Features  []string // the token's, as 1Password says
-	Reads     []readResult
-	Warnings  []string // a log type the token lacks, ...
-	ExpiresAt time.Time
+	Host      string       `json:"host"`
+	Account   string       `json:"account,omitempty"`
+	Features  []string     `json:"features"` // the token's, as 1Password says
+	Reads     []readResult `json:"reads"`
+	Warnings  []string     `json:"warnings"` // a log type the token lacks, ...
+	ExpiresAt time.Time    `json:"expires_at,omitzero"`
 }
 
 // readResult is one read of a log type.
 type readResult struct {
-	LogType string
-	Feature string
-	Granted bool
-	Sampled int    // events in the last hour's first page
-	Err     string // why the read failed
+	LogType string `json:"log_type"`
+	Feature string `json:"feature"`
+	Granted bool   `json:"granted"`
+	Sampled int    `json:"sampled"`         // events in the last hour's first page
+	Err     string `json:"error,omitempty"` // why the read failed
 }
 
 // setupSource checks a new source's token for real (introspection and a
@@ -219,7 +219,7 @@ func (c *console) setupSource(ctx context.Context, in setupInput) (source.Result
 // checkToken asks 1Password about a token: who it is for, its features,
 // and a read of each log type it grants. Every refusal says what to do.
 func (c *console) checkToken(ctx context.Context, cfg config.Source, token string) (checkResult, error) {
-	var chk checkResult
+	chk := checkResult{Features: []string{}, Reads: []readResult{}, Warnings: []string{}}
 	token = strings.TrimSpace(token)
 	if token == "" {
 		return chk, fail(http.StatusUnprocessableEntity, "Paste the access token: in 1Password, Integrations → Events Reporting → your integration → View Integration Details.")
