@@ -127,9 +127,14 @@ func limitQueryConn(c *sql.Conn) error {
 }
 
 // secretColumns are the columns Query may not read: a source's sealed token,
-// a destination's sealed secret, and a stream's cursor (which replays the
-// stream's events to whoever holds the token).
-var secretColumns = map[[2]string]bool{{"sources", "token"}: true, {"destinations", "secret"}: true, {"streams", "cursor"}: true}
+// a destination's sealed secret, a stream's cursor (which replays the
+// stream's events to whoever holds the token), and the console's password
+// hashes and session and API token hashes (an analyst may run SQL; a hash
+// can be attacked offline).
+var secretColumns = map[[2]string]bool{
+	{"sources", "token"}: true, {"destinations", "secret"}: true, {"streams", "cursor"}: true,
+	{"users", "password_hash"}: true, {"sessions", "hash"}: true, {"api_tokens", "hash"}: true,
+}
 
 // lakeAuthorizer is readOnlyAuthorizer that also denies the secret columns,
 // wherever a statement names them (select list, WHERE, a view), and the

@@ -198,8 +198,9 @@ func testQueryErrors(t *testing.T, s store.Store, c *Clock) {
 	}
 }
 
-// testQueryRefusesSecrets: the sealed tokens and the cursors cannot be
-// read through Query, however the statement names them.
+// testQueryRefusesSecrets: the sealed tokens and secrets, the cursors and
+// the console's password and token hashes cannot be read through Query,
+// however the statement names them.
 func testQueryRefusesSecrets(t *testing.T, s store.Store, c *Clock) {
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
@@ -215,6 +216,12 @@ func testQueryRefusesSecrets(t *testing.T, s store.Store, c *Clock) {
 		"SELECT s.id FROM streams s WHERE s.cursor LIKE 's%'",
 		"SELECT (SELECT max(cursor) FROM streams)",
 		"WITH x AS (SELECT token AS t FROM sources) SELECT t FROM x",
+		"SELECT password_hash FROM users",
+		"SELECT * FROM users",
+		"SELECT name FROM users WHERE password_hash LIKE '$argon2id$%'",
+		"SELECT hash FROM sessions",
+		"SELECT hash FROM api_tokens",
+		"SELECT secret FROM destinations",
 	} {
 		var got [][]any
 		err := s.Query(ctx, q, func(_ []string, v []any) error { got = append(got, append([]any(nil), v...)); return nil })
