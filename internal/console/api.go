@@ -269,11 +269,13 @@ type conditionJSON struct {
 func sourceJSONOf(v sourceView) sourceJSON {
 	s := v.Source
 	out := sourceJSON{ID: s.ID, Name: s.Name, Host: v.Host, Region: s.Region, BaseURL: s.BaseURL, APIVersion: s.APIVersion,
-		Interval: config.Duration(s.Interval).String(), Lookback: config.Duration(s.Lookback).String(),
-		NoEventsAlarm: config.AlarmOf(s.NoEventsAlarm).String(),
-		Token:         tokenInfo{Last4: v.TokenLast4, ExpiresAt: s.TokenExpiresAt, Features: v.Features, Error: v.TokenErr},
-		State:         v.State, Events: v.Events, Quarantined: v.Quarantined, LastEventAt: v.LastEventAt, LastPollAt: v.LastPollAt,
+		Interval: durText(s.Interval), Lookback: durText(s.Lookback), NoEventsAlarm: "off",
+		Token: tokenInfo{Last4: v.TokenLast4, ExpiresAt: s.TokenExpiresAt, Features: v.Features, Error: v.TokenErr},
+		State: v.State, Events: v.Events, Quarantined: v.Quarantined, LastEventAt: v.LastEventAt, LastPollAt: v.LastPollAt,
 		Streams: []streamJSON{}, Conditions: []conditionJSON{}, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+	if s.NoEventsAlarm > 0 {
+		out.NoEventsAlarm = durText(s.NoEventsAlarm)
+	}
 	if out.Token.Features == nil {
 		out.Token.Features = []string{}
 	}
@@ -284,6 +286,21 @@ func sourceJSONOf(v sourceView) sourceJSON {
 		out.Conditions = append(out.Conditions, conditionJSONOf(cd))
 	}
 	return out
+}
+
+// durText writes a duration as the settings take it: 1d, 2h, 90m, 30s.
+func durText(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func conditionJSONOf(cd health.Condition) conditionJSON {
