@@ -22,7 +22,7 @@ type series struct {
 // timeChart draws series over buckets (their start times) as lines, with
 // a tooltip (<title>) per point.
 func timeChart(title string, buckets []time.Time, step time.Duration, ss []series) template.HTML {
-	const w, h, left, right, top, bottom = 720, 220, 48, 12, 12, 26
+	const w, h, left, right, top, bottom = 600, 230, 46, 12, 12, 28
 	pw, ph := float64(w-left-right), float64(h-top-bottom)
 	var peak int64
 	for _, s := range ss {
@@ -30,14 +30,14 @@ func timeChart(title string, buckets []time.Time, step time.Duration, ss []serie
 			peak = max(peak, v)
 		}
 	}
-	ymax := niceMax(peak)
+	ymax, ystep := scale(peak)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h, html.EscapeString(title))
 	fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(title))
-	for i := 0; i <= 4; i++ {
-		y := float64(top) + ph - ph*float64(i)/4
+	for v := int64(0); v <= ymax; v += ystep {
+		y := float64(top) + ph - ph*float64(v)/float64(ymax)
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`, left, y, w-right, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, left-6, y+4, compact(ymax*int64(i)/4))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, left-6, y+4, compact(v))
 	}
 	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, left, top+int(ph), w-right, top+int(ph))
 	n := len(buckets)
@@ -48,7 +48,7 @@ func timeChart(title string, buckets []time.Time, step time.Duration, ss []serie
 		return float64(left) + pw*float64(i)/float64(n-1)
 	}
 	y := func(v int64) float64 { return float64(top) + ph - ph*float64(v)/float64(ymax) }
-	every := max(1, n/8)
+	every := max(1, n/6)
 	for i, t := range buckets {
 		if i%every != 0 {
 			continue
@@ -93,14 +93,15 @@ func barChart(title string, bars []bar) template.HTML {
 	for _, br := range bars {
 		peak = max(peak, br.Value)
 	}
-	ymax := niceMax(peak)
+	ymax, ystep := scale(peak)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h, html.EscapeString(title))
 	fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(title))
 	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, left, top+int(ph), w-right, top+int(ph))
-	for i := 0; i <= 2; i++ {
-		yy := float64(top) + ph - ph*float64(i)/2
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, left-6, yy+4, compact(ymax*int64(i)/2))
+	for v := int64(0); v <= ymax; v += ystep {
+		yy := float64(top) + ph - ph*float64(v)/float64(ymax)
+		fmt.Fprintf(&b, `<line class="grid" x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`, left, yy, w-right, yy)
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, left-6, yy+4, compact(v))
 	}
 	if len(bars) > 0 {
 		slot := pw / float64(len(bars))
@@ -119,19 +120,23 @@ func barChart(title string, bars []bar) template.HTML {
 	return template.HTML(b.String())
 }
 
-// niceMax rounds a chart's peak up to 1, 2 or 5 times a power of ten
-// (at least 4).
-func niceMax(v int64) int64 {
-	if v <= 4 {
-		return 4
+// scale picks a chart's top and grid step: a step of 1, 2 or 5 times a
+// power of ten giving about four lines, the top a whole number of steps
+// at or above the peak.
+func scale(peak int64) (top, step int64) {
+	if peak <= 4 {
+		return 4, 1
 	}
-	p := int64(math.Pow(10, math.Floor(math.Log10(float64(v)))))
-	for _, m := range []int64{1, 2, 5, 10} {
-		if m*p >= v {
-			return m * p
+	raw := float64(peak) / 4
+	p := int64(math.Pow(10, math.Floor(math.Log10(raw))))
+	step = 10 * p
+	for _, m := range []int64{1, 2, 5} {
+		if float64(m*p) >= raw {
+			step = m * p
+			break
 		}
 	}
-	return 10 * p
+	return (peak + step - 1) / step * step, step
 }
 
 // compact writes a count shortly: 950, 12k, 3.4M.

@@ -13,7 +13,6 @@
 package console
 
 import (
-	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -90,8 +89,7 @@ type console struct {
 	now   func() time.Time
 	rules *detect.Set
 	pages *pages
-	// wizardClient builds the client the wizard checks a token with.
-	static fs.FS
+	static fs.FS // the embedded stylesheet and htmx
 }
 
 // Mount registers the console's pages ("/"), static files ("/static/") and
@@ -194,11 +192,3 @@ func principal(r *http.Request) auth.Principal {
 // actor names the principal in an alert's history: the user's name, or
 // "token:NAME" for an API token (auth names it so).
 func actor(r *http.Request) string { return principal(r).Name }
-
-// isAPI reports whether r is for the JSON API.
-func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
-
-// ctxTimeout bounds a request's work on the store.
-func ctxTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), d)
-}

@@ -170,9 +170,10 @@ func (c *console) funcs() template.FuncMap {
 			}
 			return s
 		},
-		"dict": dict,
-		"list": func(v ...string) []string { return v },
-		"cell": func(v any) string { return limit(cellText(v), 2000) },
+		"dict":  dict,
+		"list":  func(v ...string) []string { return v },
+		"trimS": func(s string) string { return strings.TrimSuffix(s, "s") },
+		"cell":  func(v any) string { return limit(cellText(v), 2000) },
 	}
 }
 

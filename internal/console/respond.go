@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/opwatch/opwatch/internal/alert"
 	"github.com/opwatch/opwatch/internal/onepassword"
 	"github.com/opwatch/opwatch/internal/source"
 	"github.com/opwatch/opwatch/internal/store"
@@ -110,8 +109,6 @@ func triageError(err error) error {
 	}
 	return err
 }
-
-var _ = alert.Validate // destination errors are classified where they are made
 
 // writeJSON answers v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {

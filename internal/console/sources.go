@@ -13,7 +13,6 @@ import (
 	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/source"
-	"github.com/opwatch/opwatch/internal/store"
 )
 
 // consoleName names a source setting as the console's forms label it.
@@ -358,5 +357,3 @@ func jsonList(v any) string {
 	}
 	return strings.Join(slices.DeleteFunc(parts, func(p string) bool { return p == "" }), ", ")
 }
-
-var _ = store.StreamOK
