@@ -19,7 +19,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/opwatch/opwatch/internal/alert"
