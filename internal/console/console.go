@@ -83,11 +83,11 @@ type Box interface {
 
 // console serves the pages and the API.
 type console struct {
-	d     Deps
-	log   *slog.Logger
-	now   func() time.Time
-	rules *detect.Set
-	pages *pages
+	d      Deps
+	log    *slog.Logger
+	now    func() time.Time
+	rules  *detect.Set
+	pages  *pages
 	static fs.FS // the embedded stylesheet and htmx
 }
 
