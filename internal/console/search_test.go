@@ -58,7 +58,8 @@ func TestSearchSQL(t *testing.T) {
 	}
 
 	// The guard: nothing that writes, no token, no secret.
-	for _, bad := range []string{"DELETE FROM events", "SELECT token FROM sources", "UPDATE alerts SET status = 'resolved'"} {
+	for _, bad := range []string{"DELETE FROM events", "SELECT token FROM sources", "UPDATE alerts SET status = 'resolved'",
+		"SELECT secret FROM destinations", "SELECT password_hash FROM users", "SELECT hash FROM api_tokens", "SELECT cursor FROM streams"} {
 		h.form("/search/sql", h.analyst, url.Values{"sql": {bad}}).want(t, http.StatusBadRequest, "read-only")
 		h.form("/search/sql", h.analyst, url.Values{"sql": {bad}, "format": {"csv"}}).want(t, http.StatusBadRequest, "read-only")
 	}
