@@ -30,6 +30,7 @@ type blockingReceiver struct {
 	cmd     *exec.Cmd // killed at the armed request
 	armed   bool
 	killing bool // killed, and not yet known dead: requests are the killed process's
+	started chan struct{} // closed once cmd has started (cmd.Process is set)
 	killed  chan struct{}
 	got     map[string]int // Idempotency-Key → requests
 	inKill  []string       // keys received by the killed process
@@ -40,6 +41,10 @@ func (b *blockingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Read the body whole: the server then notices the connection closing
 	// (the process killed) and ends r's context.
 	io.Copy(io.Discard, r.Body)
+	b.mu.Lock()
+	started := b.started
+	b.mu.Unlock()
+	<-started // cmd.Process is known before any of its requests counts
 	b.mu.Lock()
 	b.got[key]++
 	if b.armed || b.killing {
@@ -67,7 +72,7 @@ func TestServeKill9BetweenSendAndMark(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level test")
 	}
-	rcv := &blockingReceiver{got: map[string]int{}, killed: make(chan struct{})}
+	rcv := &blockingReceiver{got: map[string]int{}, killed: make(chan struct{}), started: make(chan struct{})}
 	ts := httptest.NewServer(rcv)
 	defer ts.Close()
 	dir := t.TempDir()
@@ -125,6 +130,7 @@ alerts:
 	if err := killed.Start(); err != nil {
 		t.Fatal(err)
 	}
+	close(rcv.started)
 	err = killed.Wait()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.Exited() {

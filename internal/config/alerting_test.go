@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,40 @@ func TestAlertsSection(t *testing.T) {
 			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
 		}
 	}
+}
+
+// FuzzParseAlerting: whatever a file says, an accepted destination has a
+// known type and severity, every secret it needs is referenced (never
+// inline), and an accepted alarm is off or within 15m..30d.
+func FuzzParseAlerting(f *testing.F) {
+	f.Add("destinations:\n  - {name: a, type: slack, url_env: U, min_severity: low}\n")
+	f.Add("destinations:\n  - {name: a, type: email, smtp_host: h, from: a@b, to: [c@d], password_file: /p}\n")
+	f.Add("destinations:\n  - {name: a, type: pagerduty, routing_key_file: /k, alert_types: [system_error], enabled: false}\n")
+	f.Add("sources:\n  - {name: a, token_env: X, no_events_alarm: 15m}\n")
+	f.Add("sources:\n  - {name: a, token_env: X, no_events_alarm: \"off\"}\n")
+	f.Add("alerts: {public_url: \"https://o.example.com/x\", retention: 30d, delivery_lease: 5s}\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := Parse(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, d := range c.Destinations {
+			if !slices.Contains(DestinationTypes, d.Type) || !slices.Contains(SeverityNames, d.MinSeverity) {
+				t.Fatalf("accepted type %q severity %q", d.Type, d.MinSeverity)
+			}
+			for _, s := range d.Secrets() {
+				if s.Required && !s.Configured {
+					t.Fatalf("accepted a %s destination without its %s", d.Type, s.Key)
+				}
+			}
+		}
+		for _, s := range c.Sources {
+			if a := s.NoEventsAlarm; a != AlarmOff && (time.Duration(a) < MinNoEventsAlarm || time.Duration(a) > MaxNoEventsAlarm) {
+				t.Fatalf("accepted no_events_alarm %s", a)
+			}
+		}
+		if err := CheckPublicURL(c.Alerts.PublicURL); err != nil {
+			t.Fatalf("accepted public_url %q", c.Alerts.PublicURL)
+		}
+	})
 }
