@@ -29,7 +29,7 @@ type blockingReceiver struct {
 	mu      sync.Mutex
 	cmd     *exec.Cmd // killed at the armed request
 	armed   bool
-	killing bool // killed, and not yet known dead: requests are the killed process's
+	killing bool          // killed, and not yet known dead: requests are the killed process's
 	started chan struct{} // closed once cmd has started (cmd.Process is set)
 	killed  chan struct{}
 	got     map[string]int // Idempotency-Key → requests
