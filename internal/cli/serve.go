@@ -238,7 +238,7 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 	})
 	router := alert.NewRouter(alert.RouterConfig{Store: a.alerts, Logger: a.log})
 	triage := alert.NewTriage(alert.TriageConfig{Store: a.alerts, Logger: a.log})
-	det := detect.NewStage(detect.StageConfig{Store: a.store, Rules: rules, Logger: a.log, Route: router.Route})
+	det := detect.NewStage(detect.StageConfig{Store: a.store, Rules: rules, Logger: a.log, Route: router.Route, Metrics: m})
 	del := alert.NewDeliverer(alert.DeliverConfig{
 		Store: a.alerts, Sender: newSender(a.log), Secrets: a.secrets, Router: router,
 		Summary: summarizer(a.store, rules, a.log), PublicURL: o.publicURL, Logger: a.log, LeaseFor: o.lease,
