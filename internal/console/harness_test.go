@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -207,14 +208,24 @@ func (h *harness) scan(what string, resp *http.Response, body string) {
 	h.mu.Unlock()
 	var hdr strings.Builder
 	resp.Header.Write(&hdr)
+	for _, s := range leaks(body+"\n"+hdr.String(), secrets) {
+		h.t.Errorf("%s: the answer holds a secret (…%s)", what, last4(s))
+	}
+}
+
+// leaks lists the secrets that appear in text, whole or JSON-escaped.
+func leaks(text string, secrets []string) []string {
+	var out []string
 	for _, s := range secrets {
 		if s == "" {
 			continue
 		}
-		if strings.Contains(body, s) || strings.Contains(hdr.String(), s) {
-			h.t.Errorf("%s: the answer holds a secret (…%s)", what, last4(s))
+		esc, _ := json.Marshal(s)
+		if strings.Contains(text, s) || strings.Contains(text, strings.Trim(string(esc), `"`)) || strings.Contains(text, html.EscapeString(s)) {
+			out = append(out, s)
 		}
 	}
+	return out
 }
 
 func (h *harness) get(path, tok string) response { return h.do("GET", path, tok, nil) }
