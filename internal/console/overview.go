@@ -22,12 +22,10 @@ type overview struct {
 }
 
 func (c *console) overviewPage(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	o, err := c.overview(r)
 	if err != nil {
 		return err
 	}
-	_ = ctx
 	c.render(w, r, http.StatusOK, "overview", view{Title: "Overview", Nav: "overview", Data: o})
 	return nil
 }
