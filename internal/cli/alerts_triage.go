@@ -241,6 +241,8 @@ func writeHistory(w io.Writer, h []store.AlertHistory) {
 	}
 	t := safetext.Terminal
 	fmt.Fprintf(w, "\nHistory:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
 	for _, x := range h {
 		what := x.Action
 		switch x.Action {
@@ -259,10 +261,10 @@ func writeHistory(w io.Writer, h []store.AlertHistory) {
 				what = fmt.Sprintf("%s (%s → %s)", x.Action, x.FromStatus, x.ToStatus)
 			}
 		}
-		fmt.Fprintf(w, "  %s  %s  %s\n", alertStamp(x.At), t(x.Actor), what)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", alertStamp(x.At), t(x.Actor), what)
 		if x.Comment != "" {
 			for _, line := range strings.Split(x.Comment, "\n") {
-				fmt.Fprintf(w, "      %s\n", t(line))
+				fmt.Fprintf(tw, "\t\t  %s\n", t(line))
 			}
 		}
 	}

@@ -73,8 +73,8 @@ func TestAlertsTriage(t *testing.T) {
 	// show tells the story, oldest first.
 	out = cli(0, "", "alerts", "show", prefix)
 	noControl(t, "alerts show", out)
-	wantOrder := []string{"Status", "open", "Assignee", "none", "History:", "created (open)", "alice  triage (open → triaged)",
-		"looking into it", "carol  assigned to bob", "alice  commented", "Eve's laptop, reimaged", "resolve (triaged → resolved)",
+	wantOrder := []string{"Status", "open", "Assignee", "none", "History:", "created (open)", "alice", "triage (open → triaged)",
+		"looking into it", "carol", "assigned to bob", "alice", "commented", "Eve's laptop, reimaged", "resolve (triaged → resolved)",
 		"false positive", "reopen (resolved → open)", "unassigned"}
 	at := 0
 	for _, w := range wantOrder {
