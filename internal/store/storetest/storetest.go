@@ -160,6 +160,7 @@ func Run(t *testing.T, open Opener) {
 	RunHealth(t, open)
 	RunCoordination(t, open)
 	RunAuth(t, open)
+	RunIndicators(t, open)
 }
 
 // RunAuth runs the cases of the Auth part: users, sessions and API tokens.

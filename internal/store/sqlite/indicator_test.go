@@ -1,0 +1,164 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// TestMigrateTo7: events stored before the indicator index are indexed by
+// the migration (over more than one block, the last one unfinished), and
+// found with the events stored after it.
+func TestMigrateTo7(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v6.db")
+	uri, err := fileURI(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := openOne(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 7 || ms[6].name != "0007_indicators.sql" {
+		t.Fatalf("migration 7 is not the indicator index: %v", ms[6:])
+	}
+	const at = "2026-01-01 00:00:00.000000000"
+	stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`}
+	for _, m := range ms[:6] {
+		stmts = append(stmts, m.sql, fmt.Sprintf(`INSERT INTO schema_migrations VALUES (%d, '%s', '%s')`, m.version, m.name, at))
+	}
+	stmts = append(stmts,
+		`INSERT INTO sources (id, name, settings, created_at, updated_at, account_uuid) VALUES ('src', 'old', '{"interval":"1m0s","lookback":"1h0m0s"}', '`+at+`', '`+at+`', 'ACCT')`,
+		`INSERT INTO streams (source_id, log_type, next_poll_at) VALUES ('src', 'OnePassword.SignInAttempt', '`+at+`')`,
+		// 5000 filler events, then the ones searched for: more than a block.
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+		INSERT INTO events (source_id, log_type, uuid, p_event_time, p_parse_time, p_row_id, p_source_label,
+			p_any_ip_addresses, p_any_emails, raw, account)
+		SELECT 'src', 'OnePassword.SignInAttempt', 'f' || i, printf('2026-01-01 %02d:%02d:00.000000000', i / 60 % 24, i % 60), '`+at+`',
+			'r' || i, 'old', '["10.1.' || (i % 200) || '.1"]', '["filler' || (i % 50) || '@example.com"]', '{}', 'ACCT' FROM n`,
+		`INSERT INTO events (source_id, log_type, uuid, p_event_time, p_parse_time, p_row_id, p_source_label,
+			p_any_ip_addresses, p_any_emails, raw, account) VALUES
+		('src', 'OnePassword.SignInAttempt', 'old1', '2026-01-02 00:00:01.500000000', '`+at+`', 'r', 'old',
+			'["2001:0DB8:0000:0000:0000:0000:0000:0001","192.0.2.1"]', '["Jane.Doe@Example.COM"]', '{}', 'ACCT'),
+		('src', 'OnePassword.SignInAttempt', 'old2', '2026-01-02 00:00:02.000000000', '`+at+`', 'r', 'old',
+			'["2001:db8::1"]', '["jane.doe@example.com","bob@example.com"]', '{}', 'ACCT'),
+		('src', 'OnePassword.SignInAttempt', 'old3', '2026-01-02 00:00:03.000000000', '`+at+`', 'r', 'old',
+			'["::ffff:192.0.2.1"]', NULL, '{}', 'ACCT')`,
+	)
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sts, err := s.Streams(ctx, "src")
+	if err != nil || len(sts) != 1 {
+		t.Fatal(sts, err)
+	}
+	late := time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)
+	if _, err := s.InsertEvents(ctx, sts[0].ID, []store.Event{
+		{UUID: "new1", EventTime: late, Raw: []byte(`{}`), Emails: []string{"JANE.doe@example.com"}, IPs: []string{"2001:db8::1"}},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	find := func(kind, value string, limit int) []string {
+		t.Helper()
+		evs, err := s.SearchIndicator(ctx, store.IndicatorQuery{Kind: kind, Value: value, Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uuids []string
+		for _, e := range evs {
+			uuids = append(uuids, e.UUID)
+		}
+		return uuids
+	}
+	for _, tc := range []struct {
+		kind, value string
+		want        []string
+	}{
+		{store.IndicatorEmail, "jane.doe@example.com", []string{"new1", "old2", "old1"}},
+		{store.IndicatorEmail, "bob@example.com", []string{"old2"}},
+		{store.IndicatorIP, "2001:db8::1", []string{"new1", "old2", "old1"}},
+		{store.IndicatorIP, "192.0.2.1", []string{"old3", "old1"}},
+	} {
+		if got := find(tc.kind, tc.value, 10); !slices.Equal(got, tc.want) {
+			t.Errorf("%s %q: found %q, want %q", tc.kind, tc.value, got, tc.want)
+		}
+	}
+	if got := find(store.IndicatorEmail, "filler7@example.com", 1000); len(got) != 100 {
+		t.Errorf("filler7: found %d events, want 100", len(got))
+	}
+}
+
+// TestIndicatorBlocksMove: the rows of finished blocks leave the recent
+// table for the index, sorted, in the commit that reaches the next block.
+func TestIndicatorBlocksMove(t *testing.T) {
+	ctx := context.Background()
+	s := openTestWith(t, Options{})
+	src := &store.Source{Name: "acme", AccountUUID: "ACME"}
+	if err := s.CreateSource(ctx, src, []string{"OnePassword.ItemUsage"}); err != nil {
+		t.Fatal(err)
+	}
+	sts, err := s.Streams(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	const block = 1 << blockShift
+	n := 0
+	insert := func(k int) {
+		t.Helper()
+		var page []store.Event
+		for range k {
+			page = append(page, store.Event{UUID: fmt.Sprint("e", n), EventTime: at.Add(time.Duration(n) * time.Second), ParseTime: at,
+				Raw: []byte(`{}`), IPs: []string{fmt.Sprintf("10.0.%d.%d", n/250%250, n%250)}, Emails: []string{"jane@example.com"}})
+			n++
+		}
+		if _, err := s.InsertEvents(ctx, sts[0].ID, page, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts := func() (recent, indexed, blocks int) {
+		t.Helper()
+		err := s.reader.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM event_indicators_recent),
+			(SELECT count(*) FROM event_indicators), (SELECT count(*) FROM event_indicator_blocks)`).Scan(&recent, &indexed, &blocks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	insert(block - 2) // seqs 1..block-2: block 0 unfinished
+	if r, i, b := counts(); r != 2*(block-2) || i != 0 || b != 1 {
+		t.Errorf("before the next block: %d recent rows, %d indexed, %d blocks", r, i, b)
+	}
+	insert(500) // reaches block 1
+	if r, i, b := counts(); r != 2*(n-(block-1)) || i != 2*(block-1) || b != 2 {
+		t.Errorf("after: %d recent rows, %d indexed, %d blocks; want %d, %d, 2", r, i, b, 2*(n-(block-1)), 2*(block-1))
+	}
+	evs, err := s.SearchIndicator(ctx, store.IndicatorQuery{Kind: store.IndicatorEmail, Value: "jane@example.com", Limit: n + 1})
+	if err != nil || len(evs) != n {
+		t.Fatalf("found %d events, want %d (%v)", len(evs), n, err)
+	}
+	for i, e := range evs {
+		if want := fmt.Sprint("e", n-1-i); e.UUID != want {
+			t.Fatalf("event %d is %s, want %s", i, e.UUID, want)
+		}
+	}
+}
