@@ -168,10 +168,13 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 	return *v, nil
 }
 
-// secretColumns are the columns Query may not read: a source's sealed
-// token, a destination's sealed secret, and a stream's cursor (which
-// replays the stream's events to whoever holds the token).
-var secretColumns = map[string][]string{"sources": {"token"}, "streams": {"cursor"}, "destinations": {"secret"}}
+// secretColumns are the columns Query may not read (the same as the SQLite
+// engine's): a source's sealed token, a destination's sealed secret, a
+// stream's cursor (which replays the stream's events to whoever holds the
+// token), a user's password hash (which could be cracked offline), and the
+// hashes of sessions and API tokens.
+var secretColumns = map[string][]string{"sources": {"token"}, "streams": {"cursor"}, "destinations": {"secret"},
+	"users": {"password_hash"}, "sessions": {"hash"}, "api_tokens": {"hash"}}
 
 // lakeRole is the role Query runs users' SQL as: one per login role, so
 // that two opwatch installations on one server, under different users,

@@ -94,3 +94,14 @@ func TestStore(t *testing.T) {
 		return openTestWith(t, Options{Now: clock.Now})
 	})
 }
+
+// TestStoreServerClock runs the suite on the database server's clock, the
+// way replicas run: the cases that move time are skipped, the rest run the
+// clock_timestamp() paths.
+func TestStoreServerClock(t *testing.T) {
+	testDSN(t)
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) store.Store {
+		clock.Ignore()
+		return openTestWith(t, Options{})
+	})
+}

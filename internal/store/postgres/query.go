@@ -105,7 +105,8 @@ func (s *Store) Query(ctx context.Context, query string, row func(columns []stri
 		cols[i] = f.Name
 	}
 	if len(cols) == 0 {
-		return row(cols, nil)
+		// SELECT INTO (which would make a table) among others.
+		return errors.New("the statement returns no columns: name the columns to read")
 	}
 	outer, err := lakeCall(ctx, conn, desc.Fields)
 	if err != nil {
@@ -151,16 +152,19 @@ func lakeCall(ctx context.Context, conn *pgx.Conn, fields []pgconn.FieldDescript
 	for i, f := range fields {
 		oids[i], mods[i] = int64(f.DataTypeOID), f.TypeModifier
 	}
-	rows, err := conn.Query(ctx, `SELECT format_type(t.oid, u.m), t.typcategory::text
+	rows, err := conn.Query(ctx, `SELECT format_type(t.oid, u.m), t.typcategory::text, t.typtype = 'p'
 		FROM unnest($1::bigint[], $2::int4[]) WITH ORDINALITY AS u(o, m, i) JOIN pg_type t ON t.oid = u.o::oid ORDER BY u.i`,
 		oids, mods)
 	if err != nil {
 		return "", err
 	}
-	type colType struct{ name, category string }
+	type colType struct {
+		name, category string
+		pseudo         bool
+	}
 	types, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (colType, error) {
 		var t colType
-		err := r.Scan(&t.name, &t.category)
+		err := r.Scan(&t.name, &t.category, &t.pseudo)
 		return t, err
 	})
 	if err != nil {
@@ -176,6 +180,10 @@ func lakeCall(ctx context.Context, conn *pgx.Conn, fields []pgconn.FieldDescript
 	sel := make([]string, len(fields))
 	def := make([]string, len(fields))
 	for i, f := range fields {
+		if types[i].pseudo {
+			return "", fmt.Errorf("column %q is of type %s, which a query cannot return here: cast it (%s::text)",
+				f.Name, types[i].name, f.Name)
+		}
 		c := "c" + strconv.Itoa(i+1)
 		def[i] = c + " " + types[i].name
 		switch f.DataTypeOID {
@@ -272,8 +280,8 @@ func queryError(ctx context.Context, err error) error {
 		}
 	case "42501": // insufficient_privilege
 		if strings.HasPrefix(pe.Message, "permission denied for table") {
-			return deniedError(pe.Message + ": queries may read every table but a source's token, a destination's secret " +
-				"and a stream's cursor; name the columns you need")
+			return deniedError(pe.Message + ": queries may read every table but the secrets (a source's token, a destination's " +
+				"secret, a stream's cursor, password, session and API token hashes); name the columns you need")
 		}
 		return deniedError(pe.Message)
 	case "25006": // read_only_sql_transaction

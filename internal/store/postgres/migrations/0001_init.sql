@@ -1,5 +1,5 @@
 -- The schema of opwatch on PostgreSQL: the same tables as the SQLite engine
--- (its migrations 0001 to 0005), with PostgreSQL's types. Times are
+-- (its migrations 0001 to 0006), with PostgreSQL's types. Times are
 -- timestamptz (microseconds); text that comes from outside (event fields,
 -- errors, alert titles) is stored through the engine's text encoding, which
 -- keeps a NUL character (that text cannot hold) reversibly escaped.
@@ -301,6 +301,44 @@ CREATE TABLE stage_leases (
 	stage       text PRIMARY KEY,
 	lease_owner text NOT NULL,
 	lease_until timestamptz NOT NULL
+);
+
+-- Console sign-in: users, their sessions and the API's tokens. Only hashes
+-- are stored (argon2id for passwords, SHA-256 for session ids and tokens);
+-- Query may not read the password hashes. Session times are the auth
+-- service's clock.
+CREATE TABLE users (
+	id            text PRIMARY KEY,
+	name          text NOT NULL UNIQUE,
+	role          text NOT NULL CHECK (role IN ('admin', 'analyst')),
+	password_hash text NOT NULL,
+	created_at    timestamptz NOT NULL,
+	updated_at    timestamptz NOT NULL,
+	last_login_at timestamptz
+);
+
+CREATE TABLE sessions (
+	hash       text PRIMARY KEY,
+	user_id    text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	created_at timestamptz NOT NULL,
+	seen_at    timestamptz NOT NULL,
+	idle_until timestamptz NOT NULL,
+	expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_ends ON sessions (idle_until);
+
+CREATE TABLE api_tokens (
+	id           text PRIMARY KEY,
+	name         text NOT NULL UNIQUE,
+	role         text NOT NULL CHECK (role IN ('admin', 'analyst')),
+	hash         text NOT NULL UNIQUE,
+	last4        text NOT NULL,
+	created_by   text NOT NULL DEFAULT '',
+	created_at   timestamptz NOT NULL,
+	expires_at   timestamptz,
+	last_used_at timestamptz
 );
 
 -- The alert epoch's row exists from the start, so that CommitDetect can

@@ -1,0 +1,191 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opwatch/opwatch/internal/store"
+)
+
+// newStream makes a source with one stream and returns the stream.
+func newStream(t *testing.T, s *Store, name string) store.Stream {
+	t.Helper()
+	ctx := context.Background()
+	src := &store.Source{Name: name, AccountUUID: "acct-" + name}
+	if err := s.CreateSource(ctx, src, []string{"OnePassword.SignInAttempt"}); err != nil {
+		t.Fatal(err)
+	}
+	sts, err := s.Streams(ctx, src.ID)
+	if err != nil || len(sts) != 1 {
+		t.Fatalf("streams: %v, %v", sts, err)
+	}
+	return sts[0]
+}
+
+func event(uuid string, at time.Time) store.Event {
+	return store.Event{UUID: uuid, EventTime: at, ParseTime: at, Raw: []byte(fmt.Sprintf(`{"uuid":%q}`, uuid))}
+}
+
+// TestEventsAfterInFlightWriter holds one writer's transaction open after
+// its insert (its seq taken, not committed) while a second writer commits:
+// a reader must never see the second's event before the first's, or it
+// would move past the first's seq and skip it for good. The engine makes
+// the second writer wait for the first.
+func TestEventsAfterInFlightWriter(t *testing.T) {
+	ctx := context.Background()
+	s := openTestWith(t, Options{})
+	st := newStream(t, s, "acme")
+	other := newStream(t, s, "globex") // the writers share no row but the lock
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var tg target
+	if err := tx.QueryRow(ctx, streamTarget, st.ID).Scan(&tg.sourceID, &tg.logType, &tg.sourceName, &tg.account); err != nil {
+		t.Fatal(err)
+	}
+	first := []store.Event{event("first", at)}
+	b, err := prepareBatch(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.writeBatch(ctx, tx, b, tg, nil, at, "", "", st.ID); err != nil || n != 1 {
+		t.Fatalf("first writer: %d, %v", n, err)
+	}
+
+	second := make(chan error, 1)
+	go func() {
+		_, err := s.InsertEvents(ctx, other.ID, []store.Event{event("second", at.Add(time.Second))}, nil)
+		second <- err
+	}()
+	// Wait until the second writer either waits for the first or is done
+	// (which it must not be).
+	var done bool
+	for waiting := false; !waiting && !done; {
+		select {
+		case err := <-second:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		default:
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_locks
+				WHERE locktype = 'advisory' AND NOT granted AND classid = $1`, eventsLock).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	got, err := s.EventsAfter(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("while the first writer is in flight, a reader sees %s (seq %d): it would skip the first's seq", got[0].UUID, got[0].Seq)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !done {
+		if err := <-second; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = s.EventsAfter(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].UUID != "first" || got[1].UUID != "second" || got[0].Seq >= got[1].Seq {
+		t.Fatalf("after both commits: %+v", got)
+	}
+}
+
+// TestQueryGuard tries the ways a statement could write, read a secret, or
+// leave something behind on the connection; every one must fail, and the
+// store must work the same after.
+func TestQueryGuard(t *testing.T) {
+	ctx := context.Background()
+	s := openTestWith(t, Options{})
+	st := newStream(t, s, "acme")
+	if _, err := s.InsertEvents(ctx, st.ID, []store.Event{event("e1", time.Now())}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDestination(ctx, &store.Destination{Name: "d", Type: store.DestWebhook, Secret: []byte("sealed-secret")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, &store.User{Name: "jane", Role: "admin", PasswordHash: "$argon2id$secret"}); err != nil {
+		t.Fatal(err)
+	}
+	denied := []string{
+		"SELECT password_hash FROM users",
+		"SELECT token FROM sources",
+		"SELECT secret FROM destinations",
+		"TABLE streams",
+		"SELECT query_to_xml('select token from sources', true, true, '')",
+		"SELECT table_to_xml('sources', true, true, '')",
+		"SELECT set_config('role', current_user, true), query_to_xml('select cursor from streams', true, true, '')",
+		"SELECT set_config('role', session_user, true)",
+		"SELECT pg_read_file('/etc/hostname')",
+		"SELECT nextval(pg_get_serial_sequence('events', 'seq'))",
+		"WITH d AS (DELETE FROM events RETURNING 1) SELECT count(*) FROM d",
+		"WITH u AS (UPDATE streams SET status = 'stopped' RETURNING 1) SELECT count(*) FROM u",
+		"EXPLAIN ANALYZE DELETE FROM events",
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()",
+		"COPY (SELECT 1) TO PROGRAM 'touch /tmp/pwned'",
+		"DO $$ BEGIN RAISE EXCEPTION '%', (SELECT token FROM sources LIMIT 1); END $$",
+		"SET ROLE postgres",
+		"CALL nothing()",
+		"CREATE TEMP TABLE t (x int)",
+		"LOCK TABLE events",
+		"SELECT * FROM streams FOR UPDATE",
+	}
+	for _, q := range denied {
+		err := s.Query(ctx, q, func([]string, []any) error { return nil })
+		if !errors.Is(err, store.ErrReadOnly) {
+			t.Errorf("Query(%q): err = %v, want ErrReadOnly", q, err)
+		}
+		if err != nil && (strings.Contains(err.Error(), "sealed") || strings.Contains(err.Error(), "argon2")) {
+			t.Errorf("Query(%q): the error shows a secret: %v", q, err)
+		}
+	}
+	// Not refused as writes, but refused all the same, and nothing made.
+	for _, q := range []string{"SELECT * INTO pwned FROM events", "SELEC 1", "SELECT pg_advisory_lock(1)"} {
+		if err := s.Query(ctx, q, func([]string, []any) error { return nil }); err == nil {
+			t.Errorf("Query(%q) succeeded", q)
+		}
+	}
+	// What a read may make on the server goes with its transaction,
+	// which Query always rolls back.
+	if err := s.Query(ctx, "SELECT lo_from_bytea(0, 'x')", func([]string, []any) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var pwned, lo bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('pwned') IS NOT NULL, EXISTS (SELECT FROM pg_largeobject_metadata)`).
+		Scan(&pwned, &lo); err != nil || pwned || lo {
+		t.Errorf("queries left a table (%v) or a large object (%v) behind: %v", pwned, lo, err)
+	}
+	// A session-level lock taken by a query is let go with its connection:
+	// here the one that would hold every insert back.
+	for range 8 { // more than the lake's connections
+		q := fmt.Sprintf("SELECT pg_advisory_lock(%d, 'events'::regclass::oid::int)::text", eventsLock)
+		if err := s.Query(ctx, q, func([]string, []any) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ictx, cancel := context.WithTimeout(ctx, time.Minute) // a backstop against a hang, not a timing
+	defer cancel()
+	if _, err := s.InsertEvents(ictx, st.ID, []store.Event{event("after", time.Now())}, nil); err != nil {
+		t.Fatalf("insert after a query took the events lock: %v", err)
+	}
+	// The store's own connections were not killed.
+	if n, err := s.LatestSeq(ctx); err != nil || n == 0 {
+		t.Errorf("after the queries: LatestSeq = %d, %v", n, err)
+	}
+}
