@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/opwatch/opwatch/internal/health"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
+	"github.com/opwatch/opwatch/internal/replica"
 	"github.com/opwatch/opwatch/internal/safetext"
 	"github.com/opwatch/opwatch/internal/server"
 	"github.com/opwatch/opwatch/internal/source"
@@ -53,6 +55,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts.out = e.stdout
+	if *rulesDir != "" {
+		opts.ruleDirs = append(opts.ruleDirs, *rulesDir)
+	}
+	opts.ruleDirs = append(opts.ruleDirs, cfg.Detections.Rules...)
 	rules, err := loadConfiguredRules(*rulesDir, cfg.Detections)
 	if err != nil {
 		return err
@@ -141,11 +148,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 // serveFlags are the flags of serve that demo shares.
 type serveFlags struct {
 	listen, publicURL, retention string
+	tlsCert, tlsKey              string
 }
 
 func (sf *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.listen, "listen", defaultListen, "serve /healthz, /readyz and /metrics on this `address` (host:port), or off")
 	fs.StringVar(&sf.publicURL, "public-url", "", "the console's `URL` as people reach it: notifications link to URL/alerts/ID (or alerts.public_url)")
+	fs.StringVar(&sf.tlsCert, "tls-cert", "", "serve the console over HTTPS with this certificate `file` (PEM; with --tls-key)")
+	fs.StringVar(&sf.tlsKey, "tls-key", "", "the private key `file` of --tls-cert (PEM)")
 	fs.StringVar(&sf.retention, "alert-retention", "", "delete resolved alerts this `long` after their last change, daily, or off (default 730d, or alerts.retention)")
 }
 
@@ -158,11 +168,18 @@ type serveOptions struct {
 	retention time.Duration // 0: keep
 	lease     time.Duration
 	ln        net.Listener // already listening (the demo's); else listen is opened
+	tls       server.TLS
+	ruleDirs  []string  // the user's rule folders, whose code the console shows
+	out       io.Writer // where the first admin's one-time password is printed
 }
 
 // options reads the flags over the configuration's alerts section.
 func (sf *serveFlags) options(fs *flag.FlagSet, c config.Alerts) (serveOptions, error) {
-	o := serveOptions{listen: sf.listen, publicURL: c.PublicURL, retention: time.Duration(c.Retention), lease: time.Duration(c.DeliveryLease)}
+	o := serveOptions{listen: sf.listen, publicURL: c.PublicURL, retention: time.Duration(c.Retention), lease: time.Duration(c.DeliveryLease),
+		tls: server.TLS{CertFile: sf.tlsCert, KeyFile: sf.tlsKey}, out: io.Discard}
+	if (sf.tlsCert == "") != (sf.tlsKey == "") {
+		return o, usagef("--tls-cert and --tls-key go together: give both files, or neither for plain HTTP")
+	}
 	if o.lease == 0 {
 		o.lease = config.DefaultDeliveryLease
 	}
@@ -215,19 +232,29 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 		a.log.Info("recorded the expiry of the sources' tokens", "sources", strings.Join(changed, ", "))
 	}
 	m := a.newMetrics()
+	router := alert.NewRouter(alert.RouterConfig{Store: a.alerts, Logger: a.log})
+	triage := alert.NewTriage(alert.TriageConfig{Store: a.alerts, Logger: a.log})
 	// The listener is taken first: an address in use is known before
 	// anything runs.
 	var srv *http.Server
 	ln := o.ln
 	if o.listen != "" {
-		srv = server.NewServer(o.listen, server.NewHandler(server.Config{Store: a.store, Metrics: m.Registry(), Logger: a.log}), a.log)
+		mux := server.NewHandler(server.Config{Store: a.store, Metrics: m.Registry(), Logger: a.log})
+		if err := a.mountConsole(ctx, mux, rules, triage, o); err != nil {
+			return err
+		}
+		srv = server.NewServer(o.listen, mux, a.log)
 		if ln == nil {
-			if ln, err = server.Listen(srv, server.TLS{}); err != nil {
+			if ln, err = server.Listen(srv, o.tls); err != nil {
 				return fmt.Errorf("--listen: %w", err)
 			}
 			defer ln.Close()
 		}
 	}
+	// One owner id for everything this process leases: streams,
+	// notifications, and the stages that run on one replica at a time.
+	owner := ingest.NewOwner()
+	runner := &replica.Runner{Store: a.store, Self: self(owner), Logger: a.log}
 	in := ingest.New(ingest.Config{
 		Metrics: m, ObserveRequest: m.ObserveRequest,
 		Store: a.store, Secrets: a.secrets, Logger: a.log,
@@ -235,20 +262,20 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 		ReconcileEvery:  time.Duration(cfg.Ingest.ReconcileEvery),
 		ReconcileWindow: time.Duration(cfg.Ingest.ReconcileWindow),
 		UserAgent:       userAgent(),
+		Owner:           owner,
 	})
-	router := alert.NewRouter(alert.RouterConfig{Store: a.alerts, Logger: a.log})
-	triage := alert.NewTriage(alert.TriageConfig{Store: a.alerts, Logger: a.log})
 	det := detect.NewStage(detect.StageConfig{Store: a.store, Rules: rules, Logger: a.log, Route: router.Route, Metrics: m})
 	del := alert.NewDeliverer(alert.DeliverConfig{
 		Store: a.alerts, Sender: newSender(a.log), Secrets: a.secrets, Router: router,
-		Summary: summarizer(a.store, rules, a.log), PublicURL: o.publicURL, Logger: a.log, LeaseFor: o.lease,
+		Summary: summarizer(a.store, rules, a.log), PublicURL: o.publicURL, Logger: a.log, LeaseFor: o.lease, Owner: owner,
 	})
 	mon := health.New(health.Config{Store: a.alerts, Route: router.Route, Resolve: triage.Resolve, Logger: a.log})
 	parts := []part{
 		{"ingest", in.Run},
-		{"detect", det.Run},
-		{"health", mon.Run},
+		{"detect", func(ctx context.Context) error { return runner.Singleton(ctx, detect.StageName, det.Run) }},
+		{"health", func(ctx context.Context) error { return runner.Singleton(ctx, "health", mon.Run) }},
 		{"deliver", del.Run},
+		{"replica", runner.Heartbeat},
 	}
 	if o.retention > 0 {
 		parts = append(parts, part{"retention", func(ctx context.Context) error { return a.purgeAlerts(ctx, o.retention) }})
@@ -256,7 +283,7 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 	if srv != nil {
 		parts = append(parts, part{"web", func(ctx context.Context) error { return server.Serve(ctx, srv, ln) }})
 	}
-	a.log.Info("opwatch serving", "db", a.db, "sources", len(srcs), "listen", listenAddr(ln))
+	a.log.Info("opwatch serving", "db", a.db, "sources", len(srcs), "listen", listenAddr(ln), "replica", owner)
 	err = runGroup(ctx, a.log, parts)
 	a.log.Info("opwatch stopped")
 	return err
@@ -404,9 +431,18 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		}
 		receiverLine = fmt.Sprintf("  Webhook receiver: %s (destination %q; every alert delivered to it is printed below)", rcv.url(), demoDestination)
 	}
-	metricsLine := "  Metrics: off (--listen off)"
+	metricsLine := "  Console: off (--listen off)"
 	if opts.listen != "" {
-		metricsLine = fmt.Sprintf("  Metrics: http://%s/metrics (health: /healthz, /readyz)", opts.listen)
+		pw, err := a.demoLogin(ctx)
+		if err != nil {
+			return err
+		}
+		scheme := "http"
+		if opts.tls.Enabled() {
+			scheme = "https"
+		}
+		metricsLine = fmt.Sprintf("  Console: %s://%s/ (sign in as admin, password %s; a new one at every demo start)\n"+
+			"  Metrics: %s://%s/metrics (health: /healthz, /readyz)", scheme, opts.listen, pw, scheme, opts.listen)
 	}
 	fmt.Fprintf(e.stdout, `opwatch demo
   1Password Events API emulator: %s (%d events of each type over the past 24h, %g new per minute)

@@ -106,7 +106,7 @@ func New(cfg Config) *Ingester {
 		cfg.Now = time.Now
 	}
 	if cfg.Owner == "" {
-		cfg.Owner = defaultOwner()
+		cfg.Owner = NewOwner()
 	}
 	if cfg.PageLimit <= 0 || cfg.PageLimit > 1000 {
 		cfg.PageLimit = 1000

@@ -61,7 +61,10 @@ func (p process) complete() bool {
 	return p.Host != "" && p.PID > 0 && p.BootID != "" && p.PIDNS != "" && p.Start != ""
 }
 
-func defaultOwner() string {
+// NewOwner returns a lease owner id for this process (see ownerID): serve
+// gives the same one to every stage, so `opwatch status` shows what each
+// replica holds.
+func NewOwner() string {
 	var b [4]byte
 	rand.Read(b[:])
 	return ownerID(selfProcess(), hex.EncodeToString(b[:]))
