@@ -225,7 +225,7 @@ func alertsShow(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read alert: %w", err)
 	}
-	hist, err := a.alerts.AlertHistory(ctx, al.ID)
+	hist, err := a.store.AlertHistory(ctx, al.ID)
 	if err != nil {
 		return fmt.Errorf("read the alert's history: %w", err)
 	}

@@ -155,7 +155,7 @@ func alertsChange(ctx context.Context, e *env, verb string, args []string) error
 	if err != nil {
 		return fmt.Errorf("read alert: %w", err)
 	}
-	tr := alert.NewTriage(alert.TriageConfig{Store: a.alerts})
+	tr := alert.NewTriage(alert.TriageConfig{Store: a.store})
 	var after store.Alert
 	switch verb {
 	case store.ActionTriage:
@@ -280,11 +280,11 @@ type deliveries []delivery
 
 // deliveries reads an alert's notifications, oldest first.
 func (a *app) deliveries(ctx context.Context, alertID string) (deliveries, error) {
-	ns, err := a.alerts.ListNotifications(ctx, store.NotificationFilter{AlertID: alertID, Limit: 1000})
+	ns, err := a.store.ListNotifications(ctx, store.NotificationFilter{AlertID: alertID, Limit: 1000})
 	if err != nil {
 		return nil, fmt.Errorf("read the alert's notifications: %w", err)
 	}
-	ds, err := a.alerts.Destinations(ctx)
+	ds, err := a.store.Destinations(ctx)
 	if err != nil {
 		return nil, err
 	}

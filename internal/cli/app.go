@@ -19,10 +19,7 @@ import (
 // app is what most verbs need: the store, the key that seals tokens (nil
 // when it could not be loaded for a read), the source service and a logger.
 type app struct {
-	store store.Store
-	// alerts is the store's parts for alerts out (destinations, outbox,
-	// triage, health).
-	alerts  alertStore
+	store   store.Store
 	secrets *secret.Box
 	sources *source.Service
 	log     *slog.Logger
@@ -31,21 +28,9 @@ type app struct {
 
 func (a *app) Close() error { return a.store.Close() }
 
-// alertStore is the store's parts for alerts out.
-type alertStore interface {
-	store.Destinations
-	store.Triage
-	store.Deliver
-	store.Health
-}
-
 // newApp wraps an open store.
 func newApp(st store.Store, log *slog.Logger, db string) (*app, error) {
-	as, ok := st.(alertStore)
-	if !ok {
-		return nil, errors.New("this database engine cannot keep destinations and alert history")
-	}
-	return &app{store: st, alerts: as, log: log, db: db}, nil
+	return &app{store: st, log: log, db: db}, nil
 }
 
 // keyPolicy says whether opening may create the key that seals tokens.
@@ -118,7 +103,7 @@ func (e *env) loadKey(ctx context.Context, a *app, kp keyPolicy) error {
 		if err != nil {
 			return err
 		}
-		dests, err := a.alerts.Destinations(ctx)
+		dests, err := a.store.Destinations(ctx)
 		if err != nil {
 			return err
 		}

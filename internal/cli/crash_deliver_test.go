@@ -245,6 +245,6 @@ func waitFor(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer, what string, cond f
 
 // testStore is the store as the test reads and writes it.
 type testStore interface {
-	alertStore
+	store.Store
 	Close() error
 }

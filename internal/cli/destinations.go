@@ -424,7 +424,7 @@ func destAdd(ctx context.Context, e *env, args []string) error {
 	if err := sealDestination(a.secrets, &d, s, sec); err != nil {
 		return err
 	}
-	if err := a.alerts.CreateDestination(ctx, &d); err != nil {
+	if err := a.store.CreateDestination(ctx, &d); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("a destination named %s exists: pick another name, or change it with `opwatch destinations update %s`", quoted(name), quoted(name))
 		}
@@ -480,7 +480,7 @@ func destUpdate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	cur, err := a.alerts.DestinationByName(ctx, pos[0])
+	cur, err := a.store.DestinationByName(ctx, pos[0])
 	if err != nil {
 		return destNotFound(pos[0], err)
 	}
@@ -505,7 +505,7 @@ func destUpdate(ctx context.Context, e *env, args []string) error {
 	if err := sealDestination(a.secrets, &d, t.Settings, t.Secret); err != nil {
 		return err
 	}
-	if err := a.alerts.UpdateDestination(ctx, d); err != nil {
+	if err := a.store.UpdateDestination(ctx, d); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("a destination named %s exists: pick another --name", quoted(d.Name))
 		}
@@ -548,7 +548,7 @@ func destList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	ds, err := a.alerts.Destinations(ctx)
+	ds, err := a.store.Destinations(ctx)
 	if err != nil {
 		return err
 	}
@@ -559,7 +559,7 @@ func destList(ctx context.Context, e *env, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tSENDS TO\tMIN SEVERITY\tALERT TYPES\tENABLED\tPENDING\tSENT\tFAILED\tLAST ERROR")
 	for _, d := range ds {
-		st, err := a.alerts.DestinationStats(ctx, d.ID)
+		st, err := a.store.DestinationStats(ctx, d.ID)
 		if err != nil {
 			return err
 		}
@@ -594,11 +594,11 @@ func destShow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	d, err := a.alerts.DestinationByName(ctx, pos[0])
+	d, err := a.store.DestinationByName(ctx, pos[0])
 	if err != nil {
 		return destNotFound(pos[0], err)
 	}
-	st, err := a.alerts.DestinationStats(ctx, d.ID)
+	st, err := a.store.DestinationStats(ctx, d.ID)
 	if err != nil {
 		return err
 	}
@@ -643,7 +643,7 @@ func destShow(ctx context.Context, e *env, args []string) error {
 	if *limit == 0 {
 		return nil
 	}
-	ns, err := a.alerts.ListNotifications(ctx, store.NotificationFilter{DestinationID: d.ID, Limit: *limit})
+	ns, err := a.store.ListNotifications(ctx, store.NotificationFilter{DestinationID: d.ID, Limit: *limit})
 	if err != nil {
 		return err
 	}
@@ -706,7 +706,7 @@ func destTest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	d, err := a.alerts.DestinationByName(ctx, pos[0])
+	d, err := a.store.DestinationByName(ctx, pos[0])
 	if err != nil {
 		return destNotFound(pos[0], err)
 	}
@@ -795,15 +795,15 @@ func destRemove(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	d, err := a.alerts.DestinationByName(ctx, pos[0])
+	d, err := a.store.DestinationByName(ctx, pos[0])
 	if err != nil {
 		return destNotFound(pos[0], err)
 	}
-	st, err := a.alerts.DestinationStats(ctx, d.ID)
+	st, err := a.store.DestinationStats(ctx, d.ID)
 	if err != nil {
 		return err
 	}
-	if err := a.alerts.DeleteDestination(ctx, d.ID); err != nil {
+	if err := a.store.DeleteDestination(ctx, d.ID); err != nil {
 		return destNotFound(pos[0], err)
 	}
 	fmt.Fprintf(e.stdout, "Removed destination %s", safetext.Terminal(d.Name))
@@ -843,14 +843,14 @@ func destinationFromConfig(e *env, cd config.Destination) (store.Destination, al
 // applyDestination creates or rewrites the destination named d.Name, as
 // the configuration declares it (sources as code, for destinations).
 func (a *app) applyDestination(ctx context.Context, d store.Destination, s alert.Settings, sec alert.Secret) (created bool, err error) {
-	cur, err := a.alerts.DestinationByName(ctx, d.Name)
+	cur, err := a.store.DestinationByName(ctx, d.Name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		d.ID = store.NewID()
 		if err := sealDestination(a.secrets, &d, s, sec); err != nil {
 			return false, err
 		}
-		return true, a.alerts.CreateDestination(ctx, &d)
+		return true, a.store.CreateDestination(ctx, &d)
 	case err != nil:
 		return false, err
 	case cur.Type != d.Type:
@@ -860,5 +860,5 @@ func (a *app) applyDestination(ctx context.Context, d store.Destination, s alert
 	if err := sealDestination(a.secrets, &d, s, sec); err != nil {
 		return false, err
 	}
-	return false, a.alerts.UpdateDestination(ctx, d)
+	return false, a.store.UpdateDestination(ctx, d)
 }

@@ -232,8 +232,8 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 		a.log.Info("recorded the expiry of the sources' tokens", "sources", strings.Join(changed, ", "))
 	}
 	m := a.newMetrics()
-	router := alert.NewRouter(alert.RouterConfig{Store: a.alerts, Logger: a.log})
-	triage := alert.NewTriage(alert.TriageConfig{Store: a.alerts, Logger: a.log})
+	router := alert.NewRouter(alert.RouterConfig{Store: a.store, Logger: a.log})
+	triage := alert.NewTriage(alert.TriageConfig{Store: a.store, Logger: a.log})
 	// The listener is taken first: an address in use is known before
 	// anything runs.
 	var srv *http.Server
@@ -266,10 +266,10 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 	})
 	det := detect.NewStage(detect.StageConfig{Store: a.store, Rules: rules, Logger: a.log, Route: router.Route, Metrics: m})
 	del := alert.NewDeliverer(alert.DeliverConfig{
-		Store: a.alerts, Sender: newSender(a.log), Secrets: a.secrets, Router: router,
+		Store: a.store, Sender: newSender(a.log), Secrets: a.secrets, Router: router,
 		Summary: summarizer(a.store, rules, a.log), PublicURL: o.publicURL, Logger: a.log, LeaseFor: o.lease, Owner: owner,
 	})
-	mon := health.New(health.Config{Store: a.alerts, Route: router.Route, Resolve: triage.Resolve, Logger: a.log})
+	mon := health.New(health.Config{Store: a.store, Route: router.Route, Resolve: triage.Resolve, Logger: a.log})
 	parts := []part{
 		{"ingest", in.Run},
 		{"detect", func(ctx context.Context) error { return runner.Singleton(ctx, detect.StageName, det.Run) }},
@@ -295,7 +295,7 @@ func (a *app) purgeAlerts(ctx context.Context, retention time.Duration) error {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
-		n, err := a.alerts.PurgeAlerts(ctx, time.Now().Add(-retention))
+		n, err := a.store.PurgeAlerts(ctx, time.Now().Add(-retention))
 		switch {
 		case ctx.Err() != nil:
 			return nil

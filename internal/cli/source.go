@@ -622,7 +622,7 @@ func sourceShow(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(w, "  token:     features %s; expiry %s\n", strings.Join(feats, ", "), s.Claims.ExpiryText(time.Now()))
 	}
-	conds, err := health.Conditions(ctx, a.alerts, src.ID, time.Now())
+	conds, err := health.Conditions(ctx, a.store, src.ID, time.Now())
 	if err != nil {
 		return fmt.Errorf("check the source's health: %w", err)
 	}

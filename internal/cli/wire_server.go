@@ -25,7 +25,7 @@ func buildInfo() metrics.BuildInfo {
 func (a *app) newMetrics() *metrics.Opwatch {
 	m := metrics.NewOpwatch(metrics.OpwatchOptions{Build: buildInfo(), Logger: a.log})
 	m.CollectStreams(a.store)
-	m.CollectOutbox(a.alerts)
+	m.CollectOutbox(a.store)
 	m.CollectDetectLag(a.store)
 	return m
 }
