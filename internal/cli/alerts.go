@@ -41,7 +41,7 @@ func runAlerts(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, alertsUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := args[0], args[1:]
+	sub, args := subcommand(args)
 	switch sub {
 	case "list", "ls":
 		return alertsList(ctx, e, args)

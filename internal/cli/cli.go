@@ -401,3 +401,35 @@ func wantArgs(fs *flag.FlagSet, pos []string, min, max int, what string) error {
 	}
 	return nil
 }
+
+// globalValueFlags are the global flags that take a value.
+var globalValueFlags = map[string]bool{"db": true, "key-file": true, "log-level": true, "log-format": true}
+
+// subcommand splits a verb's arguments into its subcommand and the rest,
+// so that global flags may come before the subcommand too (`source --db F
+// list`): they are moved after it, where its flag set reads them.
+func subcommand(args []string) (string, []string) {
+	var lead []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			if a == "--" {
+				i++
+				if i == len(args) {
+					return "", lead
+				}
+			}
+			return args[i], append(lead, args[i+1:]...)
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !globalValueFlags[name] {
+			return a, append(lead, args[i+1:]...) // -h, or a mistake the subcommand names
+		}
+		lead = append(lead, a)
+		if !hasValue && i+1 < len(args) {
+			i++
+			lead = append(lead, args[i])
+		}
+	}
+	return "", lead
+}

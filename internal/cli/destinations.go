@@ -51,7 +51,7 @@ func runDestinations(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, destinationsUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := args[0], args[1:]
+	sub, args := subcommand(args)
 	switch sub {
 	case "add":
 		return destAdd(ctx, e, args)

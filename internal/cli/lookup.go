@@ -44,7 +44,7 @@ func runLookup(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, lookupUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := args[0], args[1:]
+	sub, args := subcommand(args)
 	switch sub {
 	case "load":
 		return lookupLoad(ctx, e, args)

@@ -41,7 +41,7 @@ func runRules(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, rulesUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := args[0], args[1:]
+	sub, args := subcommand(args)
 	switch sub {
 	case "test":
 		return rulesTest(e, args)

@@ -45,7 +45,7 @@ func runSource(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, sourceUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := args[0], args[1:]
+	sub, args := subcommand(args)
 	switch sub {
 	case "add":
 		return sourceAdd(ctx, e, args)

@@ -39,7 +39,7 @@ func runUsers(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, usersUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := args[0], args[1:]
+	sub, args := subcommand(args)
 	switch sub {
 	case "add":
 		return usersAdd(ctx, e, args)
@@ -296,7 +296,7 @@ func runTokens(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, tokensUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := args[0], args[1:]
+	sub, args := subcommand(args)
 	switch sub {
 	case "create", "add":
 		return tokensCreate(ctx, e, args)
