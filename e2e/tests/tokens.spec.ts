@@ -26,7 +26,7 @@ test('a malformed token is refused with a clear message and nothing is stored', 
   // Still on the credentials step, the token not put back into the form.
   await expect(page.getByLabel('Access Token')).toHaveValue('');
   await expect(page.getByText('Source name:')).toContainText(name);
-  await shot(page, testInfo, 'malformed-token', 'wizard-malformed');
+  await shot(page, testInfo, 'malformed-token');
 
   await page.goto('/sources');
   await expect(page.getByRole('heading', { name: 'Sources' })).toBeVisible();
@@ -44,7 +44,7 @@ test('a token without item usages and audit events is accepted with a warning fo
   await expect(page.getByRole('row', { name: /OnePassword\.ItemUsage/ })).toContainText('not granted by the token');
   await expect(page.getByRole('row', { name: /OnePassword\.AuditEvent/ })).toContainText('not granted by the token');
   await expect(page.getByRole('row', { name: /OnePassword\.SignInAttempt/ })).toContainText('read ok');
-  await shot(page, testInfo, 'unscoped-token', 'wizard-warning');
+  await shot(page, testInfo, 'unscoped-token');
   await page.getByRole('button', { name: 'Finish' }).click();
   await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
   await expect(page.locator('dl.facts')).toContainText('signinattempts');

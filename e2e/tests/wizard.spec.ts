@@ -7,7 +7,7 @@ import { test, expect, signIn, shot, SOURCE } from './fixtures';
 test('the setup wizard, from signing in to the first events on the source page', async ({ page, state }, testInfo) => {
   await page.goto('/');
   await expect(page).toHaveURL(/\/login/);
-  await shot(page, testInfo, '01-login', 'login');
+  await shot(page, testInfo, '01-login');
   await signIn(page, state.admin);
   await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
   await expect(page.getByText('No source yet.')).toBeVisible();
@@ -22,7 +22,7 @@ test('the setup wizard, from signing in to the first events on the source page',
   await search.press('Enter');
   const tile = page.locator('#tiles a.tile', { hasText: '1Password' });
   await expect(tile).toBeVisible();
-  await shot(page, testInfo, '02-catalogue', 'catalogue');
+  await shot(page, testInfo, '02-catalogue');
   await tile.click();
   await expect(page.getByRole('heading', { level: 1, name: '1Password' })).toBeVisible();
   await page.getByRole('link', { name: 'Start Setup' }).click();
@@ -67,5 +67,5 @@ test('the setup wizard, from signing in to the first events on the source page',
   const newest = page.locator('section', { has: page.getByRole('heading', { name: 'Newest events' }) });
   await expect(newest.locator('tbody tr').first()).toBeVisible({ timeout: 240_000 });
   await expect(page.getByText('Trigger an alert when no events are processed: yes, after 1 day.')).toBeVisible();
-  await shot(page, testInfo, '05-source', 'source');
+  await shot(page, testInfo, '05-source');
 });
