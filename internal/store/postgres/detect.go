@@ -24,16 +24,34 @@ func scanStoredEvent(r pgx.CollectableRow) (store.StoredEvent, error) {
 	return e, err
 }
 
-// EventsAfter returns up to limit events with seq > after, in seq order.
-// It never skips an event committed late: inserts are serialised by
-// eventsLock (see insert.go), so when this statement's snapshot holds seq n,
-// it holds every seq below n that will ever be committed.
+// inFlightBound is the lowest seq a writer in flight may still commit: the
+// lowest in-flight mark (see markInFlight), or the next seq the sequence
+// will hand out. Its key is taken apart as pg_locks shows a bigint key:
+// the high half as classid, the low half as objid. Marks of other users of
+// bigint advisory locks in the database only make the bound lower: a reader
+// waits, never skips.
+const inFlightBound = `SELECT least(
+	(SELECT min((l.classid::bigint << 32) | l.objid::bigint) FROM pg_locks l
+		WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())),
+	(SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM events_seq_seq))`
+
+// EventsAfter returns up to limit events with seq > after, in seq order,
+// never one at or past a seq a writer in flight may still commit: it reads
+// that bound first, then the events in a later statement, and so a later
+// snapshot. See markInFlight.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]store.StoredEvent, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+storedEventColumns+` FROM events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`,
-		after, limit)
+	var bound int64
+	if err := s.pool.QueryRow(ctx, inFlightBound).Scan(&bound); err != nil {
+		return nil, fmt.Errorf("read events after %d: the writers in flight: %w", after, err)
+	}
+	if bound <= after+1 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+storedEventColumns+` FROM events e WHERE e.seq > $1 AND e.seq < $2
+		ORDER BY e.seq LIMIT $3`, after, bound, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", after, err)
 	}

@@ -167,6 +167,11 @@ func poolConfig(dsn string, maxConns int32, readOnly bool) (*pgxpool.Config, err
 	if readOnly {
 		params["default_transaction_read_only"] = "on"
 	}
+	// A transaction left open (a client hung mid-commit) would hold the
+	// readers of events back (see markInFlight), and its locks: end it.
+	if params["idle_in_transaction_session_timeout"] == "" {
+		params["idle_in_transaction_session_timeout"] = "300000" // 5 minutes
+	}
 	cfg.MaxConns = maxConns
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	return cfg, nil

@@ -51,8 +51,8 @@ CREATE INDEX streams_due ON streams (next_poll_at, id) WHERE enabled AND status 
 CREATE TABLE events (
 	seq                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	source_id          text NOT NULL,
-	log_type           text NOT NULL,
-	uuid               text NOT NULL,
+	log_type           text COLLATE "C" NOT NULL,
+	uuid               text COLLATE "C" NOT NULL,
 	p_event_time       timestamptz NOT NULL,
 	p_parse_time       timestamptz NOT NULL,
 	p_row_id           text NOT NULL,
@@ -60,12 +60,13 @@ CREATE TABLE events (
 	p_any_ip_addresses text[], -- NULL when none
 	p_any_emails       text[], -- NULL when none
 	raw                bytea NOT NULL,
-	account            text NOT NULL
+	account            text COLLATE "C" NOT NULL
 );
 
 -- The unique key of an event is (account, log type, event time, uuid);
 -- time leads, so that new events land at the right edge of the index, and
--- it serves time ranges in the log-type views.
+-- it serves time ranges in the log-type views. Its text compares bytes
+-- (COLLATE "C"), as SQLite's does, and costs less than a locale's rules.
 CREATE UNIQUE INDEX events_key ON events (log_type, p_event_time, account, uuid);
 -- Indicator search: p_any_ip_addresses @> ARRAY['192.0.2.1'], or
 -- '192.0.2.1' = ANY (p_any_ip_addresses) on a small range.
