@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -327,7 +328,8 @@ func matchSteps(matches []store.AlertMatch, now time.Time) []step {
 }
 
 // groupSteps drop groups first, then upsert: a group whose period ended
-// and that started again in the same batch is in both.
+// and that started again in the same batch is in both. Each is one
+// statement over arrays; a group given twice is upserted as its last.
 func groupSteps(drop, upsert []store.DedupGroup) []step {
 	var steps []step
 	if len(drop) > 0 {
@@ -340,42 +342,89 @@ func groupSteps(drop, upsert []store.DedupGroup) []step {
 			(SELECT * FROM unnest($1::text[], $2::text[]))`, args: []any{rules, dedups},
 			fail: func(err error) error { return fmt.Errorf("drop dedup groups: %w", err) }})
 	}
-	for _, g := range upsert {
-		var pending []int64
-		if len(g.Pending) > 0 {
-			pending = g.Pending
-		}
-		rule := g.RuleID
-		steps = append(steps, step{sql: `INSERT INTO dedup_groups (rule_id, dedup, period_end, alert_id, matches, pending)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (rule_id, dedup) DO UPDATE SET period_end = excluded.period_end, alert_id = excluded.alert_id,
-				matches = excluded.matches, pending = excluded.pending`,
-			args: []any{enc(g.RuleID), enc(g.Dedup), floorMicro(g.PeriodEnd), enc(g.AlertID), g.Matches, pending},
-			fail: func(err error) error { return fmt.Errorf("store dedup group of rule %s: %w", rule, err) }})
+	if len(upsert) == 0 {
+		return steps
 	}
-	return steps
+	last := map[[2]string]int{}
+	for i, g := range upsert {
+		last[[2]string{g.RuleID, g.Dedup}] = i
+	}
+	var rules, dedups, alerts []string
+	var ends []time.Time
+	var matches []int32
+	var pending []*string // the seqs joined by commas; PostgreSQL's arrays cannot be ragged
+	for i, g := range upsert {
+		if last[[2]string{g.RuleID, g.Dedup}] != i {
+			continue
+		}
+		rules, dedups, alerts = append(rules, enc(g.RuleID)), append(dedups, enc(g.Dedup)), append(alerts, enc(g.AlertID))
+		ends, matches = append(ends, floorMicro(g.PeriodEnd)), append(matches, int32(g.Matches))
+		var p *string
+		if len(g.Pending) > 0 {
+			b := make([]byte, 0, 12*len(g.Pending))
+			for j, seq := range g.Pending {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, seq, 10)
+			}
+			text := string(b)
+			p = &text
+		}
+		pending = append(pending, p)
+	}
+	return append(steps, step{sql: `INSERT INTO dedup_groups (rule_id, dedup, period_end, alert_id, matches, pending)
+		SELECT u.rule_id, u.dedup, u.period_end, u.alert_id, u.matches, string_to_array(u.pending, ',')::bigint[]
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int4[], $6::text[])
+			AS u(rule_id, dedup, period_end, alert_id, matches, pending)
+		ON CONFLICT (rule_id, dedup) DO UPDATE SET period_end = excluded.period_end, alert_id = excluded.alert_id,
+			matches = excluded.matches, pending = excluded.pending`,
+		args: []any{rules, dedups, ends, alerts, matches, pending},
+		fail: func(err error) error { return fmt.Errorf("store dedup groups: %w", err) }})
 }
 
-// stateSteps apply the rule state changes in order, then purge what
-// expired at now (when given).
+// stateSteps apply the rule state changes, then purge what expired at now
+// (when given). Changes apply in order, so only each key's last counts:
+// the deletes are one statement and the writes another, over arrays.
 func stateSteps(changes []store.StateChange, now time.Time) []step {
-	var steps []step
-	for _, ch := range changes {
-		rule := ch.RuleID
+	last := map[[2]string]int{}
+	for i, ch := range changes {
+		last[[2]string{ch.RuleID, ch.Key}] = i
+	}
+	var delRules, delKeys, putRules, putKeys []string
+	var values [][]byte
+	var expires []*time.Time
+	for i, ch := range changes {
+		if last[[2]string{ch.RuleID, ch.Key}] != i {
+			continue
+		}
 		if ch.Delete {
-			steps = append(steps, step{sql: `DELETE FROM rule_state WHERE rule_id = $1 AND key = $2`,
-				args: []any{enc(ch.RuleID), enc(ch.Key)},
-				fail: func(err error) error { return fmt.Errorf("delete state of rule %s: %w", rule, err) }})
+			delRules, delKeys = append(delRules, enc(ch.RuleID)), append(delKeys, enc(ch.Key))
 			continue
 		}
 		v := ch.Value
 		if v == nil {
 			v = []byte{}
 		}
-		steps = append(steps, step{sql: `INSERT INTO rule_state (rule_id, key, value, expires_at) VALUES ($1, $2, $3, $4)
+		var exp *time.Time
+		if !ch.ExpiresAt.IsZero() {
+			e := floorMicro(ch.ExpiresAt)
+			exp = &e
+		}
+		putRules, putKeys, values, expires = append(putRules, enc(ch.RuleID)), append(putKeys, enc(ch.Key)), append(values, v), append(expires, exp)
+	}
+	var steps []step
+	if len(delRules) > 0 {
+		steps = append(steps, step{sql: `DELETE FROM rule_state WHERE (rule_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+			args: []any{delRules, delKeys},
+			fail: func(err error) error { return fmt.Errorf("delete rule state: %w", err) }})
+	}
+	if len(putRules) > 0 {
+		steps = append(steps, step{sql: `INSERT INTO rule_state (rule_id, key, value, expires_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])
 			ON CONFLICT (rule_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-			args: []any{enc(ch.RuleID), enc(ch.Key), v, timeArg(ch.ExpiresAt)},
-			fail: func(err error) error { return fmt.Errorf("store state of rule %s: %w", rule, err) }})
+			args: []any{putRules, putKeys, values, expires},
+			fail: func(err error) error { return fmt.Errorf("store rule state: %w", err) }})
 	}
 	if !now.IsZero() {
 		steps = append(steps, step{sql: `DELETE FROM rule_state WHERE expires_at <= $1`, args: []any{floorMicro(now)},
