@@ -8,76 +8,85 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/opwatch/opwatch/internal/store"
 )
 
-// The indicator index (migrations/0007_indicators.sql): one row per event
-// and p_any_ value. A commit appends its rows to event_indicators_recent,
-// keyed by seq, so that every insert lands at the end of that table's
-// B-tree (SQLite then skips the search from the root); once the events
-// reach the next block, the finished block's rows move to event_indicators,
-// sorted by its key (block, indicator, t, seq), so they too land at the end.
-// event_indicator_blocks holds each block's range of event times. All of it
-// is written in the transaction that stores the events.
+// The indicator index (migrations/0007_indicators.sql): event_indicators
+// holds one row per event and p_any_ value, keyed (block, indicator, t,
+// seq), for every finished block of 1<<blockShift events stored one after
+// another, and event_indicator_blocks each finished block's range of event
+// times. The commit whose events reach a new block indexes the blocks
+// before it, in its own transaction: it reads their events back, keys and
+// sorts their values in Go and appends the rows at the end of the B-tree,
+// where SQLite skips the search from the root. Every other commit does no
+// index work at all. The events of the unfinished block (fewer than 4096)
+// are read by searches from events itself.
+//
+// So the index is derived from events alone, and a commit within a block
+// (live polling's small pages) writes nothing more than its events. Inserting
+// each commit's rows as they came, into the index or into a small table moved
+// into it at each block's end, cost as much CPU or more, and more WAL per
+// commit (docs/benchmarks.md, "Indicator search").
 
 // blockShift makes a block of 1<<blockShift events stored one after
 // another (the migration's backfill uses the same shift). A search seeks
-// once per block and reads the unfinished block whole.
+// once per block in its range, and reads the unfinished block whole.
 const blockShift = 12
-
-// indicatorRowColumns is the number of values bound per index row.
-const indicatorRowColumns = 3
 
 // maxIndicatorChunk is the most index rows one INSERT carries.
 const maxIndicatorChunk = 256
 
-// indicatorStmtKey is where the statement inserting n index rows is kept
-// among Store.inserts, whose keys for events are positive row counts.
-func indicatorStmtKey(n int) int { return -n }
+// indicatorRowColumns is the number of values bound per index row.
+const indicatorRowColumns = 3
 
-// Keys of the other statements among Store.inserts.
+// The index's statements are kept among Store.inserts, whose keys for
+// events are positive row counts: -n inserts n rows, and these the rest.
 const (
 	blockStmtKey = math.MinInt32 + iota
-	flushStmtKey
-	clearStmtKey
+	indexedStmtKey
+	readBackStmtKey
 )
 
-// insertIndicatorsSQL appends n index rows of (seq, indicator, t).
+func indicatorStmtKey(n int) int { return -n }
+
+// insertIndicatorsSQL inserts n index rows of (seq, indicator, t).
 func insertIndicatorsSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT OR IGNORE INTO event_indicators_recent (seq, indicator, t) VALUES `)
+	fmt.Fprintf(&b, `INSERT OR IGNORE INTO event_indicators (block, indicator, t, seq)
+	SELECT column1 >> %d, column2, column3, column1 FROM (VALUES `, blockShift)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString("(?,?,?)")
 	}
+	b.WriteString(")")
 	return b.String()
 }
 
-const widenBlockSQL = `INSERT INTO event_indicator_blocks (block, min_t, max_t) VALUES (?, ?, ?)
-	ON CONFLICT (block) DO UPDATE SET min_t = min(min_t, excluded.min_t), max_t = max(max_t, excluded.max_t)`
-
-// flushSQL moves the rows of the blocks before ?1's, sorted; clearSQL
-// deletes them from the recent rows.
-var (
-	flushSQL = fmt.Sprintf(`INSERT OR IGNORE INTO event_indicators (block, indicator, t, seq)
-	SELECT seq >> %[1]d, indicator, t, seq FROM event_indicators_recent WHERE seq < ?1 << %[1]d
-	ORDER BY seq >> %[1]d, indicator, t, seq`, blockShift)
-	clearSQL = fmt.Sprintf(`DELETE FROM event_indicators_recent WHERE seq < ?1 << %d`, blockShift)
+const (
+	insertBlockSQL = `INSERT OR REPLACE INTO event_indicator_blocks (block, min_t, max_t) VALUES (?, ?, ?)`
+	// indexedSQL is the first block not indexed yet.
+	indexedSQL = `SELECT coalesce(max(block) + 1, 0) FROM event_indicator_blocks`
+	// readBackSQL reads a block's events as one text: rows separated by
+	// char(29), seq, time and the two arrays by char(30). Scanning its
+	// rows one by one took twice as long, most of it in the driver.
+	readBackSQL = `SELECT coalesce(group_concat(seq || char(30) || p_event_time || char(30) ||
+	coalesce(p_any_emails, '') || char(30) || coalesce(p_any_ip_addresses, ''), char(29)), '') FROM events
+	WHERE seq >= ? AND seq < ? AND (p_any_emails IS NOT NULL OR p_any_ip_addresses IS NOT NULL)`
 )
 
-// prepareIndicatorStmts prepares, once, the statements writing the index:
-// every chunk size chunkSizes can give (before any transaction: see
-// insertStmt).
+// prepareIndicatorStmts prepares, once, the statements indexing blocks
+// (before any transaction: see insertStmt).
 func (s *Store) prepareIndicatorStmts(ctx context.Context) (map[int]*sql.Stmt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stmts := map[int]*sql.Stmt{}
-	want := map[int]string{blockStmtKey: widenBlockSQL, flushStmtKey: flushSQL, clearStmtKey: clearSQL}
+	want := map[int]string{blockStmtKey: insertBlockSQL, indexedStmtKey: indexedSQL, readBackStmtKey: readBackSQL}
 	for n := maxIndicatorChunk; n > 0; n /= 2 {
 		want[indicatorStmtKey(n)] = insertIndicatorsSQL(n)
 	}
@@ -110,35 +119,147 @@ func indicatorChunkSizes(n int) []int {
 	return sizes
 }
 
-// batchIndicators are a batch's index keys, computed before the
-// transaction, and the index rows of the events the transaction inserted.
-type batchIndicators struct {
-	keys  []string // every event's keys, in event order
-	ends  []int    // ends[i] is where event i's keys end in keys
-	times []int64  // each event's time, Unix ns
-	stmts map[int]*sql.Stmt
-
-	rows   []any // indicatorRowColumns values per index row
-	blocks []blockRange
+// blockIndexer indexes the blocks a batch's transaction finishes.
+type blockIndexer struct {
+	stmts  map[int]*sql.Stmt
 	newest int64 // the newest seq the transaction inserted
 }
 
-type blockRange struct{ block, minT, maxT int64 }
+// inserted notes a statement that inserted k events.
+func (bi *blockIndexer) inserted(res sql.Result, k int64) error {
+	if k == 0 {
+		return nil
+	}
+	last, err := res.LastInsertId()
+	bi.newest = max(bi.newest, last)
+	return err
+}
 
-// add keys the indicators of one event, in event order.
-func (bi *batchIndicators) add(e *store.Event, at time.Time) {
-	for _, v := range e.Emails {
-		if k, ok := emailKey(v); ok {
-			bi.keys = append(bi.keys, k)
+// indicatorRow is one row of event_indicators.
+type indicatorRow struct {
+	seq int64
+	key string
+	t   int64
+}
+
+// index indexes every block before the one that holds the newest event,
+// if not done yet.
+func (bi *blockIndexer) index(ctx context.Context, tx *sql.Tx) error {
+	if bi.newest == 0 {
+		return nil
+	}
+	var next int64
+	if err := tx.StmtContext(ctx, bi.stmts[indexedStmtKey]).QueryRowContext(ctx).Scan(&next); err != nil {
+		return fmt.Errorf("index indicators: %w", err)
+	}
+	var rows []indicatorRow
+	var args []any
+	for ; next < (bi.newest+1)>>blockShift; next++ {
+		var err error
+		if rows, err = bi.readBlock(ctx, tx, next, rows[:0]); err != nil {
+			return fmt.Errorf("index indicators of block %d: %w", next, err)
+		}
+		slices.SortFunc(rows, func(a, b indicatorRow) int {
+			if c := strings.Compare(a.key, b.key); c != 0 {
+				return c
+			}
+			if a.t != b.t {
+				return cmpInt64(a.t, b.t)
+			}
+			return cmpInt64(a.seq, b.seq)
+		})
+		minT, maxT := int64(0), int64(0)
+		for i, r := range rows {
+			if i == 0 || r.t < minT {
+				minT = r.t
+			}
+			if i == 0 || r.t > maxT {
+				maxT = r.t
+			}
+		}
+		off := 0
+		for _, n := range indicatorChunkSizes(len(rows)) {
+			args = args[:0]
+			for _, r := range rows[off : off+n] {
+				args = append(args, r.seq, r.key, r.t)
+			}
+			if _, err := tx.StmtContext(ctx, bi.stmts[indicatorStmtKey(n)]).ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("index indicators of block %d: %w", next, err)
+			}
+			off += n
+		}
+		// A block without any indicator is recorded too: it is indexed.
+		if _, err := tx.StmtContext(ctx, bi.stmts[blockStmtKey]).ExecContext(ctx, next, minT, maxT); err != nil {
+			return fmt.Errorf("index indicators of block %d: %w", next, err)
 		}
 	}
-	for _, v := range e.IPs {
-		if k, ok := ipKey(v); ok {
-			bi.keys = append(bi.keys, k)
+	return nil
+}
+
+func cmpInt64(a, b int64) int {
+	if a < b {
+		return -1
+	}
+	return 1
+}
+
+// readBlock appends the index rows of block's events to rows.
+func (bi *blockIndexer) readBlock(ctx context.Context, tx *sql.Tx, block int64, rows []indicatorRow) ([]indicatorRow, error) {
+	var text string
+	err := tx.StmtContext(ctx, bi.stmts[readBackStmtKey]).QueryRowContext(ctx, block<<blockShift, (block+1)<<blockShift).Scan(&text)
+	if err != nil {
+		return nil, err
+	}
+	for event := range strings.SplitSeq(text, "\x1d") {
+		if event == "" {
+			continue
+		}
+		f := strings.Split(event, packSep)
+		if len(f) != 4 {
+			return nil, fmt.Errorf("an event's p_any_ values hold a separator: %.40q", event)
+		}
+		seq, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		if rows, err = appendIndicatorRows(rows, seq, f[1], f[2], f[3]); err != nil {
+			return nil, err
 		}
 	}
-	bi.ends = append(bi.ends, len(bi.keys))
-	bi.times = append(bi.times, unixNano(at))
+	return rows, nil
+}
+
+// appendIndicatorRows appends the rows of one stored event: one per
+// distinct key of its p_any_ values.
+func appendIndicatorRows(rows []indicatorRow, seq int64, at, emails, ips string) ([]indicatorRow, error) {
+	if emails == "" && ips == "" {
+		return rows, nil
+	}
+	when, err := parseTimeText(at)
+	if err != nil {
+		return nil, fmt.Errorf("event %d: %w", seq, err)
+	}
+	t := unixNano(when)
+	first := len(rows)
+	for i, text := range []string{emails, ips} {
+		vals, err := stringArray(sql.NullString{String: text, Valid: true})
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", seq, err)
+		}
+		for _, v := range vals {
+			var k string
+			var ok bool
+			if i == 0 {
+				k, ok = emailKey(v)
+			} else {
+				k, ok = ipKey(v)
+			}
+			if ok && !slices.ContainsFunc(rows[first:], func(r indicatorRow) bool { return r.key == k }) {
+				rows = append(rows, indicatorRow{seq: seq, key: k, t: t})
+			}
+		}
+	}
+	return rows, nil
 }
 
 // emailKey is store.IndicatorKey for an e-mail, without its allocations
@@ -176,117 +297,12 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// inserted records the index rows of events off..off+n-1 of the batch after
-// the statement that inserted them reported res. When every event was new
-// their seqs are the last n, in order (one writer, AUTOINCREMENT); when some
-// were already stored, the new ones are found by their key among the seqs
-// the statement may have used.
-func (bi *batchIndicators) inserted(ctx context.Context, tx *sql.Tx, b *batch, t target, off, n int, res sql.Result, k int) error {
-	if k == 0 || len(bi.keys) == 0 {
-		return nil
-	}
-	last, err := res.LastInsertId()
-	if err != nil {
-		return err
-	}
-	bi.newest = max(bi.newest, last)
-	if k == n {
-		for i := range n {
-			bi.addRows(off+i, last-int64(n)+1+int64(i))
-		}
-		return nil
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, uuid, p_event_time FROM events
-		WHERE seq > ? AND seq <= ? AND log_type = ?`, last-int64(n), last, t.logType)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	seqs := make(map[[2]string]int64, k)
-	for rows.Next() {
-		var seq int64
-		var uuid, at string
-		if err := rows.Scan(&seq, &uuid, &at); err != nil {
-			return err
-		}
-		seqs[[2]string{uuid, at}] = seq
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for i := range n {
-		row := b.rows[(off+i)*rowColumns:]
-		uuid, _ := row[0].(string)
-		at, _ := row[1].(string)
-		if seq, ok := seqs[[2]string{uuid, at}]; ok {
-			bi.addRows(off+i, seq) // an event stored before is keyed again: OR IGNORE
-		}
-	}
-	return nil
-}
-
-// addRows adds the index rows of event i, stored at seq.
-func (bi *batchIndicators) addRows(i int, seq int64) {
-	start := 0
-	if i > 0 {
-		start = bi.ends[i-1]
-	}
-	if start == bi.ends[i] {
-		return
-	}
-	at := bi.times[i]
-	for _, k := range bi.keys[start:bi.ends[i]] {
-		bi.rows = append(bi.rows, seq, k, at)
-	}
-	block := seq >> blockShift
-	if j := len(bi.blocks) - 1; j >= 0 && bi.blocks[j].block == block {
-		bi.blocks[j].minT = min(bi.blocks[j].minT, at)
-		bi.blocks[j].maxT = max(bi.blocks[j].maxT, at)
-		return
-	}
-	bi.blocks = append(bi.blocks, blockRange{block: block, minT: at, maxT: at})
-}
-
-// write appends the index rows gathered, widens their blocks, and moves
-// the rows of finished blocks to event_indicators.
-func (bi *batchIndicators) write(ctx context.Context, tx *sql.Tx) error {
-	if len(bi.rows) == 0 {
-		return nil
-	}
-	off := 0
-	for _, n := range indicatorChunkSizes(len(bi.rows) / indicatorRowColumns) {
-		end := off + n*indicatorRowColumns
-		if _, err := tx.StmtContext(ctx, bi.stmts[indicatorStmtKey(n)]).ExecContext(ctx, bi.rows[off:end]...); err != nil {
-			return fmt.Errorf("index indicators: %w", err)
-		}
-		off = end
-	}
-	for _, r := range bi.blocks {
-		if _, err := tx.StmtContext(ctx, bi.stmts[blockStmtKey]).ExecContext(ctx, r.block, r.minT, r.maxT); err != nil {
-			return fmt.Errorf("index indicators: %w", err)
-		}
-	}
-	var oldest int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(min(seq), 0) FROM event_indicators_recent`).Scan(&oldest); err != nil {
-		return fmt.Errorf("index indicators: %w", err)
-	}
-	if current := bi.newest >> blockShift; oldest>>blockShift < current {
-		for _, key := range []int{flushStmtKey, clearStmtKey} {
-			if _, err := tx.StmtContext(ctx, bi.stmts[key]).ExecContext(ctx, current); err != nil {
-				return fmt.Errorf("index indicators: move finished blocks: %w", err)
-			}
-		}
-	}
-	bi.rows, bi.blocks = bi.rows[:0], bi.blocks[:0]
-	return nil
-}
-
 // SearchIndicator finds the events naming q.Value, newest first. It reads
-// the blocks whose times overlap the range, newest first, a growing group
-// of blocks per statement, and stops once the events found are newer than
-// anything the remaining blocks hold: a search for a rare value seeks once
-// per block in the range, one for a value in every other event reads a few
-// blocks.
+// the unfinished block's events, then the index in the blocks whose times
+// overlap the range, newest first, a growing group of blocks per statement,
+// and stops once the events found are newer than anything the remaining
+// blocks hold: a search for a rare value seeks once per block in the range,
+// one for a value in every other event reads a few blocks.
 func (s *Store) SearchIndicator(ctx context.Context, q store.IndicatorQuery) ([]store.StoredEvent, error) {
 	evs, err := s.searchIndicator(ctx, q)
 	if err != nil {
@@ -297,6 +313,20 @@ func (s *Store) SearchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 
 type indicatorHit struct{ t, seq int64 }
 
+// indicatorSearch is one search's bounds, in the index's terms.
+type indicatorSearch struct {
+	kind, key, alt   string
+	from, to         int64 // t in [from, to)
+	afterT, afterSeq int64 // (t, seq) below
+	logTypes         []string
+	limit            int
+}
+
+// matches says whether a hit at (t, seq) is within the bounds.
+func (is *indicatorSearch) matches(t, seq int64) bool {
+	return t >= is.from && t < is.to && (t < is.afterT || t == is.afterT && seq < is.afterSeq)
+}
+
 func (s *Store) searchIndicator(ctx context.Context, q store.IndicatorQuery) ([]store.StoredEvent, error) {
 	if q.Limit <= 0 {
 		return nil, errors.New("the limit must be positive")
@@ -305,26 +335,25 @@ func (s *Store) searchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 	if err != nil {
 		return nil, err
 	}
+	is := indicatorSearch{kind: q.Kind, key: key, alt: key, logTypes: q.LogTypes, limit: q.Limit,
+		from: math.MinInt64, to: math.MaxInt64, afterT: math.MaxInt64, afterSeq: math.MaxInt64}
 	// Events stored before the index (0007) keyed an IPv6 address as
 	// received: 1Password's other form is the fully expanded one.
-	alt := key
 	if q.Kind == store.IndicatorIP {
 		if a, err := netip.ParseAddr(key); err == nil && a.Is6() {
-			alt = a.StringExpanded()
+			is.alt = a.StringExpanded()
 		}
 	}
-	from, to := int64(math.MinInt64), int64(math.MaxInt64)
 	if !q.From.IsZero() {
-		from = unixNano(q.From)
+		is.from = unixNano(q.From)
 	}
 	if !q.To.IsZero() {
-		to = unixNano(q.To)
+		is.to = unixNano(q.To)
 	}
-	afterT, afterSeq := int64(math.MaxInt64), int64(math.MaxInt64)
 	if q.After != nil {
-		afterT, afterSeq = unixNano(q.After.EventTime), q.After.Seq
+		is.afterT, is.afterSeq = unixNano(q.After.EventTime), q.After.Seq
 	}
-	if from >= to || afterT < from {
+	if is.from >= is.to || is.afterT < is.from {
 		return nil, nil
 	}
 	logTypes := "[]"
@@ -332,10 +361,16 @@ func (s *Store) searchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 		logTypes = stringJSONArray(q.LogTypes)
 	}
 
+	// The blocks indexed: a block indexed after this read is read from the
+	// events below, and only once.
+	var next int64
+	if err := s.reader.QueryRowContext(ctx, indexedSQL).Scan(&next); err != nil {
+		return nil, err
+	}
 	type blockTimes struct{ block, maxT int64 }
 	var blocks []blockTimes
 	rows, err := s.reader.QueryContext(ctx, `SELECT block, max_t FROM event_indicator_blocks
-		WHERE max_t >= ? AND min_t < ? AND min_t <= ? ORDER BY max_t DESC`, from, to, afterT)
+		WHERE block < ? AND max_t >= ? AND min_t < ? AND min_t <= ? ORDER BY max_t DESC`, next, is.from, is.to, is.afterT)
 	if err != nil {
 		return nil, err
 	}
@@ -351,12 +386,11 @@ func (s *Store) searchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-
-	// The rows not moved to event_indicators yet: at most a block or two.
-	hits, err := s.indicatorHits(ctx, nil, recentHitsSQL, nil, key, alt, from, to, afterT, afterSeq, logTypes, q.Limit)
+	hits, err := s.unindexedHits(ctx, &is, next<<blockShift)
 	if err != nil {
 		return nil, err
 	}
+
 	var found []indicatorHit
 	group := 1
 	ids := make([]int64, 0, 1024)
@@ -371,7 +405,7 @@ func (s *Store) searchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 		i += len(ids)
 		group = min(group*2, 512)
 		slices.Sort(ids)
-		found, err = s.indicatorHits(ctx, found[:0], blockHitsSQL, ids, key, alt, from, to, afterT, afterSeq, logTypes, q.Limit)
+		found, err = s.indicatorHits(ctx, found[:0], ids, &is, logTypes)
 		if err != nil {
 			return nil, err
 		}
@@ -401,26 +435,19 @@ func (s *Store) searchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 	return out, nil
 }
 
-// The newest index rows of ?2 (or ?3) in blocks ?1, or among the recent
-// rows, within [?4, ?5), after (?6, ?7), of the log types ?8 (a JSON array;
+// blockHitsSQL reads the newest index rows of ?2 (or ?3) in blocks ?1,
+// within [?4, ?5), after (?6, ?7), of the log types ?8 (a JSON array;
 // empty: all), at most ?9.
-const (
-	hitsFilter = `i.indicator IN (?2, ?3) AND i.t >= ?4 AND i.t < ?5 AND (i.t, i.seq) < (?6, ?7)
+const blockHitsSQL = `SELECT i.t, i.seq FROM event_indicators i
+	WHERE i.block IN (SELECT value FROM json_each(?1)) AND i.indicator IN (?2, ?3)
+		AND i.t >= ?4 AND i.t < ?5 AND (i.t, i.seq) < (?6, ?7)
 		AND (?8 = '[]' OR (SELECT log_type FROM events e WHERE e.seq = i.seq) IN (SELECT value FROM json_each(?8)))
-		ORDER BY i.t DESC, i.seq DESC LIMIT ?9`
-	blockHitsSQL = `SELECT i.t, i.seq FROM event_indicators i
-		WHERE i.block IN (SELECT value FROM json_each(?1)) AND ` + hitsFilter
-	recentHitsSQL = `SELECT i.t, i.seq FROM event_indicators_recent i WHERE ?1 IS NULL AND ` + hitsFilter
-)
+	ORDER BY i.t DESC, i.seq DESC LIMIT ?9`
 
-// indicatorHits appends the hits query finds to dst.
-func (s *Store) indicatorHits(ctx context.Context, dst []indicatorHit, query string, blocks []int64, key, alt string,
-	from, to, afterT, afterSeq int64, logTypes string, limit int) ([]indicatorHit, error) {
-	var blockList any // NULL for the recent rows
-	if blocks != nil {
-		blockList = int64Array(blocks)
-	}
-	rows, err := s.reader.QueryContext(ctx, query, blockList, key, alt, from, to, afterT, afterSeq, logTypes, limit)
+// indicatorHits appends the hits in blocks to dst.
+func (s *Store) indicatorHits(ctx context.Context, dst []indicatorHit, blocks []int64, is *indicatorSearch, logTypes string) ([]indicatorHit, error) {
+	rows, err := s.reader.QueryContext(ctx, blockHitsSQL, int64Array(blocks), is.key, is.alt, is.from, is.to,
+		is.afterT, is.afterSeq, logTypes, is.limit)
 	if err != nil {
 		return nil, err
 	}
@@ -433,6 +460,59 @@ func (s *Store) indicatorHits(ctx context.Context, dst []indicatorHit, query str
 		dst = append(dst, h)
 	}
 	return dst, rows.Err()
+}
+
+// unindexedHits reads the events from seq on (the unfinished block) and
+// returns the newest limit that match, newest first.
+func (s *Store) unindexedHits(ctx context.Context, is *indicatorSearch, from int64) ([]indicatorHit, error) {
+	column := "p_any_emails"
+	if is.kind == store.IndicatorIP {
+		column = "p_any_ip_addresses"
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT seq, p_event_time, log_type, `+column+` FROM events
+		WHERE seq >= ? AND `+column+` IS NOT NULL`, from)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var hits []indicatorHit
+	var seq int64
+	var at, logType, values string
+	for rows.Next() {
+		if err := rows.Scan(&seq, &at, &logType, &values); err != nil {
+			return nil, err
+		}
+		vals, err := stringArray(sql.NullString{String: values, Valid: true})
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", seq, err)
+		}
+		if !slices.ContainsFunc(vals, func(v string) bool {
+			k, ok := emailKey(v)
+			if is.kind == store.IndicatorIP {
+				k, ok = ipKey(v)
+			}
+			return ok && (k == is.key || k == is.alt)
+		}) || len(is.logTypes) > 0 && !slices.Contains(is.logTypes, logType) {
+			continue
+		}
+		when, err := parseTimeText(at)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", seq, err)
+		}
+		if t := unixNano(when); is.matches(t, seq) {
+			hits = append(hits, indicatorHit{t: t, seq: seq})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(hits, func(a, b indicatorHit) int {
+		if a.t != b.t {
+			return cmpInt64(b.t, a.t)
+		}
+		return cmpInt64(b.seq, a.seq)
+	})
+	return hits[:min(len(hits), is.limit)], nil
 }
 
 // mergeHits merges two lists sorted newest first into the newest limit.

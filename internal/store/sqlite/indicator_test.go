@@ -107,9 +107,9 @@ func TestMigrateTo7(t *testing.T) {
 	}
 }
 
-// TestIndicatorBlocksMove: the rows of finished blocks leave the recent
-// table for the index, sorted, in the commit that reaches the next block.
-func TestIndicatorBlocksMove(t *testing.T) {
+// TestIndicatorBlocks: a block is indexed by the commit that reaches the
+// next one, sorted; until then its events are searched where they are.
+func TestIndicatorBlocks(t *testing.T) {
 	ctx := context.Background()
 	s := openTestWith(t, Options{})
 	src := &store.Source{Name: "acme", AccountUUID: "ACME"}
@@ -127,38 +127,59 @@ func TestIndicatorBlocksMove(t *testing.T) {
 		t.Helper()
 		var page []store.Event
 		for range k {
-			page = append(page, store.Event{UUID: fmt.Sprint("e", n), EventTime: at.Add(time.Duration(n) * time.Second), ParseTime: at,
-				Raw: []byte(`{}`), IPs: []string{fmt.Sprintf("10.0.%d.%d", n/250%250, n%250)}, Emails: []string{"jane@example.com"}})
+			e := store.Event{UUID: fmt.Sprint("e", n), EventTime: at.Add(time.Duration(n) * time.Second), ParseTime: at,
+				Raw: []byte(`{}`), IPs: []string{fmt.Sprintf("10.0.%d.%d", n/250%250, n%250)}, Emails: []string{"Jane@example.com"}}
+			if n%3 == 0 {
+				e.IPs, e.Emails = nil, nil // nothing to index
+			}
+			page = append(page, e)
 			n++
 		}
 		if _, err := s.InsertEvents(ctx, sts[0].ID, page, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	counts := func() (recent, indexed, blocks int) {
+	indexed := func() (rows, blocks int) {
 		t.Helper()
-		err := s.reader.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM event_indicators_recent),
-			(SELECT count(*) FROM event_indicators), (SELECT count(*) FROM event_indicator_blocks)`).Scan(&recent, &indexed, &blocks)
+		err := s.reader.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM event_indicators),
+			(SELECT count(*) FROM event_indicator_blocks)`).Scan(&rows, &blocks)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	insert(block - 2) // seqs 1..block-2: block 0 unfinished
-	if r, i, b := counts(); r != 2*(block-2) || i != 0 || b != 1 {
-		t.Errorf("before the next block: %d recent rows, %d indexed, %d blocks", r, i, b)
-	}
-	insert(500) // reaches block 1
-	if r, i, b := counts(); r != 2*(n-(block-1)) || i != 2*(block-1) || b != 2 {
-		t.Errorf("after: %d recent rows, %d indexed, %d blocks; want %d, %d, 2", r, i, b, 2*(n-(block-1)), 2*(block-1))
-	}
-	evs, err := s.SearchIndicator(ctx, store.IndicatorQuery{Kind: store.IndicatorEmail, Value: "jane@example.com", Limit: n + 1})
-	if err != nil || len(evs) != n {
-		t.Fatalf("found %d events, want %d (%v)", len(evs), n, err)
-	}
-	for i, e := range evs {
-		if want := fmt.Sprint("e", n-1-i); e.UUID != want {
-			t.Fatalf("event %d is %s, want %s", i, e.UUID, want)
+	search := func() {
+		t.Helper()
+		evs, err := s.SearchIndicator(ctx, store.IndicatorQuery{Kind: store.IndicatorEmail, Value: "jane@example.com", Limit: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := n - (n+2)/3
+		if len(evs) != want {
+			t.Fatalf("found %d events, want %d", len(evs), want)
+		}
+		for i, j := 0, n-1; i < len(evs); i, j = i+1, j-1 {
+			if j%3 == 0 {
+				j--
+			}
+			if w := fmt.Sprint("e", j); evs[i].UUID != w {
+				t.Fatalf("event %d is %s, want %s", i, evs[i].UUID, w)
+			}
 		}
 	}
+	insert(block - 2) // seqs 1..block-2: block 0 unfinished
+	if r, b := indexed(); r != 0 || b != 0 {
+		t.Errorf("block 0 unfinished: %d rows indexed in %d blocks, want none", r, b)
+	}
+	search()
+	insert(1) // seq block-1 finishes block 0
+	if r, b := indexed(); r != 2*(block-1-(block+1)/3) || b != 1 {
+		t.Errorf("block 0 finished: %d rows indexed in %d blocks, want %d in 1", r, b, 2*(block-1-(block+1)/3))
+	}
+	search()
+	insert(2*block + 10) // blocks 1 and 2 in one commit
+	if _, b := indexed(); b != 3 {
+		t.Errorf("blocks 1 and 2 finished: %d blocks indexed, want 3", b)
+	}
+	search()
 }

@@ -97,7 +97,7 @@ type batch struct {
 	runs      []run
 	stmts     map[int]*sql.Stmt // by rows per statement
 	lastEvent any               // newest event time, or nil
-	ind       batchIndicators   // the indicator index's rows (indicator.go)
+	ind       blockIndexer      // the indicator index (indicator.go)
 }
 
 // prepareBatch converts the events, and prepares the statements they need,
@@ -141,10 +141,9 @@ func (s *Store) prepareBatch(ctx context.Context, events []store.Event, now time
 		// copy was a tenth of the cost of a commit).
 		raw := unsafe.String(unsafe.SliceData(e.Raw), len(e.Raw))
 		b.rows = append(b.rows, e.UUID, timeText(at), rowID, jsonArray(e.IPs), jsonArray(e.Emails), raw)
-		b.ind.add(e, at)
 	}
 	b.lastEvent = timeArg(newest)
-	if len(b.ind.keys) > 0 {
+	if len(events) > 0 {
 		var err error
 		if b.ind.stmts, err = s.prepareIndicatorStmts(ctx); err != nil {
 			return nil, err
@@ -190,14 +189,14 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx, t target) (int, error) {
 			if err != nil {
 				return 0, fmt.Errorf("insert events: %w", err)
 			}
-			if err := b.ind.inserted(ctx, tx, b, t, off, n, res, int(k)); err != nil {
+			if err := b.ind.inserted(res, k); err != nil {
 				return 0, fmt.Errorf("insert events: %w", err)
 			}
 			inserted += int(k)
 			off += n
 		}
 	}
-	return inserted, b.ind.write(ctx, tx)
+	return inserted, b.ind.index(ctx, tx)
 }
 
 // jsonArray is the stored form of a p_any_ column: a JSON array, or NULL
