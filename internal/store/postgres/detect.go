@@ -26,15 +26,17 @@ func scanStoredEvent(r pgx.CollectableRow) (store.StoredEvent, error) {
 }
 
 // inFlightBound is the lowest seq a writer in flight may still commit: the
-// lowest in-flight mark (see markInFlight), or the next seq the sequence
-// will hand out. Its key is taken apart as pg_locks shows a bigint key:
-// the high half as classid, the low half as objid. Marks of other users of
-// bigint advisory locks in the database only make the bound lower: a reader
-// waits, never skips.
-const inFlightBound = `SELECT least(
-	(SELECT min((l.classid::bigint << 32) | l.objid::bigint) FROM pg_locks l
-		WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())),
-	(SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM events_seq_seq))`
+// lowest in-flight key held by a session that holds this events table's
+// mark (see markInFlight), or the next seq the sequence will hand out. The
+// lock table is read once (MATERIALIZED), so both marks are seen as of one
+// moment; a bigint key shows in pg_locks in halves, classid high, objid low.
+var inFlightBound = fmt.Sprintf(`WITH l AS MATERIALIZED (
+		SELECT pid, classid, objid, objsubid FROM pg_locks
+		WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+	SELECT least(
+		(SELECT min((l.classid::bigint << 32) | l.objid::bigint) FROM l WHERE l.objsubid = 1 AND l.pid IN
+			(SELECT m.pid FROM l m WHERE m.objsubid = 2 AND m.classid = %d AND m.objid = 'events'::regclass::oid)),
+		(SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM events_seq_seq))`, eventsMark)
 
 // EventsAfter returns up to limit events with seq > after, in seq order,
 // never one at or past a seq a writer in flight may still commit: it reads

@@ -158,8 +158,9 @@ func TestQueryGuard(t *testing.T) {
 	// A session-level lock taken by a query is let go with its connection:
 	// here one that would hold every reader of events back (see
 	// inFlightBound).
+	mark := fmt.Sprintf("SELECT pg_advisory_lock(%d, 'events'::regclass::oid::int)::text, pg_advisory_lock(0)::text", eventsMark)
 	for range 8 { // more than the lake's connections
-		if err := s.Query(ctx, "SELECT pg_advisory_lock(0)::text", func([]string, []any) error { return nil }); err != nil {
+		if err := s.Query(ctx, mark, func([]string, []any) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,5 +170,47 @@ func TestQueryGuard(t *testing.T) {
 	// The store's own connections were not killed.
 	if n, err := s.LatestSeq(ctx); err != nil || n == 0 {
 		t.Errorf("after the queries: LatestSeq = %d, %v", n, err)
+	}
+}
+
+// TestViewDialect: what the log-type views hand out on PostgreSQL, where
+// it differs from SQLite by nature (\u0000 in a view, p_any_ arrays), and
+// SQLite's json_extract, which the first migration provides.
+func TestViewDialect(t *testing.T) {
+	ctx := context.Background()
+	s := openTestWith(t, Options{})
+	st := newStream(t, s, "acme")
+	raw := `{"uuid":"n1","name":"a\u0000b","esc":"c\\u0000d","client":{"ip_address":"192.0.2.1","tags":["x","y"]},"n":3}`
+	e := store.Event{UUID: "n1\x00odd", EventTime: time.Now(), ParseTime: time.Now(), Raw: []byte(raw),
+		IPs: []string{"192.0.2.1"}, Emails: []string{"Jane@Example.com", "odd\x00@example.com"}}
+	if _, err := s.InsertEvents(ctx, st.ID, []store.Event{e}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.EventsAfter(ctx, 0, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("EventsAfter: %v, %v", got, err)
+	}
+	if string(got[0].Raw) != raw || got[0].UUID != e.UUID || got[0].Emails[1] != e.Emails[1] {
+		t.Errorf("stored event: raw %q, uuid %q, emails %q; want them byte for byte", got[0].Raw, got[0].UUID, got[0].Emails)
+	}
+	v := store.View{Name: "t_signin", LogType: "OnePassword.SignInAttempt", Columns: []store.ViewColumn{
+		{Name: "name", Kind: "string"}, {Name: "esc", Kind: "string"}, {Name: "client", Kind: "json"}, {Name: "n", Kind: "integer"}}}
+	if err := s.SyncViews(ctx, []store.View{v}); err != nil {
+		t.Fatal(err)
+	}
+	var row []any
+	err = s.Query(ctx, `SELECT name, esc, json_extract(client, '$.ip_address'), json_extract(client, '$.tags[1]'),
+		json_extract(client, '$.nothing'), p_any_emails, n FROM t_signin`, func(_ []string, vals []any) error {
+		row = append([]any(nil), vals...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{"a\uFFFDb", `c\u0000d`, "192.0.2.1", "y", nil, `["Jane@Example.com","` + escapeMark + `\"odd\\x00@example.com\""]`, int64(3)}
+	for i := range want {
+		if i >= len(row) || row[i] != want[i] {
+			t.Errorf("column %d = %#v, want %#v", i, row[min(i, len(row)-1)], want[i])
+		}
 	}
 }

@@ -20,22 +20,29 @@ import (
 // 100 can commit after another has committed 101 and the detect stage has
 // read past 100, which it would then never see.
 //
-// So every transaction that inserts events first marks itself in flight:
-// it takes a shared, transaction-level advisory lock whose key is the
-// events sequence's last value, L, before it takes any seq (all of which
-// will be above L). The lock is visible to every session at once (advisory
-// locks are not transactional) and goes away when the transaction ends.
-// A reader (see inFlightBound) first reads the lowest such key and the
-// sequence's last value, then, in a later statement and so a later
-// snapshot, reads only the seqs below both: a seq below them was either
-// committed before that snapshot, or belongs to a writer whose mark it saw
-// (and whose seqs are all above the mark). Writers never wait for each
-// other; a reader waits, at most, for the oldest writer in flight.
+// So every transaction that inserts events first marks itself in flight,
+// with two shared transaction-level advisory locks, before it takes any
+// seq: one that says "writing this events table" (eventsMark and the
+// table's oid, so schemas in one database keep apart), then one whose key
+// is the events sequence's last value L (all its seqs will be above L).
+// Advisory locks are visible to every session at once (they are not
+// transactional) and go away when the transaction ends. A reader (see
+// inFlightBound) first reads the lowest L held by a session that also
+// holds the table's mark, and the sequence's last value; then, in a later
+// statement and so a later snapshot, it reads only the seqs below both. A
+// seq below them was either committed before that snapshot, or belongs to a
+// writer whose mark it saw. Writers never wait for each other; a reader
+// waits, at most, for the oldest writer in flight.
 //
 // (Serialising the inserts with an exclusive lock held through commit is
 // the simpler way; it made a bench pull of three streams about a fifth
 // slower, the inserts of one stream waiting for another's.)
-const markInFlight = `SELECT pg_advisory_xact_lock_shared(last_value) FROM events_seq_seq`
+const eventsMark = 0x6f70_6576 // "opev"
+
+var markInFlight = [2]string{
+	fmt.Sprintf(`SELECT pg_advisory_xact_lock_shared(%d, 'events'::regclass::oid::int)`, eventsMark),
+	`SELECT pg_advisory_xact_lock_shared(last_value) FROM events_seq_seq`,
+}
 
 // arraySep joins an event's IP addresses (or e-mails) into one text for
 // the insert, which string_to_array splits again: a batch binds one array
@@ -47,12 +54,13 @@ const arraySep = "\x1e"
 // stored (see events_key), so a replayed page or an overlapping re-scan
 // inserts nothing twice; an event given twice in one batch is stored once.
 const insertEventsSQL = `INSERT INTO events (source_id, log_type, account, uuid, p_event_time, p_parse_time,
-		p_row_id, p_source_label, p_any_ip_addresses, p_any_emails, raw)
+		p_row_id, p_source_label, p_any_ip_addresses, p_any_emails, raw, indicators)
 	SELECT $1, $2, coalesce(nullif(u.account, ''), $3), u.uuid, u.event_time, u.parse_time,
-		u.row_id, coalesce(nullif(u.label, ''), $4), string_to_array(u.ips, E'\x1e'), string_to_array(u.emails, E'\x1e'), u.raw
+		u.row_id, coalesce(nullif(u.label, ''), $4), string_to_array(u.ips, E'\x1e'), string_to_array(u.emails, E'\x1e'), u.raw,
+		string_to_array(u.indicators, E'\x1e')
 	FROM unnest($5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[],
-		$11::text[], $12::text[], $13::bytea[]) WITH ORDINALITY
-		AS u(account, uuid, event_time, parse_time, row_id, label, ips, emails, raw, n)
+		$11::text[], $12::text[], $13::bytea[], $14::text[]) WITH ORDINALITY
+		AS u(account, uuid, event_time, parse_time, row_id, label, ips, emails, raw, indicators, n)
 	ORDER BY u.n
 	ON CONFLICT DO NOTHING`
 
@@ -60,7 +68,7 @@ const insertEventsSQL = `INSERT INTO events (source_id, log_type, account, uuid,
 type batch struct {
 	accounts, uuids, rowIDs, labels []string
 	eventTimes, parseTimes          []time.Time
-	ips, emails                     []*string
+	ips, emails, indicators         []*string
 	raws                            [][]byte
 	unparsed                        []int // events without a parse time: stamped with the store's now
 	newest                          time.Time
@@ -71,7 +79,7 @@ func prepareBatch(events []store.Event) (*batch, error) {
 	n := len(events)
 	b := &batch{accounts: make([]string, n), uuids: make([]string, n), rowIDs: make([]string, n), labels: make([]string, n),
 		eventTimes: make([]time.Time, n), parseTimes: make([]time.Time, n), ips: make([]*string, n), emails: make([]*string, n),
-		raws: make([][]byte, n)}
+		indicators: make([]*string, n), raws: make([][]byte, n)}
 	for i := range events {
 		e := &events[i]
 		if e.UUID == "" {
@@ -97,6 +105,7 @@ func prepareBatch(events []store.Event) (*batch, error) {
 			b.newest = b.eventTimes[i]
 		}
 		b.ips[i], b.emails[i] = joinArray(e.IPs), joinArray(e.Emails)
+		b.indicators[i] = joinArray(indicatorKeys(e.Emails, e.IPs))
 		b.raws[i] = e.Raw // pgx copies it into the message; nothing holds it after
 	}
 	return b, nil
@@ -219,8 +228,8 @@ func (s *Store) CommitPage(ctx context.Context, c store.PageCommit) (store.Commi
 		if s.clock != nil {
 			fenceAt = now
 		}
-		res.Inserted, err = s.writeBatch(ctx, tx, b, t, c.Quarantine, now, `cursor = $15,`,
-			`AND lease_owner = $16 AND lease_until > coalesce($17, clock_timestamp())`,
+		res.Inserted, err = s.writeBatch(ctx, tx, b, t, c.Quarantine, now, `cursor = $16,`,
+			`AND lease_owner = $17 AND lease_until > coalesce($18, clock_timestamp())`,
 			c.StreamID, enc(c.Cursor), enc(c.LeaseOwner), fenceAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return lost
@@ -244,7 +253,7 @@ func (s *Store) CommitPage(ctx context.Context, c store.PageCommit) (store.Commi
 // pgx.ErrNoRows when the UPDATE found no row. Everything goes to the server
 // in one round trip: the in-flight mark (when there are events), the quarantine
 // insert, and one statement that inserts the events and updates the stream
-// with their count. extra are $15 onwards.
+// with their count. extra are $16 onwards.
 func (s *Store) writeBatch(ctx context.Context, tx pgx.Tx, b *batch, t target, quarantine []store.Quarantined,
 	now time.Time, set, where string, streamID int64, extra ...any) (int, error) {
 	q := &pgx.Batch{}
@@ -253,12 +262,13 @@ func (s *Store) writeBatch(ctx context.Context, tx pgx.Tx, b *batch, t target, q
 	// again; any later commit that waits (a detect batch) flushes it first.
 	q.Queue(`SET LOCAL synchronous_commit TO OFF`)
 	if len(b.uuids) > 0 {
-		q.Queue(markInFlight)
+		q.Queue(markInFlight[0]) // in this order: see markInFlight
+		q.Queue(markInFlight[1])
 	}
 	queueQuarantine(q, t, quarantine, now)
 	args := []any{t.sourceID, t.logType, t.account, t.sourceName,
-		b.accounts, b.uuids, b.eventTimes, b.parseTimes, b.rowIDs, b.labels, b.ips, b.emails, b.raws,
-		streamID, // $14
+		b.accounts, b.uuids, b.eventTimes, b.parseTimes, b.rowIDs, b.labels, b.ips, b.emails, b.raws, b.indicators,
+		streamID, // $15
 	}
 	args = append(args, extra...)
 	args = append(args, len(quarantine), b.lastEvent(), now) // the last three
@@ -268,7 +278,7 @@ func (s *Store) writeBatch(ctx context.Context, tx pgx.Tx, b *batch, t target, q
 			quarantined = quarantined + $`+strconv.Itoa(k-2)+`,
 			last_event_at = greatest(last_event_at, $`+strconv.Itoa(k-1)+`),
 			last_stored_at = CASE WHEN EXISTS (SELECT FROM ins) THEN $`+strconv.Itoa(k)+` ELSE last_stored_at END
-		WHERE id = $14 `+where+`
+		WHERE id = $15 `+where+`
 		RETURNING (SELECT count(*) FROM ins)`, args...)
 	br := tx.SendBatch(ctx, q)
 	defer br.Close()
@@ -276,8 +286,10 @@ func (s *Store) writeBatch(ctx context.Context, tx pgx.Tx, b *batch, t target, q
 		return 0, err
 	}
 	if len(b.uuids) > 0 {
-		if _, err := br.Exec(); err != nil {
-			return 0, fmt.Errorf("mark the insert in flight: %w", err)
+		for range markInFlight {
+			if _, err := br.Exec(); err != nil {
+				return 0, fmt.Errorf("mark the insert in flight: %w", err)
+			}
 		}
 	}
 	if len(quarantine) > 0 {

@@ -63,17 +63,20 @@ CREATE TABLE events (
 	p_any_ip_addresses text[], -- NULL when none
 	p_any_emails       text[], -- NULL when none
 	raw                bytea NOT NULL,
-	account            text COLLATE "C" NOT NULL
+	account            text COLLATE "C" NOT NULL,
+	-- The keys indicator search matches (store.IndicatorKey): 'e:' and a
+	-- lowercased e-mail, 'i:' and a canonical IP; NULL when none.
+	indicators         text[]
 );
 
 -- The unique key of an event is (account, log type, event time, uuid);
 -- time leads, so that new events land at the right edge of the index, and
 -- it serves time ranges in the log-type views.
 CREATE UNIQUE INDEX events_key ON events (log_type, p_event_time, account, uuid);
--- Indicator search: p_any_ip_addresses @> ARRAY['192.0.2.1'], or
--- '192.0.2.1' = ANY (p_any_ip_addresses) on a small range.
-CREATE INDEX events_ips ON events USING gin (p_any_ip_addresses);
-CREATE INDEX events_emails ON events USING gin (p_any_emails);
+-- Indicator search (SearchIndicator; in SQL, indicators @> ARRAY['i:192.0.2.1']).
+-- GIN gathers new entries in a pending list and merges them in bulk, which
+-- keeps it cheap for inserts.
+CREATE INDEX events_indicators ON events USING gin (indicators);
 
 CREATE TABLE quarantine (
 	id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -347,3 +350,16 @@ CREATE TABLE api_tokens (
 -- The alert epoch's row exists from the start, so that CommitDetect can
 -- lock it (see detect.go).
 INSERT INTO counters (name, value) VALUES ('alert_epoch', 0);
+
+-- SQLite's json_extract(json, '$.a.b[0]') for the JSON text columns of the
+-- views (client, details, ...), so that the queries people write for one
+-- engine read the same on the other: a string's text, an object's or
+-- array's JSON, a number's or boolean's text; NULL for JSON null or a path
+-- that is not there (or not of this form: '$', then .key and [index] steps,
+-- keys without dots or brackets). Text that is not JSON is an error.
+CREATE FUNCTION json_extract(j text, path text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE WHEN path ~ '^\$(\.[^.\[\]]+|\[[0-9]+\])*$'
+		THEN opwatch_json(j::jsonb #> array_remove(regexp_split_to_array(
+			regexp_replace(substr(path, 2), '\[([0-9]+)\]', '.\1', 'g'), '\.'), '')) END
+$$;
