@@ -283,6 +283,7 @@ type Store interface {
 	Health
 	Coordination
 	Auth
+	Indicators
 }
 
 // Binding is the additional data a source's token is sealed with: the

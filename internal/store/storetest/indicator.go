@@ -25,16 +25,6 @@ func RunIndicators(t *testing.T, open Opener) {
 	})
 }
 
-// indicators is the engine's Indicators part, or skips the test.
-func indicators(t *testing.T, s store.Store) store.Indicators {
-	t.Helper()
-	ix, ok := any(s).(store.Indicators)
-	if !ok {
-		t.Skip("the engine has no indicator search")
-	}
-	return ix
-}
-
 // withIndicators is ev with p_any_ values.
 func withIndicators(e store.Event, emails, ips []string) store.Event {
 	e.Emails, e.IPs = emails, ips
@@ -56,7 +46,7 @@ func search(t *testing.T, ix store.Indicators, q store.IndicatorQuery) []string 
 }
 
 func testIndicatorMatch(t *testing.T, s store.Store, c *Clock) {
-	ix := indicators(t, s)
+	ix := store.Indicators(s)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
 	at := c.Now().Add(-time.Hour)
@@ -126,7 +116,7 @@ func testIndicatorMatch(t *testing.T, s store.Store, c *Clock) {
 }
 
 func testIndicatorRange(t *testing.T, s store.Store, c *Clock) {
-	ix := indicators(t, s)
+	ix := store.Indicators(s)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
 	t0 := c.Now().Add(-24 * time.Hour).Truncate(time.Second)
@@ -163,7 +153,7 @@ func testIndicatorRange(t *testing.T, s store.Store, c *Clock) {
 }
 
 func testIndicatorPaging(t *testing.T, s store.Store, c *Clock) {
-	ix := indicators(t, s)
+	ix := store.Indicators(s)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
 	st := streamOf(t, sts, usage)
@@ -211,7 +201,7 @@ func testIndicatorPaging(t *testing.T, s store.Store, c *Clock) {
 // testIndicatorDuplicates: the index follows the events a commit actually
 // stored, whichever of a page's events were already there.
 func testIndicatorDuplicates(t *testing.T, s store.Store, c *Clock) {
-	ix := indicators(t, s)
+	ix := store.Indicators(s)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
 	st := claim(t, s, streamOf(t, sts, signin), "me")
@@ -252,7 +242,7 @@ func testIndicatorDuplicates(t *testing.T, s store.Store, c *Clock) {
 // 4096 events), stored out of time order as backfills and late events
 // store them.
 func testIndicatorModel(t *testing.T, s store.Store, c *Clock) {
-	ix := indicators(t, s)
+	ix := store.Indicators(s)
 	ctx := context.Background()
 	_, sts := newSource(t, s, "acme")
 	r := rand.New(rand.NewPCG(7, 9))
