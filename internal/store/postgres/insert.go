@@ -49,37 +49,59 @@ var markInFlight = [2]string{
 // per column, and PostgreSQL's arrays cannot be ragged.
 const arraySep = "\x1e"
 
-// insertEventsSQL inserts a batch of events bound as arrays, in their order
-// (seqs follow the page). ON CONFLICT DO NOTHING skips the events already
-// stored (see events_key), so a replayed page or an overlapping re-scan
-// inserts nothing twice; an event given twice in one batch is stored once.
-const insertEventsSQL = `INSERT INTO events (source_id, log_type, account, uuid, p_event_time, p_parse_time,
-		p_row_id, p_source_label, p_any_ip_addresses, p_any_emails, raw, indicators)
-	SELECT $1, $2, coalesce(nullif(u.account, ''), $3), u.uuid, u.event_time, u.parse_time,
-		u.row_id, coalesce(nullif(u.label, ''), $4), string_to_array(u.ips, E'\x1e'), string_to_array(u.emails, E'\x1e'), u.raw,
-		string_to_array(u.indicators, E'\x1e')
-	FROM unnest($5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[],
-		$11::text[], $12::text[], $13::bytea[], $14::text[]) WITH ORDINALITY
-		AS u(account, uuid, event_time, parse_time, row_id, label, ips, emails, raw, indicators, n)
-	ORDER BY u.n
-	ON CONFLICT DO NOTHING`
+// insertPage is one statement that stores a page in the stream $1: its
+// events, bound as arrays ($3...$12) and inserted in their order (seqs
+// follow the page), and the stream's counters, with the count of the new
+// events. ON CONFLICT DO NOTHING skips the events already stored (see
+// events_key), so a replayed page or an overlapping re-scan inserts
+// nothing twice, and an event given twice in one page is stored once. The
+// store's time is $2, or the server's clock when NULL; an event without a
+// parse time gets it (and one without an event time, its parse time).
+//
+// %[1]s adds to the stream's SET, %[2]s to the WHERE of its update (the
+// lease's fence); an update that finds no row raises OPL01 (the lease is
+// lost) or OPN01 (no such stream), which rolls the whole page back.
+const insertPage = `WITH clock AS (SELECT coalesce($2::timestamptz, clock_timestamp()) AS now),
+	t AS (SELECT st.source_id, st.log_type, coalesce(so.name, '') AS name,
+			coalesce(nullif(so.account_uuid, ''), 'source:' || st.source_id) AS account
+		FROM streams st LEFT JOIN sources so ON so.id = st.source_id WHERE st.id = $1),
+	ins AS (INSERT INTO events (source_id, log_type, account, uuid, p_event_time, p_parse_time,
+			p_row_id, p_source_label, p_any_ip_addresses, p_any_emails, raw, indicators)
+		SELECT t.source_id, t.log_type, coalesce(nullif(u.account, ''), t.account), u.uuid,
+			coalesce(u.event_time, u.parse_time, clock.now), coalesce(u.parse_time, clock.now),
+			u.row_id, coalesce(nullif(u.label, ''), t.name), string_to_array(u.ips, E'\x1e'), string_to_array(u.emails, E'\x1e'),
+			u.raw, string_to_array(u.indicators, E'\x1e')
+		FROM t, clock, unnest($3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[],
+			$9::text[], $10::text[], $11::bytea[], $12::text[]) WITH ORDINALITY
+			AS u(account, uuid, event_time, parse_time, row_id, label, ips, emails, raw, indicators, n)
+		ORDER BY u.n
+		ON CONFLICT DO NOTHING
+		RETURNING 1),
+	up AS (UPDATE streams SET %[1]s events = events + (SELECT count(*) FROM ins), quarantined = quarantined + $13,
+			last_event_at = greatest(last_event_at, $14, CASE WHEN $15 THEN clock.now END),
+			last_stored_at = CASE WHEN EXISTS (SELECT FROM ins) THEN clock.now ELSE last_stored_at END
+		FROM clock WHERE streams.id = $1 %[2]s
+		RETURNING (SELECT count(*) FROM ins) AS n)
+	SELECT coalesce((SELECT n FROM up),
+		CASE WHEN EXISTS (SELECT FROM t) THEN opwatch_raise('OPL01', 'lease lost') ELSE opwatch_raise('OPN01', 'no such stream') END)`
 
 // batch is a page's events as the insert binds them.
 type batch struct {
 	accounts, uuids, rowIDs, labels []string
-	eventTimes, parseTimes          []time.Time
+	eventTimes, parseTimes          []*time.Time // nil: none given
 	ips, emails, indicators         []*string
 	raws                            [][]byte
-	unparsed                        []int // events without a parse time: stamped with the store's now
-	newest                          time.Time
+	newest                          time.Time // of the times given
+	unstamped                       bool      // an event has neither time: it takes the store's now
 }
 
-// prepareBatch converts the events before the transaction starts.
+// prepareBatch converts the events before anything is sent.
 func prepareBatch(events []store.Event) (*batch, error) {
 	n := len(events)
 	b := &batch{accounts: make([]string, n), uuids: make([]string, n), rowIDs: make([]string, n), labels: make([]string, n),
-		eventTimes: make([]time.Time, n), parseTimes: make([]time.Time, n), ips: make([]*string, n), emails: make([]*string, n),
+		eventTimes: make([]*time.Time, n), parseTimes: make([]*time.Time, n), ips: make([]*string, n), emails: make([]*string, n),
 		indicators: make([]*string, n), raws: make([][]byte, n)}
+	times := make([]time.Time, 2*n)
 	for i := range events {
 		e := &events[i]
 		if e.UUID == "" {
@@ -94,15 +116,23 @@ func prepareBatch(events []store.Event) (*batch, error) {
 			rowID = newRowID()
 		}
 		b.rowIDs[i] = enc(rowID)
-		b.parseTimes[i] = floorMicro(e.ParseTime)
-		b.eventTimes[i] = floorMicro(e.EventTime)
-		if e.ParseTime.IsZero() {
-			b.unparsed = append(b.unparsed, i)
-		} else if e.EventTime.IsZero() {
-			b.eventTimes[i] = b.parseTimes[i] // as Panther does
+		at := e.EventTime
+		if !e.ParseTime.IsZero() {
+			times[2*i] = floorMicro(e.ParseTime)
+			b.parseTimes[i] = &times[2*i]
+			if at.IsZero() {
+				at = e.ParseTime // as Panther does
+			}
 		}
-		if b.eventTimes[i].After(b.newest) {
-			b.newest = b.eventTimes[i]
+		if !e.EventTime.IsZero() {
+			times[2*i+1] = floorMicro(e.EventTime)
+			b.eventTimes[i] = &times[2*i+1]
+		}
+		switch {
+		case at.IsZero():
+			b.unstamped = true
+		case floorMicro(at).After(b.newest):
+			b.newest = floorMicro(at)
 		}
 		b.ips[i], b.emails[i] = joinArray(e.IPs), joinArray(e.Emails)
 		b.indicators[i] = joinArray(indicatorKeys(e.Emails, e.IPs))
@@ -110,23 +140,6 @@ func prepareBatch(events []store.Event) (*batch, error) {
 	}
 	return b, nil
 }
-
-// stamp gives the events without a parse time the store's now (and those
-// also without an event time, that too).
-func (b *batch) stamp(now time.Time, events []store.Event) {
-	for _, i := range b.unparsed {
-		b.parseTimes[i] = now
-		if events[i].EventTime.IsZero() {
-			b.eventTimes[i] = now
-			if now.After(b.newest) {
-				b.newest = now
-			}
-		}
-	}
-}
-
-// lastEvent is the newest event time of the batch, or NULL.
-func (b *batch) lastEvent() any { return timeArg(b.newest) }
 
 // joinArray is the bound form of a p_any_ list: its values encoded and
 // joined by arraySep, nil (NULL) when empty. A value that holds arraySep,
@@ -157,89 +170,140 @@ func newRowID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// target is the stream a batch of events goes to, in stored (encoded) form.
-type target struct {
-	sourceID, logType, sourceName string
-	account                       string // the source's, or its stand-in (see the SQLite engine's 0002)
-}
-
-// streamTarget reads what a stream's events share. An event's account is
-// Event.Account, else its source's, else (not known yet, or the source is
-// gone) 'source:' || source_id, the key events had before accounts.
-const streamTarget = `SELECT st.source_id, st.log_type, coalesce(so.name, ''),
-		coalesce(nullif(so.account_uuid, ''), 'source:' || st.source_id)
-	FROM streams st LEFT JOIN sources so ON so.id = st.source_id WHERE st.id = $1`
-
-// queueQuarantine adds the insert of quarantined events to a pgx batch.
-func queueQuarantine(q *pgx.Batch, t target, qs []store.Quarantined, now time.Time) {
-	if len(qs) == 0 {
-		return
-	}
+// quarantineStep inserts the quarantined events of the stream $1; the
+// store's time is $2, or the server's clock when NULL.
+func quarantineStep(streamID int64, qs []store.Quarantined, now any) step {
 	raws := make([][]byte, len(qs))
 	reasons := make([]string, len(qs))
-	ats := make([]time.Time, len(qs))
+	ats := make([]*time.Time, len(qs))
 	for i, x := range qs {
 		raws[i] = x.Raw
 		if raws[i] == nil {
 			raws[i] = []byte{}
 		}
 		reasons[i] = enc(x.Reason)
-		ats[i] = now
 		if !x.At.IsZero() {
-			ats[i] = floorMicro(x.At)
+			at := floorMicro(x.At)
+			ats[i] = &at
 		}
 	}
-	q.Queue(`INSERT INTO quarantine (source_id, log_type, raw, reason, at)
-		SELECT $1, $2, u.raw, u.reason, u.at FROM unnest($3::bytea[], $4::text[], $5::timestamptz[]) WITH ORDINALITY
-			AS u(raw, reason, at, n) ORDER BY u.n`, t.sourceID, t.logType, raws, reasons, ats)
+	return step{sql: `INSERT INTO quarantine (source_id, log_type, raw, reason, at)
+		SELECT st.source_id, st.log_type, u.raw, u.reason, coalesce(u.at, $2::timestamptz, clock_timestamp())
+		FROM streams st, unnest($3::bytea[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS u(raw, reason, at, n)
+		WHERE st.id = $1 ORDER BY u.n`, args: []any{streamID, now, raws, reasons, ats},
+		fail: func(err error) error { return fmt.Errorf("quarantine events: %w", err) }}
 }
 
-// CommitPage stores the page and the cursor in one transaction, fenced by the
-// lease: checked first (so a lost lease costs nothing), and again by the
-// UPDATE of the stream that goes with the insert, whose zero rows roll
-// everything back.
+// pageSteps are the statements that store a page (see insertPage): the
+// page's commit does not wait for the disk (if the server loses it in a
+// crash, it loses the cursor with it, and the page is fetched again; any
+// later commit that waits, such as a detect batch, flushes it first), the
+// marks of a writer in flight (before any seq is taken), the quarantined
+// events, and the events with the stream's update, whose result is the
+// count of new events. set and where extend the update; extra are $16 on.
+func pageSteps(b *batch, streamID int64, quarantine []store.Quarantined, now any, set, where string, extra ...any) []step {
+	steps := []step{{sql: `SET LOCAL synchronous_commit TO OFF`}}
+	if len(b.uuids) > 0 {
+		steps = append(steps, step{sql: markInFlight[0]}, step{sql: markInFlight[1]}) // in this order: see markInFlight
+	}
+	if len(quarantine) > 0 {
+		steps = append(steps, quarantineStep(streamID, quarantine, now))
+	}
+	args := append([]any{streamID, now, b.accounts, b.uuids, b.eventTimes, b.parseTimes, b.rowIDs, b.labels,
+		b.ips, b.emails, b.raws, b.indicators, len(quarantine), timeArg(b.newest), b.unstamped}, extra...)
+	return append(steps, step{sql: fmt.Sprintf(insertPage, set, where), args: args, fail: pageError})
+}
+
+// pageError turns the raises of insertPage into the store's errors.
+func pageError(err error) error {
+	switch pgCode(err) {
+	case "OPL01":
+		return store.ErrLeaseLost
+	case "OPN01":
+		return store.ErrNotFound
+	}
+	return fmt.Errorf("insert events: %w", err)
+}
+
+// commitPage runs steps in one transaction, in one round trip (BEGIN and
+// COMMIT go with them), and returns the first row of the last one: the
+// count of new events. After a failure the transaction is rolled back
+// before the connection serves anyone else.
+func (s *Store) commitPage(ctx context.Context, steps []step) (int, error) {
+	if s.readOnly {
+		return 0, s.errReadOnlyStore()
+	}
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Release()
+	q := &pgx.Batch{}
+	q.Queue("BEGIN")
+	for _, st := range steps {
+		q.Queue(st.sql, st.args...)
+	}
+	q.Queue("COMMIT")
+	br := c.SendBatch(ctx, q)
+	inserted, err := readPage(br, steps)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil && c.Conn().PgConn().TxStatus() != 'I' {
+		// The statements after the failure were skipped, COMMIT too.
+		if _, rerr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+			c.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}
+	return inserted, err
+}
+
+func readPage(br pgx.BatchResults, steps []step) (int, error) {
+	if _, err := br.Exec(); err != nil { // BEGIN
+		return 0, err
+	}
+	var inserted int64
+	for i, st := range steps {
+		var err error
+		if i == len(steps)-1 {
+			err = br.QueryRow().Scan(&inserted)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
+			if st.fail != nil {
+				return 0, st.fail(err)
+			}
+			return 0, err
+		}
+	}
+	if _, err := br.Exec(); err != nil { // COMMIT
+		return 0, err
+	}
+	return int(inserted), nil
+}
+
+// CommitPage stores the page and the cursor in one transaction, fenced by
+// the lease: the update of the stream that goes with the insert holds only
+// while owner's lease is live at the store's now (re-checked on the row's
+// newest version if another transaction changed it meanwhile); otherwise
+// nothing of the page is stored.
 func (s *Store) CommitPage(ctx context.Context, c store.PageCommit) (store.CommitResult, error) {
 	b, err := prepareBatch(c.Events)
 	if err != nil {
 		return store.CommitResult{}, fmt.Errorf("commit page of stream %d: %w", c.StreamID, err)
 	}
+	if c.LeaseOwner == "" {
+		return store.CommitResult{}, fmt.Errorf("commit page of stream %d: %w: no lease owner given", c.StreamID, store.ErrLeaseLost)
+	}
 	var res store.CommitResult
-	lost := fmt.Errorf("commit page of stream %d: %w: %q no longer holds a live lease; the page will be fetched again",
-		c.StreamID, store.ErrLeaseLost, c.LeaseOwner)
-	err = s.withTx(ctx, func(tx pgx.Tx) error {
-		now, err := s.now(ctx, tx)
-		if err != nil {
-			return err
-		}
-		b.stamp(now, c.Events)
-		var t target
-		err = tx.QueryRow(ctx, streamTarget+` AND st.lease_owner = $2 AND st.lease_until > $3`,
-			c.StreamID, enc(c.LeaseOwner), now).Scan(&t.sourceID, &t.logType, &t.sourceName, &t.account)
-		if errors.Is(err, pgx.ErrNoRows) || c.LeaseOwner == "" {
-			return lost
-		}
-		if err != nil {
-			return err
-		}
-		// The fence's time is taken when the UPDATE runs, after the lock is
-		// held: a commit that waited for the lock past its lease's end does
-		// not land. (Options.Now's clock does not move by itself.)
-		var fenceAt any
-		if s.clock != nil {
-			fenceAt = now
-		}
-		res.Inserted, err = s.writeBatch(ctx, tx, b, t, c.Quarantine, now, `cursor = $16,`,
-			`AND lease_owner = $17 AND lease_until > coalesce($18, clock_timestamp())`,
-			c.StreamID, enc(c.Cursor), enc(c.LeaseOwner), fenceAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return lost
-		}
-		return err
-	})
+	res.Inserted, err = s.commitPage(ctx, pageSteps(b, c.StreamID, c.Quarantine, s.clockArg(), `cursor = $16,`,
+		`AND streams.lease_owner = $17 AND streams.lease_until > clock.now`, enc(c.Cursor), enc(c.LeaseOwner)))
+	if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound) {
+		return store.CommitResult{}, fmt.Errorf("commit page of stream %d: %w: %q no longer holds a live lease; the page will be fetched again",
+			c.StreamID, store.ErrLeaseLost, c.LeaseOwner)
+	}
 	if err != nil {
-		if errors.Is(err, store.ErrLeaseLost) {
-			return store.CommitResult{}, err
-		}
 		return store.CommitResult{}, fmt.Errorf("commit page of stream %d: %w", c.StreamID, err)
 	}
 	res.Duplicates = len(c.Events) - res.Inserted
@@ -247,64 +311,12 @@ func (s *Store) CommitPage(ctx context.Context, c store.PageCommit) (store.Commi
 	return res, nil
 }
 
-// writeBatch inserts the batch's events and quarantined events into the
-// stream t in tx, and moves the stream's counters (and what set adds) with
-// an UPDATE limited by where; it returns how many events were new, or
-// pgx.ErrNoRows when the UPDATE found no row. Everything goes to the server
-// in one round trip: the in-flight mark (when there are events), the quarantine
-// insert, and one statement that inserts the events and updates the stream
-// with their count. extra are $16 onwards.
-func (s *Store) writeBatch(ctx context.Context, tx pgx.Tx, b *batch, t target, quarantine []store.Quarantined,
-	now time.Time, set, where string, streamID int64, extra ...any) (int, error) {
-	q := &pgx.Batch{}
-	// A page's commit need not wait for the disk: if the server loses it
-	// in a crash, it loses the cursor with it, and the page is fetched
-	// again; any later commit that waits (a detect batch) flushes it first.
-	q.Queue(`SET LOCAL synchronous_commit TO OFF`)
-	if len(b.uuids) > 0 {
-		q.Queue(markInFlight[0]) // in this order: see markInFlight
-		q.Queue(markInFlight[1])
+// clockArg is the store's time to bind, or nil for the server's clock.
+func (s *Store) clockArg() any {
+	if s.clock == nil {
+		return nil
 	}
-	queueQuarantine(q, t, quarantine, now)
-	args := []any{t.sourceID, t.logType, t.account, t.sourceName,
-		b.accounts, b.uuids, b.eventTimes, b.parseTimes, b.rowIDs, b.labels, b.ips, b.emails, b.raws, b.indicators,
-		streamID, // $15
-	}
-	args = append(args, extra...)
-	args = append(args, len(quarantine), b.lastEvent(), now) // the last three
-	k := len(args)
-	q.Queue(`WITH ins AS (`+insertEventsSQL+` RETURNING 1)
-		UPDATE streams SET `+set+` events = events + (SELECT count(*) FROM ins),
-			quarantined = quarantined + $`+strconv.Itoa(k-2)+`,
-			last_event_at = greatest(last_event_at, $`+strconv.Itoa(k-1)+`),
-			last_stored_at = CASE WHEN EXISTS (SELECT FROM ins) THEN $`+strconv.Itoa(k)+` ELSE last_stored_at END
-		WHERE id = $15 `+where+`
-		RETURNING (SELECT count(*) FROM ins)`, args...)
-	br := tx.SendBatch(ctx, q)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return 0, err
-	}
-	if len(b.uuids) > 0 {
-		for range markInFlight {
-			if _, err := br.Exec(); err != nil {
-				return 0, fmt.Errorf("mark the insert in flight: %w", err)
-			}
-		}
-	}
-	if len(quarantine) > 0 {
-		if _, err := br.Exec(); err != nil {
-			return 0, fmt.Errorf("quarantine events: %w", err)
-		}
-	}
-	var inserted int64
-	if err := br.QueryRow().Scan(&inserted); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, err
-		}
-		return 0, fmt.Errorf("insert events: %w", err)
-	}
-	return int(inserted), br.Close()
+	return floorMicro(s.clock())
 }
 
 // InsertEvents stores events for backfill and reconciliation: no cursor, no
@@ -315,22 +327,10 @@ func (s *Store) InsertEvents(ctx context.Context, streamID int64, events []store
 		return store.CommitResult{}, fmt.Errorf("insert events into stream %d: %w", streamID, err)
 	}
 	var res store.CommitResult
-	err = s.withTx(ctx, func(tx pgx.Tx) error {
-		now, err := s.now(ctx, tx)
-		if err != nil {
-			return err
-		}
-		b.stamp(now, events)
-		var t target
-		err = tx.QueryRow(ctx, streamTarget, streamID).Scan(&t.sourceID, &t.logType, &t.sourceName, &t.account)
-		if err == nil {
-			res.Inserted, err = s.writeBatch(ctx, tx, b, t, quarantine, now, "", "", streamID)
-		}
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("stream %d: %w", streamID, store.ErrNotFound)
-		}
-		return err
-	})
+	res.Inserted, err = s.commitPage(ctx, pageSteps(b, streamID, quarantine, s.clockArg(), "", ""))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.CommitResult{}, fmt.Errorf("insert events: stream %d: %w", streamID, err)
+	}
 	if err != nil {
 		return store.CommitResult{}, fmt.Errorf("insert events into stream %d: %w", streamID, err)
 	}

@@ -363,3 +363,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 		THEN opwatch_json(j::jsonb #> array_remove(regexp_split_to_array(
 			regexp_replace(substr(path, 2), '\[([0-9]+)\]', '.\1', 'g'), '\.'), '')) END
 $$;
+
+-- Raises an error of the given SQLSTATE: how one statement that stores a
+-- page says the lease was lost (OPL01) or the stream is gone (OPN01), so
+-- that its transaction rolls back (see insert.go).
+CREATE FUNCTION opwatch_raise(code text, message text) RETURNS bigint
+LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message; END $$;
