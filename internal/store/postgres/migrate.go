@@ -69,8 +69,9 @@ func LatestSchemaVersion() int {
 const migrateLock = 0x6f70_6d69 // "opmi"
 
 // Migrate brings the schema up to date, each migration in its own
-// transaction recorded in schema_migrations, then (re)grants what Query's
-// role may read. Replicas may run it at once: each transaction holds an
+// transaction recorded in schema_migrations with the grants of Query's
+// role (see setupLake), and grants them again when there was nothing to
+// apply (a role dropped by hand is made again). Replicas may run it at once: each transaction holds an
 // advisory lock and applies only what is still missing. A schema from a
 // newer opwatch is refused with store.ErrSchemaNewer.
 func (s *Store) Migrate(ctx context.Context) error {
@@ -111,6 +112,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
 				return fmt.Errorf("migration %s: record it: %w", m.name, err)
+			}
+			// With the migration, or not at all: a schema whose queries
+			// could read secrets, or not run, is never left behind.
+			if err := setupLake(ctx, tx); err != nil {
+				return fmt.Errorf("migration %s: set up the role that queries run as: %w", m.name, err)
 			}
 			applied = &m
 			return nil

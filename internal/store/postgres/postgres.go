@@ -129,9 +129,10 @@ func (s *Store) open(ctx context.Context, dsn string, opts Options) error {
 		return fmt.Errorf("%w: %s holds no opwatch schema; run opwatch migrate", store.ErrNoDatabase, s.where)
 	case current > 0 && current < latest && (!opts.Migrate || opts.ReadOnly):
 		return outdatedError(current, latest)
-	case current < latest:
+	case current < latest || opts.Migrate:
 		// A new (empty) schema starts at the latest version; an older one
-		// is upgraded because the caller asked.
+		// is upgraded because the caller asked (who may also ask at the
+		// latest: Migrate then sets up Query's role again).
 		if err := s.Migrate(ctx); err != nil {
 			return err
 		}

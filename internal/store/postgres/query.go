@@ -288,6 +288,10 @@ func queryError(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%s)", store.ErrReadOnly, pe.Message)
 	case "54000": // program_limit_exceeded: opwatch_value_too_big, among others
 		return fmt.Errorf("%s", pe.Message)
+	case "42883": // undefined_function
+		if strings.Contains(pe.Message, "opwatch_lake_query") {
+			return errors.New("queries cannot run: the role they run as is not set up; run opwatch migrate")
+		}
 	}
 	return fmt.Errorf("%s (SQLSTATE %s)", pe.Message, pe.Code)
 }
