@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/opwatch/opwatch/internal/store"
 )
 
@@ -209,5 +211,56 @@ func TestViewDialect(t *testing.T) {
 		if i >= len(row) || row[i] != want[i] {
 			t.Errorf("column %d = %#v, want %#v", i, row[min(i, len(row)-1)], want[i])
 		}
+	}
+}
+
+// TestOpenSchemas: what Open finds in a schema decides what it does.
+func TestOpenSchemas(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	// Nothing there: read-only and no-create opens create nothing.
+	for _, o := range []Options{{ReadOnly: true}, {NoCreate: true}} {
+		if _, err := Open(ctx, dsn, o); !errors.Is(err, store.ErrNoDatabase) {
+			t.Fatalf("open %+v of an empty schema: %v, want ErrNoDatabase", o, err)
+		}
+	}
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// A read-only store refuses writes before the server would.
+	ro, err := Open(ctx, dsn, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := ro.CreateSource(ctx, &store.Source{Name: "x"}, nil); !errors.Is(err, store.ErrReadOnly) {
+		t.Errorf("CreateSource on a read-only store: %v, want ErrReadOnly", err)
+	}
+	if _, err := ro.InsertEvents(ctx, 1, []store.Event{event("e", time.Now())}, nil); !errors.Is(err, store.ErrReadOnly) {
+		t.Errorf("InsertEvents on a read-only store: %v, want ErrReadOnly", err)
+	}
+	// A schema from a newer opwatch is refused.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES (99, '0099_future.sql')`); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []Options{{}, {ReadOnly: true}, {Migrate: true}} {
+		if _, err := Open(ctx, dsn, o); !errors.Is(err, store.ErrSchemaNewer) {
+			t.Errorf("open %+v of a newer schema: %v, want ErrSchemaNewer", o, err)
+		}
+	}
+	// A schema that holds someone else's tables is not taken over.
+	other := freshSchema(t)
+	conn, err := pgx.Connect(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE invoices (id int)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, other, Options{}); err == nil || !strings.Contains(err.Error(), "not opwatch's") {
+		t.Errorf("open of a schema with other tables: %v", err)
 	}
 }
