@@ -26,6 +26,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "detect" {
 		return runBenchDetect(ctx, e, args[1:])
 	}
+	if len(args) > 0 && args[0] == "replicas" {
+		return runBenchReplicas(ctx, e, args[1:])
+	}
 	if len(args) > 0 && args[0] == "search" {
 		return runBenchSearch(ctx, e, args[1:])
 	}

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/opwatch/opwatch/internal/config"
@@ -129,27 +127,6 @@ func runBenchDetect(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// processCPU is the CPU time this process has used (user and system), from
-// /proc/self/stat; 0 where there is none.
-func processCPU() time.Duration {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name (which may hold spaces) in ")".
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks
-}
+// processCPU is the CPU time this process has used (user and system); 0
+// where the system does not tell it.
+func processCPU() time.Duration { return procCPU("/proc/self/stat") }
