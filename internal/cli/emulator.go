@@ -63,7 +63,8 @@ func emulatorConfig(e *env, args []string) (emulatorRun, error) {
 	events := fs.Int("events", 1000, "events of each type already ingested at start, spread over --span")
 	rate := fs.Float64("rate", 10, "new events of each type per minute after start (0: none)")
 	seed := fs.Int64("seed", 1, "seed of the synthetic data: the same seed serves the same events")
-	features := fs.String("features", "signinattempts,itemusages,auditevents", "comma-separated `list` of features the printed token grants")
+	features := fs.String("features", "signinattempts,itemusages,auditevents", "comma-separated `list` of features the printed token grants\n"+
+		"(none: a token that grants no feature, which clients should refuse)")
 	span := fs.Duration("span", 24*time.Hour, "how far back the preloaded events reach")
 	lateFraction := fs.Float64("late-fraction", 0.05, "`fraction` of item usages that arrive late (0: none)")
 	maxLateness := fs.Duration("max-lateness", 6*time.Hour, "how late a late item usage can be")
@@ -118,14 +119,9 @@ Flags:
 	if err != nil {
 		return emulatorRun{}, usageError{err}
 	}
-	var tokenFeatures []string
-	for _, f := range strings.Split(*features, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			tokenFeatures = append(tokenFeatures, f)
-		}
-	}
-	if len(tokenFeatures) == 0 {
-		return emulatorRun{}, usagef("--features is empty: want some of signinattempts, itemusages, auditevents")
+	tokenFeatures, err := parseFeatures(*features)
+	if err != nil {
+		return emulatorRun{}, err
 	}
 	late := *lateFraction
 	if late == 0 {
@@ -163,6 +159,28 @@ Flags:
 		listen: *listen,
 		tls:    *useTLS,
 	}, nil
+}
+
+// parseFeatures reads --features. "none" is a token without features
+// (an empty, non-nil list: IssueToken's nil means every feature), so that a
+// client's refusal of such a token can be tried; an empty flag stays an
+// error, as it is more likely a script's unset variable than a wish.
+func parseFeatures(flagValue string) ([]string, error) {
+	if strings.TrimSpace(flagValue) == "none" {
+		return []string{}, nil
+	}
+	var features []string
+	for _, f := range strings.Split(flagValue, ",") {
+		if f = strings.TrimSpace(f); f == "none" {
+			return nil, usagef("--features %q: none stands alone (a token without features)", flagValue)
+		} else if f != "" {
+			features = append(features, f)
+		}
+	}
+	if len(features) == 0 {
+		return nil, usagef("--features is empty: want some of signinattempts, itemusages, auditevents, or none for a token without features")
+	}
+	return features, nil
 }
 
 // limitFlag maps the flags' "0 is unlimited" to Options' "negative is off".

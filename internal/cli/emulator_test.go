@@ -10,6 +10,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,8 @@ func TestRunEmulatorFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--features", "users"},
 		{"--features", ""},
+		{"--features", " , "},
+		{"--features", "none,itemusages"},
 		{"--fault-500", "1.5"},
 		{"--fault-500", "0.7", "--fault-drop", "0.7"},
 		{"--events", "-1"},
@@ -165,6 +168,61 @@ func TestEmulatorNoAccountClaimFlag(t *testing.T) {
 	}
 	if strings.Contains(string(claims), "1password.com/auuid") || !strings.Contains(string(claims), "1password.com/fts") {
 		t.Errorf("claims %s: want features and no account", claims)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("runEmulator: %v", err)
+	}
+}
+
+// --features none prints a token that grants no feature (the wizard's
+// "grants none of …" refusal is tried with it), where nil would grant all.
+func TestEmulatorFeaturesNone(t *testing.T) {
+	for _, tt := range []struct {
+		flag string
+		want []string
+	}{
+		{"none", []string{}},
+		{" none ", []string{}},
+		{"itemusages, auditevents", []string{"itemusages", "auditevents"}},
+	} {
+		c, err := emulatorConfig(testEnv(io.Discard, io.Discard, nil), []string{"--features", tt.flag})
+		if err != nil || c.token.Features == nil || !slices.Equal(c.token.Features, tt.want) {
+			t.Errorf("--features %q: %#v, %v; want %#v", tt.flag, c.token.Features, err, tt.want)
+		}
+	}
+	// End to end: introspection of the printed token lists no feature.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runEmulator(ctx, testEnv(w, io.Discard, nil), []string{"--events", "1", "--rate", "0", "--features", "none"})
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, out)
+	var got struct {
+		BaseURL string `json:"base_url"`
+		Token   string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", got.BaseURL+"/api/v2/auth/introspect", nil)
+	req.Header.Set("Authorization", "Bearer "+got.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in struct{ Features []string }
+	err = json.NewDecoder(resp.Body).Decode(&in)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || in.Features == nil || len(in.Features) != 0 {
+		t.Errorf("introspection: %d, features %#v, %v; want 200 and []", resp.StatusCode, in.Features, err)
 	}
 	cancel()
 	if err := <-done; err != nil {
