@@ -284,6 +284,7 @@ type Store interface {
 	Coordination
 	Auth
 	Indicators
+	Retention
 }
 
 // Binding is the additional data a source's token is sealed with: the
