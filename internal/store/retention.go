@@ -39,7 +39,7 @@ type LakeStats struct {
 	Quarantine LakeGroup   // LogType and SourceID empty; Recent* zero
 	// StoredBytes is what the events take on disk with everything kept
 	// beside them, as the engine measures it (SQLite: the database file's
-	// pages in use; PostgreSQL: the events table with its indexes and
+	// size, free pages included; PostgreSQL: the events table with its indexes and
 	// TOAST); 0 when the engine cannot tell.
 	StoredBytes int64
 }

@@ -161,6 +161,7 @@ func Run(t *testing.T, open Opener) {
 	RunCoordination(t, open)
 	RunAuth(t, open)
 	RunIndicators(t, open)
+	RunRetention(t, open)
 }
 
 // RunAuth runs the cases of the Auth part: users, sessions and API tokens.
