@@ -429,6 +429,26 @@ func TestRequireAdmin(t *testing.T) {
 	}
 }
 
+// A refusal as a page has the console's look (its stylesheet and header)
+// within the policy: no inline script or style. The message stays.
+func TestDeniedPageLook(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ana", RoleAnalyst)
+	w := e.do(req{method: "POST", path: "/sources/x", cookie: e.login("ana", testPassword)})
+	body := w.Body.String()
+	for _, s := range []string{`<link rel="stylesheet" href="/static/console.css">`, `<header class="top"><a class="brand" href="/">opwatch</a></header>`,
+		"<h1>Forbidden</h1>", `role="alert">only an admin can change this; your role is analyst: ask an admin</p>`} {
+		if !strings.Contains(body, s) {
+			t.Errorf("the denied page lacks %s\n%s", s, body)
+		}
+	}
+	for _, s := range []string{"<script", "<style", "style=", "onload=", "onclick="} {
+		if strings.Contains(strings.ToLower(body), s) {
+			t.Errorf("the denied page holds %q, which the policy %q refuses\n%s", s, w.Header().Get("Content-Security-Policy"), body)
+		}
+	}
+}
+
 func TestCrossOrigin(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("root", RoleAdmin)

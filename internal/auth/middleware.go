@@ -204,9 +204,16 @@ func deny(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	}{status, http.StatusText(status), msg})
 }
 
+// deniedPage has the console's look where the console is mounted (its
+// stylesheet, its header's brand), without an inline script or style, which
+// the policy forbids. Without the console the stylesheet is missing and the
+// page reads plainly.
 var deniedPage = template.Must(template.New("denied").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Text}} — opwatch</title></head>
-<body><main><h1>{{.Text}}</h1><p>{{.Message}}</p><p><a href="/">Back to opwatch</a></p></main></body></html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Text}} · opwatch</title>
+<link rel="stylesheet" href="/static/console.css"></head>
+<body><header class="top"><a class="brand" href="/">opwatch</a></header>
+<main id="main"><h1>{{.Text}}</h1><p class="error" role="alert">{{.Message}}</p><p><a href="/">Back to the overview</a></p></main></body></html>
 `))
 
 // RequireAdmin lets only admins through (inside Middleware): analysts get

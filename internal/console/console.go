@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/opwatch/opwatch/internal/alert"
@@ -168,9 +169,31 @@ func (c *console) guard(rt route) http.Handler {
 		})
 	}
 	if rt.admin {
-		h = auth.RequireAdmin(h)
+		h = c.requireAdmin(auth.RequireAdmin(h))
 	}
 	return c.d.Auth.Middleware(h)
+}
+
+// deniedMessage is what an analyst is told on an admin's page or form
+// (auth.RequireAdmin's words).
+func deniedMessage(role string) string {
+	return "only an admin can change this; your role is " + role + ": ask an admin"
+}
+
+// requireAdmin refuses a page or form of an admin's to anyone else with the
+// console's error page (its header, its navigation), where auth's own
+// refusal is a bare page. The API keeps auth.RequireAdmin's JSON answer,
+// which also stays inside as the check of record.
+func (c *console) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := auth.FromContext(r.Context())
+		if !ok || p.IsAdmin() || r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		c.render(w, r, http.StatusForbidden, "error", view{Title: http.StatusText(http.StatusForbidden),
+			Error: deniedMessage(p.Role), Data: http.StatusForbidden})
+	})
 }
 
 // routes lists every route: the pages, the static files and the API.

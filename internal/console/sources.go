@@ -56,7 +56,7 @@ type sourcePageData struct {
 // recentEvent is one of the newest events of a source.
 type recentEvent struct {
 	LogType   string
-	Time      string
+	Time      time.Time // shown as every time in the console is (stamp)
 	Emails    string
 	IPs       string
 	EventUUID string
@@ -99,14 +99,14 @@ func (c *console) recentEvents(ctx context.Context, sourceID string, n int) ([]r
 			if vals == nil {
 				return nil
 			}
-			out = append(out, recentEvent{LogType: text(vals[0]), Time: text(vals[1]), Emails: jsonList(vals[2]), IPs: jsonList(vals[3]), EventUUID: text(vals[4])})
+			out = append(out, recentEvent{LogType: text(vals[0]), Time: sqlTime(vals[1]), Emails: jsonList(vals[2]), IPs: jsonList(vals[3]), EventUUID: text(vals[4])})
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("read the newest %s events: %w", lt.Name, err)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time > out[j].Time })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
 	if len(out) > n {
 		out = out[:n]
 	}
@@ -345,6 +345,23 @@ func text(v any) string {
 		return x.UTC().Format("2006-01-02 15:04:05.000000000")
 	}
 	return fmt.Sprint(v)
+}
+
+// sqlTime reads a time a query returned: a time.Time, or the text of one as
+// SQLite stores it ("2006-01-02 15:04:05.999999999", UTC) or PostgreSQL
+// casts a timestamptz ("2006-01-02 15:04:05.999999+00"). Text it cannot read
+// is the zero time, which pages show as "never".
+func sqlTime(v any) time.Time {
+	if t, ok := v.(time.Time); ok {
+		return t.UTC()
+	}
+	s := strings.Replace(strings.TrimSpace(text(v)), "T", " ", 1)
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999Z07", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
 }
 
 // jsonList shows a JSON array of strings as a comma-separated list.

@@ -99,3 +99,131 @@ func streamEnabled(t *testing.T, h *harness, sourceID, lt string, want bool) boo
 	}
 	return false
 }
+
+// The page refreshes itself by replacing #live with the #live of a fresh
+// copy of the page: whatever changes as events arrive (the state badge,
+// what needs doing, the newest events) must be inside it, or it stays stale
+// until a reload.
+func TestSourcePageRefreshHoldsTheState(t *testing.T) {
+	h := newHarness(t)
+	src := h.addSource("acme", emulator.TokenOptions{})
+	path := "/sources/" + src.ID
+	live := elementByID(t, h.get(path, h.analyst).want(t, http.StatusOK).body, "live")
+	for _, s := range []string{`hx-select="#live"`, "waiting for the first events", "No event yet"} {
+		if !strings.Contains(live, s) {
+			t.Errorf("before the first events, #live lacks %q\n%s", s, limit(live, 3000))
+		}
+	}
+	h.plantEvents(src, "OnePassword.SignInAttempt", 2, "first@example.com", "192.0.2.10")
+	live = elementByID(t, h.get(path, h.analyst).want(t, http.StatusOK).body, "live")
+	for _, s := range []string{`<h1>acme</h1>`, "first@example.com", ">healthy<"} {
+		if !strings.Contains(live, s) {
+			t.Errorf("after the first events, #live lacks %q\n%s", s, limit(live, 3000))
+		}
+	}
+	// No events for longer than the alarm: the badge and what needs doing
+	// come with the refresh too.
+	h.clock.Add(25 * time.Hour)
+	live = elementByID(t, h.get(path, h.analyst).want(t, http.StatusOK).body, "live")
+	for _, s := range []string{"needs attention", "What needs doing"} {
+		if !strings.Contains(live, s) {
+			t.Errorf("after a quiet day, #live lacks %q\n%s", s, limit(live, 3000))
+		}
+	}
+}
+
+// The newest events' times are shown as every other time in the console,
+// to the second in UTC, not as the store's text with nanoseconds.
+func TestSourcePageEventTimes(t *testing.T) {
+	h := newHarness(t)
+	h.clock.Add(789 * time.Millisecond) // the planted events' times have a fraction
+	src := h.addSource("acme", emulator.TokenOptions{})
+	h.plantEvents(src, "OnePassword.ItemUsage", 1, "t@example.com", "192.0.2.11")
+	at := h.clock.Now().Add(-time.Minute)
+	body := h.get("/sources/"+src.ID, h.analyst).want(t, http.StatusOK).body
+	_, newest, _ := strings.Cut(body, "<h2>Newest events</h2>")
+	newest, _, _ = strings.Cut(newest, "</section>")
+	if !strings.Contains(newest, ">"+stamp(at)+"<") || strings.Contains(newest, ".789") {
+		t.Errorf("the newest events do not show %s as %q\n%s", at, stamp(at), newest)
+	}
+}
+
+func TestSQLTime(t *testing.T) {
+	want := time.Date(2026, 12, 2, 1, 23, 57, 795219913, time.UTC)
+	for _, tt := range []struct {
+		in   any
+		want time.Time
+	}{
+		{"2026-12-02 01:23:57.795219913", want},                               // SQLite
+		{"2026-12-02 01:23:57.795219+00", want.Truncate(time.Microsecond)},    // PostgreSQL
+		{"2026-12-02 02:23:57.795219+01:00", want.Truncate(time.Microsecond)}, // another zone
+		{"2026-12-02T01:23:57Z", want.Truncate(time.Second)},
+		{[]byte("2026-12-02 01:23:57"), want.Truncate(time.Second)},
+		{want.In(time.FixedZone("x", 3600)), want},
+		{"yesterday", time.Time{}},
+		{nil, time.Time{}},
+	} {
+		if got := sqlTime(tt.in); !got.Equal(tt.want) || got.Location() != time.UTC {
+			t.Errorf("sqlTime(%#v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// elementByID is the HTML of the element with id (its tags included),
+// found by counting the nested elements of its tag name.
+func elementByID(t *testing.T, body, id string) string {
+	t.Helper()
+	at := strings.Index(body, ` id="`+id+`"`)
+	if at < 0 {
+		t.Fatalf("no element with id %q", id)
+	}
+	start := strings.LastIndex(body[:at], "<")
+	name := body[start+1 : at]
+	if i := strings.IndexAny(name, " \t\n"); i >= 0 {
+		name = name[:i]
+	}
+	open, closing := "<"+name, "</"+name+">"
+	depth := 0
+	for i := start; i < len(body); {
+		switch {
+		case strings.HasPrefix(body[i:], closing):
+			depth--
+			i += len(closing)
+			if depth == 0 {
+				return body[start:i]
+			}
+		case strings.HasPrefix(body[i:], open) && len(body) > i+len(open) && strings.ContainsRune(" \t\n>", rune(body[i+len(open)])):
+			depth++
+			i += len(open)
+		default:
+			i++
+		}
+	}
+	t.Fatalf("the element with id %q is not closed", id)
+	return ""
+}
+
+// An analyst on an admin's page or form is refused with the console's error
+// page (its header and navigation, the user's name), not auth's bare page;
+// the API still answers JSON.
+func TestAdminPageRefusedInTheConsole(t *testing.T) {
+	h := newHarness(t)
+	ana := h.user("ana", "analyst")
+	src := h.addSource("acme", emulator.TokenOptions{})
+	const msg = "only an admin can change this; your role is analyst: ask an admin"
+	for _, r := range []response{
+		h.get("/sources/new", ana),
+		h.form("/sources/"+src.ID+"/streams/OnePassword.AuditEvent/pause", ana, nil),
+		h.get("/users", h.analyst),
+	} {
+		r.want(t, http.StatusForbidden, `<link rel="stylesheet" href="/static/console.css">`, `<nav>`, `<h1>Forbidden</h1>`, msg)
+	}
+	h.get("/sources/new", ana).want(t, http.StatusForbidden, `ana <small class="role">analyst</small>`)
+	r := h.api("DELETE", "/api/v1/sources/"+src.ID, h.analyst, nil, nil).want(t, http.StatusForbidden)
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || !strings.Contains(r.body, "only an admin") {
+		t.Errorf("the API's refusal: %s %s", r.Header.Get("Content-Type"), r.body)
+	}
+	if !streamEnabled(t, h, src.ID, "OnePassword.AuditEvent", true) {
+		t.Error("a refused pause paused the log type")
+	}
+}
