@@ -44,6 +44,7 @@ type Config struct {
 	// destinations added with the command line and not named here stay.
 	Destinations []Destination `yaml:"destinations"`
 	Alerts       Alerts        `yaml:"alerts"`
+	Retention    Retention     `yaml:"retention"`
 }
 
 // Ingest tunes the poller.
@@ -196,6 +197,7 @@ func (c *Config) applyDefaults() {
 		c.Destinations[i].applyDefaults()
 	}
 	c.Alerts.applyDefaults()
+	c.Retention.applyDefaults()
 }
 
 // ApplyDefaults fills the interval, lookback and API version, and writes
@@ -255,6 +257,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Alerts.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Retention.Validate(c.Ingest.ReconcileWindow); err != nil {
 		errs = append(errs, err)
 	}
 	seenDest := map[string]bool{}
