@@ -1,4 +1,4 @@
-// Global setup of the console's browser tests: build opwatch, start two
+// Global setup of the console's browser tests: build opwatch, start three
 // 1Password Events API emulators and `opwatch serve` on loopback with a new
 // database, read the first admin's one-time password from serve's output,
 // add an analyst with `opwatch users add`, and hand all of it to the tests
@@ -49,6 +49,9 @@ export default async function globalSetup(_config: FullConfig): Promise<() => Pr
     // Another account whose token grants sign-in attempts only.
     const partial = await startEmulator(bin, 'emulator-partial',
       ['--features', 'signinattempts', '--events', '100', '--rate', '0', '--seed', '7'], started);
+    // And one whose token grants no feature at all, which the wizard refuses.
+    const none = await startEmulator(bin, 'emulator-none',
+      ['--features', 'none', '--events', '10', '--rate', '0', '--seed', '8'], started);
 
     const db = path.join(runDir, 'opwatch.db');
     const serve = await startServe(bin, db, started);
@@ -64,9 +67,10 @@ export default async function globalSetup(_config: FullConfig): Promise<() => Pr
       analyst,
       emulator: emu,
       partial,
+      none,
     };
     process.env.OPWATCH_E2E_STATE = JSON.stringify(state);
-    console.log(`opwatch e2e: console ${serve.url}, emulators ${emu.baseURL} and ${partial.baseURL}`);
+    console.log(`opwatch e2e: console ${serve.url}, emulators ${emu.baseURL}, ${partial.baseURL} and ${none.baseURL}`);
   } catch (err) {
     await stop();
     throw err;

@@ -16,6 +16,7 @@ export type State = {
   analyst: Credentials; // added with `opwatch users add --role analyst`
   emulator: Emulator; // every log type, planted attacks, live traffic
   partial: Emulator; // a token that grants sign-in attempts only
+  none: Emulator; // a token that grants no feature (emulator --features none)
 };
 
 // The source the wizard creates and the other tests read.

@@ -1,6 +1,7 @@
 // The wizard's refusals and warnings: a malformed token is refused with a
-// message that says what it is, and nothing is stored; a token that lacks
-// log types is accepted with a warning naming each missing one.
+// message that says what it is, and nothing is stored; so is a token that
+// grants no log type; a token that lacks some log types is accepted with a
+// warning naming each missing one.
 
 import { test, expect, signIn, shot, type Emulator } from './fixtures';
 import type { Page } from '@playwright/test';
@@ -27,6 +28,22 @@ test('a malformed token is refused with a clear message and nothing is stored', 
   await expect(page.getByLabel('Access Token')).toHaveValue('');
   await expect(page.getByText('Source name:')).toContainText(name);
   await shot(page, testInfo, 'malformed-token');
+
+  await page.goto('/sources');
+  await expect(page.getByRole('heading', { name: 'Sources' })).toBeVisible();
+  await expect(page.getByRole('link', { name, exact: true })).toHaveCount(0);
+});
+
+test('a token that grants no log type is refused and nothing is stored', async ({ page, state }, testInfo) => {
+  await signIn(page, state.admin);
+  const name = 'No features';
+  await credentials(page, name, state.none.token, state.none.baseURL);
+  const err = page.getByRole('alert');
+  await expect(err).toContainText('The token grants none of sign-in attempts, item usage and audit events', { timeout: 120_000 });
+  await expect(err).toContainText("issue a token with at least one of them ticked in 1Password's Events Reporting integration");
+  await expect(page.getByLabel('Access Token')).toHaveValue('');
+  await expect(page.locator('body')).not.toContainText(state.none.token);
+  await shot(page, testInfo, 'no-features-token');
 
   await page.goto('/sources');
   await expect(page.getByRole('heading', { name: 'Sources' })).toBeVisible();

@@ -66,6 +66,10 @@ test('the setup wizard, from signing in to the first events on the source page',
   await expect(page.getByRole('status')).toContainText('The source is set up');
   const newest = page.locator('section', { has: page.getByRole('heading', { name: 'Newest events' }) });
   await expect(newest.locator('tbody tr').first()).toBeVisible({ timeout: 240_000 });
+  // The state beside the title comes with the same refresh, without a
+  // reload (it said "waiting for the first events" before them).
+  const badge = page.locator('.actions', { has: page.getByRole('heading', { level: 1, name: SOURCE }) }).locator('.status');
+  await expect(badge).toHaveText('healthy');
   await expect(page.getByText('Trigger an alert when no events are processed: yes, after 1 day.')).toBeVisible();
   await shot(page, testInfo, '05-source');
 });
