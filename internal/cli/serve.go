@@ -149,6 +149,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 type serveFlags struct {
 	listen, publicURL, retention string
 	tlsCert, tlsKey              string
+	events                       string // --retention
 }
 
 func (sf *serveFlags) register(fs *flag.FlagSet) {
@@ -157,6 +158,7 @@ func (sf *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.tlsCert, "tls-cert", "", "serve the console over HTTPS with this certificate `file` (PEM; with --tls-key)")
 	fs.StringVar(&sf.tlsKey, "tls-key", "", "the private key `file` of --tls-cert (PEM)")
 	fs.StringVar(&sf.retention, "alert-retention", "", "delete resolved alerts this `long` after their last change, daily, or off (default 730d, or alerts.retention)")
+	fs.StringVar(&sf.events, "retention", "", "delete events this `long` after their time, hourly, or off (default 365d, or retention.events; retention.log_types win)")
 }
 
 const defaultListen = "127.0.0.1:8080"
@@ -166,6 +168,7 @@ type serveOptions struct {
 	listen    string // "" for off
 	publicURL string
 	retention time.Duration // 0: keep
+	events    config.Period // --retention; 0: the configuration's
 	lease     time.Duration
 	ln        net.Listener // already listening (the demo's); else listen is opened
 	tls       server.TLS
@@ -193,6 +196,10 @@ func (sf *serveFlags) options(fs *flag.FlagSet, c config.Alerts) (serveOptions, 
 			return o, usageError{fmt.Errorf("--public-url: %w", err)}
 		}
 		o.publicURL = sf.publicURL
+	}
+	var err error
+	if o.events, err = parseRetentionFlag(sf.events); err != nil {
+		return o, err
 	}
 	switch r := strings.TrimSpace(sf.retention); {
 	case r == "":
@@ -269,6 +276,10 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 		Store: a.store, Sender: newSender(a.log), Secrets: a.secrets, Router: router,
 		Summary: summarizer(a.store, rules, a.log), PublicURL: o.publicURL, Logger: a.log, LeaseFor: o.lease, Owner: owner,
 	})
+	sweeper, err := a.sweeper(cfg, o.events)
+	if err != nil {
+		return err
+	}
 	mon := health.New(health.Config{Store: a.store, Route: router.Route, Resolve: triage.Resolve, Logger: a.log})
 	parts := []part{
 		{"ingest", in.Run},
@@ -276,6 +287,7 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 		{"health", func(ctx context.Context) error { return runner.Singleton(ctx, "health", mon.Run) }},
 		{"deliver", del.Run},
 		{"replica", runner.Heartbeat},
+		{"lake-retention", func(ctx context.Context) error { return runner.Singleton(ctx, "retention", sweeper.Run) }},
 	}
 	if o.retention > 0 {
 		parts = append(parts, part{"retention", func(ctx context.Context) error { return a.purgeAlerts(ctx, o.retention) }})
