@@ -17,7 +17,8 @@ type Retention interface {
 	// logType whose p_event_time is before before, oldest first, and
 	// returns how many it deleted (fewer than batch: none are left). It
 	// never deletes an event that an open or triaged alert points at
-	// (alert_matches), one a dedup group holds below its threshold, or one
+	// (alert_matches), one a dedup group whose period has not ended (by
+	// the store's clock) holds below its threshold, or one
 	// after RetentionStage's position (not evaluated yet). Whatever the
 	// engine keeps beside an event (the indicator index) goes with it;
 	// alert_matches rows stay: they are their alert's record, purged with

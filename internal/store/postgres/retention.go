@@ -21,7 +21,7 @@ const purgeEventsSQL = `DELETE FROM events WHERE seq IN (
 	SELECT e.seq FROM events e, stage_positions p
 	WHERE p.stage = $3 AND e.log_type = $1 AND e.p_event_time < $2 AND e.seq <= p.position
 		AND e.seq NOT IN (SELECT m.seq FROM alert_matches m JOIN alerts a ON a.id = m.alert_id WHERE a.status <> 'resolved')
-		AND e.seq NOT IN (SELECT unnest(g.pending) FROM dedup_groups g WHERE g.pending IS NOT NULL)
+		AND e.seq NOT IN (SELECT unnest(g.pending) FROM dedup_groups g WHERE g.pending IS NOT NULL AND g.period_end > $5)
 	ORDER BY e.p_event_time LIMIT $4)`
 
 // PurgeEvents deletes one batch of logType's events before before.

@@ -14,14 +14,16 @@ import (
 
 // purgeEventsSQL picks the next batch of events to delete: of ?1, before
 // ?2, evaluated by the detect stage (seq at or below its position ?3),
-// that no unresolved alert points at and no dedup group holds, oldest
-// first, at most ?4. events_key (log_type, p_event_time, ...) serves the
+// that no unresolved alert points at and no live dedup group (its period
+// ends after the store's now, ?5) holds, oldest first, at most ?4. A group
+// whose period ended is never joined again: its pending seqs never become
+// an alert's. events_key (log_type, p_event_time, ...) serves the
 // range; the alerts' and groups' seqs are few and read once.
 const purgeEventsSQL = `DELETE FROM events WHERE seq IN (
 	SELECT seq FROM events
 	WHERE log_type = ?1 AND p_event_time < ?2 AND seq <= ?3
 		AND seq NOT IN (SELECT m.seq FROM alert_matches m JOIN alerts a ON a.id = m.alert_id WHERE a.status <> 'resolved')
-		AND seq NOT IN (SELECT j.value FROM dedup_groups g, json_each(g.pending) j WHERE g.pending IS NOT NULL)
+		AND seq NOT IN (SELECT j.value FROM dedup_groups g, json_each(g.pending) j WHERE g.pending IS NOT NULL AND g.period_end > ?5)
 	ORDER BY p_event_time LIMIT ?4)
 RETURNING seq`
 
@@ -41,7 +43,7 @@ func (s *Store) PurgeEvents(ctx context.Context, logType string, before time.Tim
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, purgeEventsSQL, logType, timeText(before), pos, batch)
+		rows, err := tx.QueryContext(ctx, purgeEventsSQL, logType, timeText(before), pos, batch, timeText(s.now()))
 		if err != nil {
 			return err
 		}

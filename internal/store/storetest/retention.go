@@ -130,7 +130,12 @@ func testPurgeEventsKeepsAlerts(t *testing.T, s store.Store, c *Clock) {
 		Alerts: []store.Alert{ruleAlert("OPEN", "R", "a", old), ruleAlert("TRIAGED", "R", "b", old), ruleAlert("RESOLVED", "R", "c", old)},
 		Matches: []store.AlertMatch{match("OPEN", stored[0]), match("TRIAGED", stored[1]), match("RESOLVED", stored[2]),
 			match("OPEN", stored[5]), match("RESOLVED", stored[5])},
-		Groups: []store.DedupGroup{{RuleID: "R2", Dedup: "d", PeriodEnd: c.Now().Add(time.Hour), Matches: 1, Pending: []int64{stored[3].Seq}}}})
+		// A live group holds e-3; one whose period ended (before the
+		// store's now, whichever clock it keeps) holds e-4 no longer.
+		Groups: []store.DedupGroup{
+			{RuleID: "R2", Dedup: "live", PeriodEnd: c.Now().AddDate(10, 0, 0), Matches: 1, Pending: []int64{stored[3].Seq}},
+			{RuleID: "R2", Dedup: "ended", PeriodEnd: c.Now().AddDate(-1, 0, 0), Matches: 1, Pending: []int64{stored[4].Seq}},
+		}})
 	for _, ch := range []store.AlertChange{
 		{AlertID: "TRIAGED", Actor: "jane", Action: store.ActionTriage},
 		{AlertID: "RESOLVED", Actor: "jane", Action: store.ActionResolve},
@@ -140,11 +145,11 @@ func testPurgeEventsKeepsAlerts(t *testing.T, s store.Store, c *Clock) {
 		}
 	}
 	if n := purge(t, s, signin, c.Now(), 100); n != 2 {
-		t.Errorf("PurgeEvents = %d, want 2 (the resolved alert's only event, and one no alert names)", n)
+		t.Errorf("PurgeEvents = %d, want 2 (the resolved alert's only event, and the ended group's)", n)
 	}
 	want := []string{"e-0", "e-1", "e-3", "e-5"}
 	if got := uuidsLeft(t, s); !reflect.DeepEqual(got, want) {
-		t.Errorf("left: %v, want %v (open, triaged, pending, open and resolved)", got, want)
+		t.Errorf("left: %v, want %v (open, triaged, a live group's pending, open and resolved)", got, want)
 	}
 	if evs, err := s.AlertEvents(ctx, "OPEN", 0); err != nil || len(evs) != 2 {
 		t.Errorf("the open alert's events: %d, %v; want both", len(evs), err)
