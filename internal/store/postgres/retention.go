@@ -13,15 +13,18 @@ import (
 
 // purgeEventsSQL deletes the next batch of events: of $1, before $2,
 // evaluated by the retention stage (seq at or below its position, $3),
-// that no unresolved alert points at and no dedup group holds, oldest
-// first, at most $4. events_key (log_type, p_event_time, ...) serves the
+// that no unresolved alert points at and no live dedup group holds (one
+// whose period ends after the store's now, $5, or the server's clock when
+// NULL: a group whose period ended is never joined again), oldest first,
+// at most $4. events_key (log_type, p_event_time, ...) serves the
 // range; the alerts' and groups' seqs are few, and hashed once. The
 // indicator index is part of the row: it goes with it.
 const purgeEventsSQL = `DELETE FROM events WHERE seq IN (
 	SELECT e.seq FROM events e, stage_positions p
 	WHERE p.stage = $3 AND e.log_type = $1 AND e.p_event_time < $2 AND e.seq <= p.position
 		AND e.seq NOT IN (SELECT m.seq FROM alert_matches m JOIN alerts a ON a.id = m.alert_id WHERE a.status <> 'resolved')
-		AND e.seq NOT IN (SELECT unnest(g.pending) FROM dedup_groups g WHERE g.pending IS NOT NULL AND g.period_end > $5)
+		AND e.seq NOT IN (SELECT unnest(g.pending) FROM dedup_groups g WHERE g.pending IS NOT NULL
+			AND g.period_end > coalesce($5::timestamptz, clock_timestamp()))
 	ORDER BY e.p_event_time LIMIT $4)`
 
 // PurgeEvents deletes one batch of logType's events before before.
@@ -29,7 +32,7 @@ func (s *Store) PurgeEvents(ctx context.Context, logType string, before time.Tim
 	if batch <= 0 {
 		return 0, fmt.Errorf("purge events of %s: the batch must be positive", logType)
 	}
-	tag, err := s.exec(ctx, purgeEventsSQL, enc(logType), ceilMicro(before), enc(store.RetentionStage), batch)
+	tag, err := s.exec(ctx, purgeEventsSQL, enc(logType), ceilMicro(before), enc(store.RetentionStage), batch, s.clockArg())
 	if err != nil {
 		return 0, fmt.Errorf("purge events of %s before %s: %w", logType, before.UTC().Format(time.RFC3339), err)
 	}
