@@ -53,7 +53,8 @@ type Options struct {
 	MaxOpen       int   // partitions written at once (default 6); past it, the least recently used one ends its part file
 	Logger        *slog.Logger
 
-	now func() time.Time // the manifest's times; time.Now when nil
+	now    func() time.Time // the manifest's times; time.Now when nil
+	noSync bool             // tests: skip fsync, which a busy disk makes slow
 }
 
 // Defaults of the memory bounds.

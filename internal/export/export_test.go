@@ -69,7 +69,7 @@ func testLake() *lake {
 				[]string{"192.0.2.7"}, []string{"ann@example.com"})
 			if h%2 == 0 {
 				l.add("OnePassword.ItemUsage", at, fmt.Sprintf(itemUsage, fmt.Sprint("i", d, h), at.Format(time.RFC3339Nano)),
-					[]string{"2001:db8::1"}, []string{"bob@example.com"})
+					[]string{"2001:db8::1", "203.0.113.9"}, []string{"bob@example.com", "bob@example.org"})
 			}
 		}
 	}
@@ -468,5 +468,49 @@ func TestRange(t *testing.T) {
 	_, u = Range(day(10, 5), day(12, 1))
 	if u != time.Date(2026, 11, 13, 0, 0, 0, 0, time.UTC) {
 		t.Errorf("Range until = %v", u)
+	}
+}
+
+func TestRunScheduled(t *testing.T) {
+	l := testLake()
+	out := t.TempDir()
+	ticks := make(chan time.Time)
+	ran := make(chan struct{}, 10)
+	now := day(11, 12)
+	clock := func() time.Time {
+		ran <- struct{}{} // Run asks for the time once per export: it started
+		return now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunScheduled(ctx, l, Schedule{Out: out, Every: time.Hour, Lookback: 30 * time.Hour}, "v-test", nil, clock,
+			func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} })
+	}()
+	<-ran // the first run, at once
+	<-ran
+	ticks <- now
+	<-ran // the second run started after a tick; the first finished before it
+	<-ran
+	cancel()
+	close(ticks)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// now-30h is day 10, 06:00: days 10 and 11 of all three types, whole.
+	if m.LastExport.Since != time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC) || m.LastExport.Until != time.Date(2026, 11, 12, 0, 0, 0, 0, time.UTC) {
+		t.Errorf("range %v..%v", m.LastExport.Since, m.LastExport.Until)
+	}
+	if len(m.Partitions) != 4 || m.LastExport.Rows != 17 {
+		t.Errorf("%d partitions, %d rows; want 4 and 17", len(m.Partitions), m.LastExport.Rows)
+	}
+	for _, s := range []Schedule{{Every: time.Hour, Lookback: time.Hour}, {Out: "x", Every: time.Second, Lookback: time.Hour}, {Out: "x", Every: time.Hour}} {
+		if s.Check() == nil {
+			t.Errorf("%+v accepted", s)
+		}
 	}
 }

@@ -137,7 +137,7 @@ func (w *writers) commit(since, until time.Time, logTypes []string) (*Manifest, 
 	}
 	final := filepath.Join(w.opt.Out, ManifestName)
 	tmp := filepath.Join(w.opt.Out, "."+ManifestName+"."+w.run+".tmp")
-	if err := writeSynced(tmp, append(b, '\n')); err != nil {
+	if err := writeSynced(tmp, append(b, '\n'), !w.opt.noSync); err != nil {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("export: write the manifest: %w", err)
 	}
@@ -148,13 +148,13 @@ func (w *writers) commit(since, until time.Time, logTypes []string) (*Manifest, 
 	return m, nil
 }
 
-func writeSynced(name string, b []byte) error {
+func writeSynced(name string, b []byte, sync bool) error {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -149,7 +149,7 @@ func (w *writers) start(key partKey) (*partWriter, error) {
 func (w *writers) finish(pw *partWriter) error {
 	delete(w.open, pw.key)
 	err := pw.w.Close()
-	if err == nil {
+	if err == nil && !w.opt.noSync {
 		err = pw.f.Sync()
 	}
 	if cerr := pw.f.Close(); err == nil {
