@@ -226,14 +226,14 @@ func timePtr(t time.Time) *time.Time {
 func printLake(w io.Writer, r lakeReportJSON) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOG TYPE\tSOURCE\tEVENTS\tBYTES\tOLDEST\tNEWEST\tLAST 7D\tRETENTION\tPROJECTED")
-	row := func(lt, src string, l lakeRow) {
+	row := func(lt, src, kept string, l lakeRow) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", safetext.Terminal(lt), safetext.Terminal(src), l.Events,
-			sizeText(l.Bytes), dayText(l.Oldest), dayText(l.Newest), l.Recent, daysText(l.RetentionDays), projText(l))
+			sizeText(l.Bytes), dayText(l.Oldest), dayText(l.Newest), l.Recent, kept, projText(l))
 	}
 	for _, g := range r.Groups {
-		row(g.LogType, g.Source, g)
+		row(g.LogType, g.Source, daysText(g.RetentionDays), g)
 	}
-	row("total", "", r.Total)
+	row("total", "", "-", r.Total)
 	tw.Flush()
 	q := r.Quarantine
 	fmt.Fprintf(w, "\nQuarantine: %d events, %s, oldest %s, kept %s.\n", q.Events, sizeText(q.Bytes), dayText(q.Oldest), daysText(q.RetentionDays))

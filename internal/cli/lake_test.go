@@ -93,6 +93,9 @@ func TestLakeStatsCommand(t *testing.T) {
 			t.Errorf("lake stats lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "forever") {
+		t.Errorf("lake stats shows a period of forever, none was given:\n%s", out)
+	}
 	out, errOut, code = runCLI(t, nil, "", "lake", "stats", "--db", path, "--format", "json", "--retention", "off")
 	var r lakeReportJSON
 	if err := json.Unmarshal([]byte(out), &r); code != 0 || err != nil {
