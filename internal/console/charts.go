@@ -20,7 +20,9 @@ type series struct {
 }
 
 // timeChart draws series over buckets (their start times) as lines, with
-// a tooltip (<title>) per point.
+// a tooltip (<title>) per point. The last bucket is the current one, still
+// filling: its segment is dashed and its tooltip says "so far", so that its
+// low count does not read as a fall in traffic.
 func timeChart(title string, buckets []time.Time, step time.Duration, ss []series) template.HTML {
 	const w, h, left, right, top, bottom = 600, 230, 46, 12, 12, 28
 	pw, ph := float64(w-left-right), float64(h-top-bottom)
@@ -57,8 +59,13 @@ func timeChart(title string, buckets []time.Time, step time.Duration, ss []serie
 	}
 	for si, s := range ss {
 		class := fmt.Sprintf("s%d", si%5)
+		vals := s.Values[:min(len(s.Values), n)]
+		if len(vals) == 0 {
+			continue
+		}
+		last := len(vals) - 1
 		var d strings.Builder
-		for i, v := range s.Values {
+		for i, v := range vals[:max(last, 1)] {
 			cmd := "L"
 			if i == 0 {
 				cmd = "M"
@@ -66,12 +73,16 @@ func timeChart(title string, buckets []time.Time, step time.Duration, ss []serie
 			fmt.Fprintf(&d, "%s%.1f %.1f ", cmd, x(i), y(v))
 		}
 		fmt.Fprintf(&b, `<path class="line %s" d="%s"/>`, class, strings.TrimSpace(d.String()))
-		for i, v := range s.Values {
-			if i >= n {
-				break
+		if last >= 1 {
+			fmt.Fprintf(&b, `<path class="line partial %s" d="M%.1f %.1f L%.1f %.1f"/>`, class, x(last-1), y(vals[last-1]), x(last), y(vals[last]))
+		}
+		for i, v := range vals {
+			soFar := ""
+			if i == last {
+				soFar = " so far"
 			}
-			fmt.Fprintf(&b, `<circle class="%s" cx="%.1f" cy="%.1f" r="2.5"><title>%s %s: %d</title></circle>`,
-				class, x(i), y(v), html.EscapeString(s.Name), bucketLabel(buckets[i], step), v)
+			fmt.Fprintf(&b, `<circle class="%s" cx="%.1f" cy="%.1f" r="2.5"><title>%s %s: %d%s</title></circle>`,
+				class, x(i), y(v), html.EscapeString(s.Name), bucketLabel(buckets[i], step), v, soFar)
 		}
 	}
 	b.WriteString(`</svg>`)

@@ -41,5 +41,5 @@ func TestUnauthenticated(t *testing.T) {
 
 func TestNotFoundPage(t *testing.T) {
 	h := newHarness(t)
-	h.get("/no/such/page", h.analyst).want(t, http.StatusNotFound, "not found")
+	h.get("/no/such/page", h.analyst).want(t, http.StatusNotFound, "Not Found", "opwatch has no page /no/such/page: use the links above")
 }

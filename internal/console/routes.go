@@ -56,7 +56,9 @@ func (c *console) pageRoutes() []route {
 		{method: "POST", pattern: "/tokens/{id}/revoke", admin: true, h: p(c.tokenRevokeAction)},
 
 		// Anything else: a page that says so, behind the same login.
-		{method: "GET", pattern: "/", h: p(func(w http.ResponseWriter, r *http.Request) error { return notFound("page " + r.URL.Path) })},
+		{method: "GET", pattern: "/", h: p(func(w http.ResponseWriter, r *http.Request) error {
+			return fail(http.StatusNotFound, "opwatch has no page %s: use the links above", limit(r.URL.Path, 200))
+		})},
 	}
 }
 

@@ -84,6 +84,10 @@ func TestSourceNeedsAttention(t *testing.T) {
 	h.clock.Add(25 * time.Hour) // the 24 h no-events alarm's timeframe passes
 	h.get("/sources/"+src.ID, h.analyst).want(t, http.StatusOK, "needs attention", "What needs doing", "no events stored", "opwatch source show")
 	h.get("/", h.analyst).want(t, http.StatusOK, "Sources needing attention", "quiet", "CRITICAL")
+	h.clock.Add(-25 * time.Hour)
+	if r := h.get("/", h.analyst).want(t, http.StatusOK, "No source needs attention."); strings.Contains(r.body, "source(s)") {
+		t.Error("the overview counts sources as source(s)")
+	}
 }
 
 func streamEnabled(t *testing.T, h *harness, sourceID, lt string, want bool) bool {

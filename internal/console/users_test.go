@@ -14,7 +14,10 @@ func TestUsersPage(t *testing.T) {
 	analyst := h.user("ann", "analyst")
 	h.get("/users", analyst).want(t, http.StatusForbidden)
 	h.form("/users", analyst, url.Values{"name": {"eve"}, "role": {"admin"}}).want(t, http.StatusForbidden)
-	h.get("/users", admin).want(t, http.StatusOK, "root", "ann", "Add a user")
+	// Removing a user or resetting a password asks first (htmx's confirm,
+	// no inline script).
+	h.get("/users", admin).want(t, http.StatusOK, "root", "ann", "Add a user",
+		`hx-confirm="Remove the user ann? Their sessions end."`, `hx-confirm="Give ann a new password? The current one stops working."`)
 
 	// Added without a password: a random one, shown once, that works.
 	r := h.form("/users", admin, url.Values{"name": {"carol"}, "role": {"analyst"}}).want(t, http.StatusOK, "shown only this once")
@@ -52,7 +55,7 @@ func TestUsersPage(t *testing.T) {
 func TestTokensPage(t *testing.T) {
 	h := newHarness(t)
 	h.get("/tokens", h.analyst).want(t, http.StatusForbidden)
-	h.get("/tokens", h.admin).want(t, http.StatusOK, "admin-bot", "analyst-bot", "Create a token")
+	h.get("/tokens", h.admin).want(t, http.StatusOK, "admin-bot", "analyst-bot", "Create a token", `hx-confirm="Revoke the token analyst-bot?`)
 	r := h.form("/tokens", h.admin, url.Values{"name": {"soar"}, "role": {"analyst"}, "ttl": {"30d"}}).want(t, http.StatusOK, "shown only this once")
 	m := regexp.MustCompile(`<code class="secret">(opw_[^<]+)</code>`).FindStringSubmatch(r.body)
 	if m == nil {
