@@ -37,7 +37,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			"through the whole path (HTTP, decode, validate, normalize, store) into a fresh database,\n"+
 			"and print events/s, wall time and peak RSS (of this process: emulator included).\n"+
 			"--mode client only pages and decodes into Go structs: the baseline to compare with.\n"+
-			"The database is its own (in --dir): --db is not used.")
+			"The database is its own (in --dir), or with --db postgres://… an empty PostgreSQL\n"+
+			"database (the engines compared in one run).")
 	n := fs.Int("events", 100000, "events of each type")
 	mode := fs.String("mode", "full", "full (everything opwatch does) or client (page and decode only)")
 	dir := fs.String("dir", "", "directory for the database (default a temporary one, removed after)")
@@ -100,19 +101,26 @@ func benchFull(ctx context.Context, e *env, dir, baseURL, tok string) (int, time
 		dir = d
 	}
 	be := *e
-	be.db = filepath.Join(dir, "bench.db")
-	// The bench measures a fresh database and serves every source in it:
-	// never one that exists (it could hold real sources and their tokens).
-	if _, err := os.Lstat(be.db); err == nil {
-		return 0, 0, fmt.Errorf("%s exists: bench ingest needs a fresh database; remove it or give another --dir", be.db)
+	if strings.HasPrefix(e.db, "postgres://") || strings.HasPrefix(e.db, "postgresql://") {
+		be.keyFile = filepath.Join(dir, "bench.key")
+	} else {
+		be.db = filepath.Join(dir, "bench.db")
+		// The bench measures a fresh database and serves every source in it:
+		// never one that exists (it could hold real sources and their tokens).
+		if _, err := os.Lstat(be.db); err == nil {
+			return 0, 0, fmt.Errorf("%s exists: bench ingest needs a fresh database; remove it or give another --dir", be.db)
+		}
+		be.keyFile = "" // beside the bench database, and removed with it
 	}
-	be.keyFile = "" // beside the bench database, and removed with it
 	be.logLevel = "warn"
-	a, err := be.openWrite(ctx, engine.ReadWrite, keyIfEmpty)
+	a, err := be.openWrite(ctx, engine.Migrate, keyIfEmpty)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer a.Close()
+	if srcs, err := a.store.ListSources(ctx); err != nil || len(srcs) > 0 {
+		return 0, 0, fmt.Errorf("%s holds sources: bench ingest needs an empty database (%v)", dbName(be.db), err)
+	}
 	s := config.Source{Name: "bench", BaseURL: baseURL, Lookback: config.Duration(48 * time.Hour)}
 	if _, err := a.sources.Add(ctx, s, tok); err != nil {
 		return 0, 0, err

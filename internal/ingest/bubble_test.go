@@ -215,3 +215,34 @@ func TestSourcesOfOneAccountShareEventsAndLimits(t *testing.T) {
 		}
 	})
 }
+
+// Streams due beyond the free slots are claimed as slots free, not one
+// batch per ClaimEvery: with one slot and a claim tick of an hour, every
+// stream of many sources is still polled at once.
+func TestRunClaimsAsSlotsFree(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBubble(t, emulator.Options{Seed: 6, Events: 5, Span: time.Hour})
+		var srcs []store.Source
+		for i := range 4 {
+			srcs = append(srcs, b.addSource(string(rune('a'+i)), emulator.TokenOptions{Account: "acct-" + string(rune('a'+i))}))
+		}
+		b.cfg.ClaimEvery = time.Hour
+		b.cfg.Concurrency = 1
+		in := ingest.New(b.cfg)
+		ctx, cancel := context.WithCancel(b.ctx)
+		done := make(chan error, 1)
+		go func() { done <- in.Run(ctx) }()
+		synctest.Wait()
+		for _, src := range srcs {
+			for _, s := range b.streams(src) {
+				if s.LastSuccessAt.IsZero() {
+					t.Errorf("%s %s: not polled though a slot was free (status %q, error %q)", src.Name, s.LogType, s.Status, s.LastError)
+				}
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -158,20 +158,33 @@ func (in *Ingester) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, in.cfg.Concurrency)
+	// freed says a poll ended. When the last claim filled every free slot,
+	// more streams may be due: they are claimed as soon as a slot frees,
+	// not at the next tick, or a process could poll no more than
+	// Concurrency streams per ClaimEvery (8 a second: 480 streams a minute).
+	freed := make(chan struct{}, 1)
 	tick := time.NewTicker(in.cfg.ClaimEvery)
 	defer tick.Stop()
+	claim, more := true, false
 	for {
-		if free := cap(slots) - len(slots); free > 0 {
+		if free := cap(slots) - len(slots); claim && free > 0 {
 			streams, err := in.cfg.Store.ClaimStreams(ctx, in.cfg.Owner, in.cfg.LeaseFor, free)
 			if err != nil && ctx.Err() == nil {
 				in.log.Error("claim streams", "err", err)
 			}
+			more = err == nil && len(streams) == free
 			for _, st := range streams {
 				slots <- struct{}{}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					defer func() { <-slots }()
+					defer func() {
+						<-slots
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}()
 					in.Poll(ctx, st, true)
 				}()
 			}
@@ -180,6 +193,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			claim = true
+		case <-freed:
+			claim = more
 		}
 	}
 }
