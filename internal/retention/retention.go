@@ -52,7 +52,7 @@ type Config struct {
 	Quarantine time.Duration
 	Every      time.Duration // between sweeps; DefaultEvery if 0
 	Batch      int           // rows per transaction; DefaultBatch if 0
-	Pause      time.Duration // between two full batches; DefaultPause if 0
+	Pause      time.Duration // between two full batches, at least; DefaultPause if 0
 	Clock      Clock         // the real clock if nil
 	Logger     *slog.Logger
 }
@@ -153,10 +153,14 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 }
 
 // drain calls purge until a batch comes back short, pausing between
-// full ones so that other writers get the database.
+// full ones so that other writers get the database: at least cfg.Pause,
+// and as long as the batch took, so that a sweep holds SQLite's one
+// writer half the time at most (a batch of 5,000 took 0.3 s on a 2-core
+// machine).
 func (s *Sweeper) drain(ctx context.Context, purge func(context.Context) (int, error)) (int, error) {
 	total := 0
 	for {
+		start := s.cfg.Clock.Now()
 		n, err := purge(ctx)
 		total += n
 		if err != nil || n < s.cfg.Batch {
@@ -165,7 +169,7 @@ func (s *Sweeper) drain(ctx context.Context, purge func(context.Context) (int, e
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()
-		case <-s.cfg.Clock.After(s.cfg.Pause):
+		case <-s.cfg.Clock.After(max(s.cfg.Pause, s.cfg.Clock.Now().Sub(start))):
 		}
 	}
 }

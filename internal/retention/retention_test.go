@@ -19,6 +19,7 @@ type memStore struct {
 	quar    []time.Time
 	batches []int // sizes asked, in order
 	fail    map[string]error
+	onPurge func() // called by each PurgeEvents, outside the lock
 }
 
 func (m *memStore) purge(ts *[]time.Time, before time.Time, batch int) int {
@@ -31,6 +32,9 @@ func (m *memStore) purge(ts *[]time.Time, before time.Time, batch int) int {
 }
 
 func (m *memStore) PurgeEvents(ctx context.Context, lt string, before time.Time, batch int) (int, error) {
+	if m.onPurge != nil {
+		m.onPurge()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fail[lt]; err != nil {
@@ -190,5 +194,29 @@ func TestSweepCancelled(t *testing.T) {
 	}
 	if left, _ := ms.left(); left["A"] != 20 {
 		t.Errorf("%d left, want 20 (one batch)", left["A"])
+	}
+}
+
+// A batch that takes longer than the pause is followed by a pause as long
+// as it took: a sweep holds the writer half the time at most.
+func TestPauseFollowsBatchTime(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	clock := &fakeClock{now: now, waits: make(chan wait)}
+	ms := &memStore{events: map[string][]time.Time{"A": times(now.Add(-5*day), 25)},
+		onPurge: func() { clock.mu.Lock(); clock.now = clock.now.Add(3 * time.Second); clock.mu.Unlock() }}
+	sw := New(Config{Store: ms, Clock: clock, Batch: 10, Pause: time.Second, Events: map[string]time.Duration{"A": day}})
+	done := make(chan error)
+	go func() {
+		_, err := sw.Sweep(context.Background())
+		done <- err
+	}()
+	for range 2 {
+		clock.fire(clock.next(t, 3*time.Second))
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := ms.left(); left["A"] != 0 {
+		t.Errorf("%d left, want 0", left["A"])
 	}
 }
