@@ -58,6 +58,19 @@ for (const role of ['admin', 'analyst'] as const) {
   test(`every page as an ${role} shows no raw value`, async ({ page, state }, testInfo) => {
     const who: Credentials = state[role];
     await signIn(page, who);
+    if (role === 'admin') {
+      // A destination, so that its page is seen too (nothing listens at
+      // its address: its deliveries fail, which the page shows).
+      await page.goto('/destinations/new?type=webhook');
+      await page.getByLabel('Name', { exact: true }).fill('Tour webhook');
+      await page.getByLabel('Webhook URL').fill('http://127.0.0.1:9/hook');
+      await page.getByRole('button', { name: 'Add destination' }).click();
+      await expect(page.getByRole('heading', { level: 1, name: 'Tour webhook' })).toBeVisible();
+      await page.getByRole('button', { name: 'Send a test alert' }).click();
+      await expect(page.getByText(/Test alert (not )?delivered/)).toBeVisible();
+      await noRawValues(page);
+      await shot(page, testInfo, 'admin-destination-tested');
+    }
     for (const p of await pages(page)) {
       await page.goto(p);
       await expect(page.locator('header .who')).toContainText(who.name);
