@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opwatch/opwatch/internal/export"
+)
+
+// export parquet reads the database read-only and writes the day's
+// partition and the manifest; a second run replaces it.
+func TestExportParquet(t *testing.T) {
+	db := seededLake(t)
+	out := filepath.Join(t.TempDir(), "parquet")
+	vars := map[string]string{"OPWATCH_DB": db}
+	for range 2 {
+		stdout, errOut, code := runCLI(t, vars, "", "export", "parquet", "--since", "2026-11-30", "--until", "2026-12-01", "--out", out)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, errOut)
+		}
+		if !strings.HasPrefix(stdout, "exported 1 events of 2026-11-30..2026-11-30 into 1 files") {
+			t.Errorf("stdout %q", stdout)
+		}
+	}
+	m, err := export.ReadManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Partitions) != 1 || m.Partitions[0].Files[0].Path != "p_log_type=OnePassword.SignInAttempt/dt=2026-11-30/part-0000.parquet" {
+		t.Errorf("manifest partitions %+v", m.Partitions)
+	}
+	for _, args := range [][]string{
+		{"export", "parquet", "--out", out},
+		{"export", "parquet", "--since", "2026-11-30", "--out", out, "--mapping", "ocsf"},
+		{"export", "parquet", "--since", "2026-12-01", "--until", "2026-11-30", "--out", out},
+		{"export", "parquet", "--since", "yesterday", "--out", out},
+		{"export", "csv"},
+	} {
+		if _, errOut, code := runCLI(t, vars, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2\n%s", args, code, errOut)
+		}
+	}
+}
