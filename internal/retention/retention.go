@@ -155,8 +155,8 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 // drain calls purge until a batch comes back short, pausing between
 // full ones so that other writers get the database: at least cfg.Pause,
 // and as long as the batch took, so that a sweep holds SQLite's one
-// writer half the time at most (a batch of 5,000 took 0.3 s on a 2-core
-// machine).
+// writer half the time at most (a batch of 5,000 took 0.15 to 0.3 s on a
+// 2-core machine).
 func (s *Sweeper) drain(ctx context.Context, purge func(context.Context) (int, error)) (int, error) {
 	total := 0
 	for {
