@@ -283,10 +283,19 @@ func sizeText(n int64) string {
 // sweeper is serve's retention part: the configuration's periods, with
 // --retention over retention.events.
 func (a *app) sweeper(cfg config.Config, events config.Period) (*retention.Sweeper, error) {
-	if events > 0 && time.Duration(events) <= time.Duration(cfg.Ingest.ReconcileWindow) {
-		return nil, usagef("--retention %s is not longer than ingest.reconcile_window %s: events deleted would be fetched and stored again; keep them longer",
-			events, cfg.Ingest.ReconcileWindow)
+	if err := checkRetentionFlag(cfg, events); err != nil {
+		return nil, err
 	}
 	return retention.New(retention.Config{Store: a.store, Events: cfg.Retention.EventPeriods(events),
 		Quarantine: cfg.Retention.Quarantine.Duration(), Logger: a.log.With("part", "retention")}), nil
+}
+
+// checkRetentionFlag refuses a --retention that ingest's reconciliation
+// would undo (serve checks it before the configuration is applied).
+func checkRetentionFlag(cfg config.Config, events config.Period) error {
+	if events > 0 && time.Duration(events) <= time.Duration(cfg.Ingest.ReconcileWindow) {
+		return usagef("--retention %s is not longer than ingest.reconcile_window %s: events deleted would be fetched and stored again; keep them longer",
+			events, cfg.Ingest.ReconcileWindow)
+	}
+	return nil
 }

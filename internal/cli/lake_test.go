@@ -128,4 +128,7 @@ func TestServeRetentionFlag(t *testing.T) {
 			t.Errorf("serve --retention %s: exit %d, %q; want an error saying %q", arg, code, errOut, want)
 		}
 	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("serve refused its --retention after creating the database")
+	}
 }

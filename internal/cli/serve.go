@@ -55,6 +55,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkRetentionFlag(cfg, opts.events); err != nil {
+		return err
+	}
 	opts.out = e.stdout
 	if *rulesDir != "" {
 		opts.ruleDirs = append(opts.ruleDirs, *rulesDir)
