@@ -30,6 +30,13 @@ func TestExportParquet(t *testing.T) {
 	if len(m.Partitions) != 1 || m.Partitions[0].Files[0].Path != "p_log_type=OnePassword.SignInAttempt/dt=2026-11-30/part-0000.parquet" {
 		t.Errorf("manifest partitions %+v", m.Partitions)
 	}
+	// The ECS mapping goes to its own directory; into the Panther one it is refused.
+	if _, errOut, code := runCLI(t, vars, "", "export", "parquet", "--since", "2026-11-30", "--until", "2026-12-01", "--out", out+"-ecs", "--mapping", "ecs"); code != 0 {
+		t.Errorf("--mapping ecs: exit %d\n%s", code, errOut)
+	}
+	if _, _, code := runCLI(t, vars, "", "export", "parquet", "--since", "2026-11-30", "--out", out, "--mapping", "ecs"); code == 0 {
+		t.Errorf("an ECS export into a Panther directory succeeded")
+	}
 	for _, args := range [][]string{
 		{"export", "parquet", "--out", out},
 		{"export", "parquet", "--since", "2026-11-30", "--out", out, "--mapping", "ocsf"},

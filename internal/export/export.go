@@ -44,6 +44,7 @@ type Options struct {
 	Since    time.Time // widened down to its UTC day
 	Until    time.Time // widened up to the end of its UTC day (exclusive)
 	LogTypes []string  // nil: all three
+	Mapping  string    // MappingPanther (default) or MappingECS
 	Version  string    // opwatch's version, recorded in the manifest and the files
 
 	// Bounds on memory. Zero values take the defaults.
@@ -108,7 +109,16 @@ func Run(ctx context.Context, ev Events, opt Options) (*Manifest, error) {
 		if lt == nil {
 			return nil, fmt.Errorf("export: unknown log type %q: want OnePassword.SignInAttempt, OnePassword.ItemUsage or OnePassword.AuditEvent", name)
 		}
-		t, err := NewTable(lt)
+		var t *Table
+		var err error
+		switch opt.Mapping {
+		case MappingPanther:
+			t, err = NewTable(lt)
+		case MappingECS:
+			t, err = NewECSTable(lt)
+		default:
+			err = fmt.Errorf("unknown mapping %q: want %s or %s", opt.Mapping, MappingPanther, MappingECS)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
@@ -116,6 +126,15 @@ func Run(ctx context.Context, ev Events, opt Options) (*Manifest, error) {
 	}
 	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("export: create the output directory: %w", err)
+	}
+	// One mapping per directory: a table whose files had two schemas
+	// would read as neither.
+	if m, err := ReadManifest(opt.Out); err == nil {
+		for _, p := range m.Partitions {
+			if p.mapping() != opt.Mapping {
+				return nil, fmt.Errorf("export: %s holds the %s mapping; export the %s mapping to another directory", opt.Out, p.mapping(), opt.Mapping)
+			}
+		}
 	}
 	runID := make([]byte, 6)
 	rand.Read(runID)
@@ -180,6 +199,9 @@ func setDefaults(o *Options) {
 	}
 	if o.now == nil {
 		o.now = time.Now
+	}
+	if o.Mapping == "" {
+		o.Mapping = MappingPanther
 	}
 	if o.Version == "" {
 		o.Version = "devel"

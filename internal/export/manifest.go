@@ -29,6 +29,7 @@ type ExportInfo struct {
 	Since          time.Time `json:"since"` // widened to whole UTC days
 	Until          time.Time `json:"until"`
 	LogTypes       []string  `json:"log_types"`
+	Mapping        string    `json:"mapping"` // panther or ecs
 	OpwatchVersion string    `json:"opwatch_version"`
 	At             time.Time `json:"at"`
 	Rows           int64     `json:"rows"`
@@ -38,7 +39,8 @@ type ExportInfo struct {
 type Partition struct {
 	LogType        string    `json:"log_type"`
 	Day            string    `json:"dt"`
-	Path           string    `json:"path"` // relative to the output directory, with /
+	Path           string    `json:"path"`              // relative to the output directory, with /
+	Mapping        string    `json:"mapping,omitempty"` // panther when empty
 	Rows           int64     `json:"rows"`
 	MinEventTime   time.Time `json:"min_event_time"`
 	MaxEventTime   time.Time `json:"max_event_time"`
@@ -47,6 +49,13 @@ type Partition struct {
 	ExportedAt     time.Time `json:"exported_at"`
 	OpwatchVersion string    `json:"opwatch_version"`
 	Files          []File    `json:"files"`
+}
+
+func (p Partition) mapping() string {
+	if p.Mapping == "" {
+		return MappingPanther
+	}
+	return p.Mapping
 }
 
 // File is one Parquet file of a partition.
@@ -92,7 +101,7 @@ func (w *writers) commit(since, until time.Time, logTypes []string) (*Manifest, 
 			inRange[partKey{lt, d.Format(dayLayout)}] = true
 		}
 	}
-	info := ExportInfo{Since: since, Until: until, LogTypes: logTypes, OpwatchVersion: w.opt.Version, At: now}
+	info := ExportInfo{Since: since, Until: until, LogTypes: logTypes, Mapping: w.opt.Mapping, OpwatchVersion: w.opt.Version, At: now}
 	byKey := map[partKey]Partition{}
 	for _, p := range m.Partitions {
 		if k := (partKey{p.LogType, p.Day}); !inRange[k] {
@@ -108,7 +117,7 @@ func (w *writers) commit(since, until time.Time, logTypes []string) (*Manifest, 
 			continue
 		}
 		dir := path.Join("p_log_type="+k.logType, "dt="+k.day)
-		p := Partition{LogType: k.logType, Day: k.day, Path: dir, ExportSince: since, ExportUntil: until,
+		p := Partition{LogType: k.logType, Day: k.day, Path: dir, Mapping: w.opt.Mapping, ExportSince: since, ExportUntil: until,
 			ExportedAt: now, OpwatchVersion: w.opt.Version}
 		for _, f := range files {
 			p.Files = append(p.Files, File{Path: path.Join(dir, partName(f.part)), Rows: f.rows, Bytes: f.size,

@@ -37,6 +37,9 @@ type Table struct {
 	Schema  *parquet.Schema
 	fields  []*node // the event's declared top-level fields
 	all     []*node // every top-level column, in column order
+	// doc, when set, makes the document the event columns are read from
+	// (a mapping such as ECS); nil reads them from the event itself.
+	doc func(ev *store.StoredEvent, obj map[string]any) map[string]any
 }
 
 // NewTable builds the table of lt: every declared field of the event as a
@@ -44,11 +47,21 @@ type Table struct {
 // members, timestamps as TIMESTAMP(MICROS, UTC)), the p_ fields, and
 // RawColumn.
 func NewTable(lt *logtype.LogType) (*Table, error) {
-	t := &Table{LogType: lt.Name}
-	names := map[string]bool{}
+	var fields []*node
 	for _, f := range lt.Fields {
-		t.fields = append(t.fields, fieldNode(f))
-		names[f.Name] = true
+		fields = append(fields, fieldNode(f))
+	}
+	return newTable(lt.Name, lt.Table, fields, nil)
+}
+
+// newTable builds a table of the event columns fields, followed by the p_
+// fields and RawColumn.
+func newTable(logType, name string, fields []*node, doc func(*store.StoredEvent, map[string]any) map[string]any) (*Table, error) {
+	lt := struct{ Name string }{logType}
+	t := &Table{LogType: logType, fields: fields, doc: doc}
+	names := map[string]bool{}
+	for _, f := range fields {
+		names[f.name] = true
 	}
 	p := []*node{
 		{name: "p_log_type", kind: logtype.String},
@@ -72,7 +85,7 @@ func NewTable(lt *logtype.LogType) (*Table, error) {
 	for _, n := range t.all {
 		root[n.name] = n.parquet()
 	}
-	t.Schema = parquet.NewSchema(lt.Table, root)
+	t.Schema = parquet.NewSchema(name, root)
 	// Number the leaves as Parquet does (depth first, by name), and check
 	// that the schema agrees: a row is a list of values in this order.
 	next := 0
@@ -171,6 +184,9 @@ func (n *node) parquet() parquet.Node {
 func (t *Table) Row(row parquet.Row, ev *store.StoredEvent) parquet.Row {
 	row = row[:0]
 	obj := decodeObject(ev.Raw)
+	if t.doc != nil {
+		obj = t.doc(ev, obj)
+	}
 	for _, n := range t.all {
 		switch n.name {
 		case "p_log_type":
@@ -186,9 +202,9 @@ func (t *Table) Row(row parquet.Row, ev *store.StoredEvent) parquet.Row {
 		case "p_source_label":
 			row = append(row, str(ev.SourceLabel).Level(0, 0, n.leaf))
 		case "p_any_ip_addresses":
-			row = appendList(row, ev.IPs, n.leaf)
+			row = appendList(row, ev.IPs, n.leaf, 0)
 		case "p_any_emails":
-			row = appendList(row, ev.Emails, n.leaf)
+			row = appendList(row, ev.Emails, n.leaf, 0)
 		case RawColumn:
 			row = append(row, parquet.ByteArrayValue(ev.Raw).Level(0, 0, n.leaf))
 		default:
@@ -201,18 +217,20 @@ func (t *Table) Row(row parquet.Row, ev *store.StoredEvent) parquet.Row {
 
 func str(s string) parquet.Value { return parquet.ByteArrayValue([]byte(s)) }
 
-// appendList writes a LIST<STRING> at the top level: null when empty, as
-// Panther omits an empty p_any_ field.
-func appendList(row parquet.Row, vs []string, leaf int) parquet.Row {
+// appendList writes an optional LIST<STRING> whose optional ancestors
+// that are present make definition level def: null when empty, as Panther
+// omits an empty p_any_ field. No list is inside another, so an element
+// repeats at level 1.
+func appendList(row parquet.Row, vs []string, leaf, def int) parquet.Row {
 	if len(vs) == 0 {
-		return append(row, parquet.NullValue().Level(0, 0, leaf))
+		return append(row, parquet.NullValue().Level(0, def, leaf))
 	}
 	for i, v := range vs {
 		rep := 1
 		if i == 0 {
 			rep = 0
 		}
-		row = append(row, str(v).Level(rep, 2, leaf))
+		row = append(row, str(v).Level(rep, def+2, leaf))
 	}
 	return row
 }
@@ -230,6 +248,10 @@ func (n *node) appendValue(row parquet.Row, v any, present bool, def int) parque
 			row = c.appendValue(row, cv, cok, def+1)
 		}
 		return row
+	}
+	if n.kind == logtype.Array {
+		vs, _ := v.([]string)
+		return appendList(row, vs, n.leaf, def)
 	}
 	if present {
 		if pv, ok := n.leafValue(v); ok {
