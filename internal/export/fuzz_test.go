@@ -26,6 +26,9 @@ func FuzzExportRaw(f *testing.F) {
 	f.Add(uint8(0), []byte(`not json at all`))
 	f.Add(uint8(0), []byte(``))
 	f.Add(uint8(0), []byte(`[1,2,3]`))
+	f.Add(uint8(4), []byte(`{"category":"success","target_user":{"uuid":1,"name":null},"client":{"os_name":["x"]},"location":{"latitude":"n","city":{}}}`))
+	f.Add(uint8(6), []byte(`{"actor_details":{"name":"a"},"actor_uuid":"a","object_type":"uva","aux_uuid":"a","session":{"ip":7}}`))
+	f.Add(uint8(5), []byte(`null`))
 	f.Add(uint8(0), []byte(`{"uuid":"a"} trailing`))
 	types := logtype.All()
 	f.Fuzz(func(t *testing.T, which uint8, raw []byte) {
@@ -36,7 +39,11 @@ func FuzzExportRaw(f *testing.F) {
 		e.Raw = raw
 		e.SourceLabel = string(raw)
 		out := t.TempDir()
-		m, err := Run(context.Background(), l, Options{Out: out, Since: at, Until: at.Add(time.Hour),
+		mapping := MappingPanther
+		if which&4 != 0 {
+			mapping = MappingECS
+		}
+		m, err := Run(context.Background(), l, Options{Out: out, Since: at, Until: at.Add(time.Hour), Mapping: mapping,
 			now: func() time.Time { return at }, noSync: true})
 		if err != nil {
 			t.Fatal(err)
