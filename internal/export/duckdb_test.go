@@ -145,3 +145,38 @@ func TestDuckDBReads(t *testing.T) {
 		}
 	}
 }
+
+// TestDuckDBReadsECS: DuckDB reads the ECS mapping's nested groups and
+// lists, and "@timestamp" as a time.
+func TestDuckDBReadsECS(t *testing.T) {
+	dir := duckdbDir(t)
+	l := testLake()
+	out := t.TempDir()
+	exportTest(t, l, out, func(o *Options) { o.Mapping = MappingECS })
+	script := `
+import { DuckDBInstance } from '@duckdb/node-api';
+const db = await DuckDBInstance.create(':memory:');
+const c = await db.connect();
+const f = "read_parquet('" + process.env.EXPORT_DIR + "/p_log_type=OnePassword.SignInAttempt/*/*.parquet', hive_partitioning = true)";
+const r = await c.runAndReadAll("SELECT count(*)::INTEGER AS n, min(epoch_us(\"@timestamp\"))::VARCHAR AS first, " +
+  "max(event.category[1]) AS cat, max(event.outcome) AS outcome, max(source.geo.location.lat) AS lat, " +
+  "max(len(related.user))::INTEGER AS rel, max(onepassword.client.app_name) AS app FROM " + f + " WHERE dt = DATE '2026-11-10'");
+console.log(JSON.stringify(r.getRowObjectsJson()[0]));
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "--input-type=module", "-e", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "EXPORT_DIR="+filepath.ToSlash(out))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	want := fmt.Sprintf(`{"n":5,"first":"%d","cat":"authentication","outcome":"success","lat":43.5,"rel":3,"app":"1Password for Mac"}`,
+		day(10, 0).UnixMicro())
+	if got := strings.TrimSpace(string(b)); got != want {
+		t.Errorf("DuckDB read\n %s\nwant\n %s", got, want)
+	}
+}
