@@ -17,6 +17,7 @@ import (
 	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/detect"
 	"github.com/opwatch/opwatch/internal/emulator"
+	"github.com/opwatch/opwatch/internal/export"
 	"github.com/opwatch/opwatch/internal/health"
 	"github.com/opwatch/opwatch/internal/ingest"
 	"github.com/opwatch/opwatch/internal/onepassword"
@@ -59,6 +60,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	opts.out = e.stdout
+	if cfg.Export != nil {
+		if err := exportSchedule(*cfg.Export).Check(); err != nil {
+			return fmt.Errorf("%s: %w", *cfgPath, err)
+		}
+	}
 	if *rulesDir != "" {
 		opts.ruleDirs = append(opts.ruleDirs, *rulesDir)
 	}
@@ -293,7 +299,17 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 		{"lake-retention", func(ctx context.Context) error { return runner.Singleton(ctx, "retention", sweeper.Run) }},
 	}
 	if o.retention > 0 {
-		parts = append(parts, part{"retention", func(ctx context.Context) error { return a.purgeAlerts(ctx, o.retention) }})
+		parts = append(parts, part{"retention", func(ctx context.Context) error {
+			return runner.Singleton(ctx, "alert-retention", func(ctx context.Context) error { return a.purgeAlerts(ctx, o.retention) })
+		}})
+	}
+	if cfg.Export != nil {
+		sched := exportSchedule(*cfg.Export)
+		parts = append(parts, part{"export", func(ctx context.Context) error {
+			return runner.Singleton(ctx, "export", func(ctx context.Context) error {
+				return export.RunScheduled(ctx, a.store, sched, buildVersion(), a.log, nil, nil)
+			})
+		}})
 	}
 	if srv != nil {
 		parts = append(parts, part{"web", func(ctx context.Context) error { return server.Serve(ctx, srv, ln) }})
@@ -475,4 +491,10 @@ Stop with Ctrl-C.
 
 `, em.URL(), *events, *rate, e.db, receiverLine, metricsLine, e.db, e.db, e.db, demoDestination, e.db)
 	return a.serve(ctx, config.Default(), rules, opts)
+}
+
+// exportSchedule is the configuration's export section as package export
+// takes it.
+func exportSchedule(c config.Export) export.Schedule {
+	return export.Schedule{Out: c.Out, Every: time.Duration(c.Every), Lookback: time.Duration(c.Lookback), LogTypes: c.LogTypes}
 }

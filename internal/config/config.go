@@ -45,6 +45,18 @@ type Config struct {
 	Destinations []Destination `yaml:"destinations"`
 	Alerts       Alerts        `yaml:"alerts"`
 	Retention    Retention     `yaml:"retention"`
+	// Export writes the lake as Parquet files on a schedule (docs/export.md);
+	// nil: off.
+	Export *Export `yaml:"export"`
+}
+
+// Export is the scheduled Parquet export: every Every, the days of the last
+// Lookback are written to Out, whole.
+type Export struct {
+	Out      string   `yaml:"out"`
+	Every    Duration `yaml:"every"`
+	Lookback Duration `yaml:"lookback"`
+	LogTypes []string `yaml:"log_types"`
 }
 
 // Ingest tunes the poller.
