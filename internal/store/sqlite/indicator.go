@@ -22,9 +22,9 @@ import (
 // times. The commit whose events reach a new block indexes the blocks
 // before it, in its own transaction: it reads their events back, keys and
 // sorts their values in Go and appends the rows at the end of the B-tree,
-// where SQLite skips the search from the root. Every other commit does no
-// index work at all. The events of the unfinished block (fewer than 4096)
-// are read by searches from events itself.
+// where SQLite skips the search from the root. Every other commit only
+// reads where the index ends. The events of the unfinished block (fewer
+// than 4096) are read by searches from events itself.
 //
 // So the index is derived from events alone, and a commit within a block
 // (live polling's small pages) writes nothing more than its events. Inserting
@@ -83,18 +83,18 @@ const (
 // prepareIndicatorStmts prepares, once, the statements indexing blocks
 // (before any transaction: see insertStmt).
 func (s *Store) prepareIndicatorStmts(ctx context.Context) (map[int]*sql.Stmt, error) {
+	keys := []int{blockStmtKey, indexedStmtKey, readBackStmtKey}
+	for n := maxIndicatorChunk; n > 0; n /= 2 {
+		keys = append(keys, indicatorStmtKey(n))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	stmts := map[int]*sql.Stmt{}
-	want := map[int]string{blockStmtKey: insertBlockSQL, indexedStmtKey: indexedSQL, readBackStmtKey: readBackSQL}
-	for n := maxIndicatorChunk; n > 0; n /= 2 {
-		want[indicatorStmtKey(n)] = insertIndicatorsSQL(n)
-	}
-	for key, text := range want {
+	stmts := make(map[int]*sql.Stmt, len(keys))
+	for _, key := range keys {
 		st := s.inserts[key]
 		if st == nil {
 			var err error
-			if st, err = s.writer.PrepareContext(ctx, text); err != nil {
+			if st, err = s.writer.PrepareContext(ctx, indicatorSQL(key)); err != nil {
 				return nil, err
 			}
 			s.inserts[key] = st
@@ -102,6 +102,19 @@ func (s *Store) prepareIndicatorStmts(ctx context.Context) (map[int]*sql.Stmt, e
 		stmts[key] = st
 	}
 	return stmts, nil
+}
+
+// indicatorSQL is the text of the statement kept at key.
+func indicatorSQL(key int) string {
+	switch key {
+	case blockStmtKey:
+		return insertBlockSQL
+	case indexedStmtKey:
+		return indexedSQL
+	case readBackStmtKey:
+		return readBackSQL
+	}
+	return insertIndicatorsSQL(-key)
 }
 
 // indicatorChunkSizes splits n index rows as chunkSizes splits events.
@@ -210,41 +223,40 @@ func (bi *blockIndexer) readBlock(ctx context.Context, tx *sql.Tx, block int64, 
 	if err != nil {
 		return nil, err
 	}
+	// The stored arrays escape control characters (jsonArray), so the
+	// separators cannot occur inside a value. An event that cannot be read
+	// anyway is left out of the index rather than stopping ingest.
 	for event := range strings.SplitSeq(text, "\x1d") {
-		if event == "" {
-			continue
-		}
 		f := strings.Split(event, packSep)
 		if len(f) != 4 {
-			return nil, fmt.Errorf("an event's p_any_ values hold a separator: %.40q", event)
+			continue
 		}
 		seq, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return nil, err
+			continue
 		}
-		if rows, err = appendIndicatorRows(rows, seq, f[1], f[2], f[3]); err != nil {
-			return nil, err
-		}
+		rows = appendIndicatorRows(rows, seq, f[1], f[2], f[3])
 	}
 	return rows, nil
 }
 
 // appendIndicatorRows appends the rows of one stored event: one per
-// distinct key of its p_any_ values.
-func appendIndicatorRows(rows []indicatorRow, seq int64, at, emails, ips string) ([]indicatorRow, error) {
+// distinct key of its p_any_ values. Values that are not indicators, or
+// an event whose time or arrays cannot be read, add none.
+func appendIndicatorRows(rows []indicatorRow, seq int64, at, emails, ips string) []indicatorRow {
 	if emails == "" && ips == "" {
-		return rows, nil
+		return rows
 	}
 	when, err := parseTimeText(at)
 	if err != nil {
-		return nil, fmt.Errorf("event %d: %w", seq, err)
+		return rows
 	}
 	t := unixNano(when)
 	first := len(rows)
 	for i, text := range []string{emails, ips} {
 		vals, err := stringArray(sql.NullString{String: text, Valid: true})
 		if err != nil {
-			return nil, fmt.Errorf("event %d: %w", seq, err)
+			continue
 		}
 		for _, v := range vals {
 			var k string
@@ -259,7 +271,7 @@ func appendIndicatorRows(rows []indicatorRow, seq int64, at, emails, ips string)
 			}
 		}
 	}
-	return rows, nil
+	return rows
 }
 
 // emailKey is store.IndicatorKey for an e-mail, without its allocations

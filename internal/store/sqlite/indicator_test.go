@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -182,4 +183,46 @@ func TestIndicatorBlocks(t *testing.T) {
 		t.Errorf("blocks 1 and 2 finished: %d blocks indexed, want 3", b)
 	}
 	search()
+}
+
+// FuzzIndicatorRows: whatever an event's p_any_ values are, the index keys
+// them exactly as store.IndicatorKey keys a search (or leaves them out when
+// it refuses them), once each, and a search finds them.
+func FuzzIndicatorRows(f *testing.F) {
+	for _, seed := range [][2]string{{"Jane@Example.com", "2001:0DB8::1"}, {" a@b ", "::ffff:192.0.2.1"}, {"no-at", "192.0.2.01"},
+		{"x\x1e@y", "fe80::1%eth0"}, {"É@Ü.de", " 10.0.0.1 "}, {`q"uote@x`, "[::1]"}} {
+		f.Add(seed[0], seed[1], seed[0])
+	}
+	f.Fuzz(func(t *testing.T, email, ip, other string) {
+		at := time.Date(2026, 3, 1, 0, 0, 0, 123, time.UTC)
+		emails, _ := jsonArray([]string{email, other}).(string)
+		ips, _ := jsonArray([]string{ip, other}).(string)
+		rows := appendIndicatorRows(nil, 7, timeText(at), emails, ips)
+		want := map[string]bool{}
+		for _, v := range []string{email, other} {
+			if k, err := store.IndicatorKey(store.IndicatorEmail, v); err == nil {
+				want[k] = true
+			}
+		}
+		for _, v := range []string{ip, other} {
+			if k, err := store.IndicatorKey(store.IndicatorIP, v); err == nil {
+				want[k] = true
+			}
+		}
+		got := map[string]bool{}
+		for _, r := range rows {
+			if got[r.key] || r.seq != 7 || r.t != at.UnixNano() {
+				t.Fatalf("row %+v (keys so far %v)", r, got)
+			}
+			got[r.key] = true
+		}
+		if len(got) != len(want) {
+			t.Fatalf("keys %q, want %q", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		}
+		for k := range want {
+			if !got[k] {
+				t.Fatalf("keys %q, want %q", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+			}
+		}
+	})
 }
