@@ -34,10 +34,6 @@ func (a *app) mountConsole(ctx context.Context, mux *http.ServeMux, rules *detec
 		return err
 	}
 	as.Mount(mux)
-	var find console.SearchFunc
-	if is, ok := a.store.(store.Indicators); ok {
-		find = indicatorSearch(search.New(is, nil))
-	}
 	return console.Mount(mux, console.Deps{
 		Store:     a.store,
 		Auth:      as,
@@ -47,7 +43,7 @@ func (a *app) mountConsole(ctx context.Context, mux *http.ServeMux, rules *detec
 		Secrets:   a.secrets,
 		Rules:     rules,
 		RuleDirs:  o.ruleDirs,
-		Search:    find,
+		Search:    indicatorSearch(search.New(a.store, nil)),
 		PublicURL: o.publicURL,
 		Logger:    a.log,
 	})
