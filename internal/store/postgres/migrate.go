@@ -174,6 +174,10 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 	return *v, nil
 }
 
+// privateTables are the console's accounts: Query reads none of them (the
+// same as the SQLite engine's).
+var privateTables = map[string]bool{"users": true, "sessions": true, "api_tokens": true}
+
 // secretColumns are the columns Query may not read (the same as the SQLite
 // engine's): a source's sealed token, a destination's sealed secret, a
 // stream's cursor (which replays the stream's events to whoever holds the
@@ -252,6 +256,9 @@ func setupLake(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 	for _, rel := range rels {
+		if privateTables[rel] {
+			continue
+		}
 		if err := grantLake(ctx, tx, rel, qrole); err != nil {
 			return err
 		}

@@ -136,11 +136,18 @@ var secretColumns = map[[2]string]bool{
 	{"users", "password_hash"}: true, {"sessions", "hash"}: true, {"api_tokens", "hash"}: true,
 }
 
-// lakeAuthorizer is readOnlyAuthorizer that also denies the secret columns,
+// privateTables are the console's accounts, which Query may not read at
+// all: whoever may run SQL (an analyst) is not shown who the users are,
+// their sessions or their API tokens.
+var privateTables = map[string]bool{"users": true, "sessions": true, "api_tokens": true}
+
+// lakeAuthorizer is readOnlyAuthorizer that also denies the secret columns
+// and the private tables,
 // wherever a statement names them (select list, WHERE, a view), and the
 // sqlite_dbpage table, which reads the raw pages that hold them.
 func lakeAuthorizer(action sqlite.AuthorizerActionCode, arg1, arg2, db, view string) sqlite.AuthorizerReturnCode {
 	if action == sqlite.AuthRead && (secretColumns[[2]string{strings.ToLower(arg1), strings.ToLower(arg2)}] ||
+		privateTables[strings.ToLower(arg1)] ||
 		strings.EqualFold(arg1, "sqlite_dbpage")) {
 		return sqlite.AuthorizerDeny
 	}

@@ -222,6 +222,9 @@ func testQueryRefusesSecrets(t *testing.T, s store.Store, c *Clock) {
 		"SELECT hash FROM sessions",
 		"SELECT hash FROM api_tokens",
 		"SELECT secret FROM destinations",
+		"SELECT name, role FROM users",
+		"SELECT count(*) FROM sessions",
+		"SELECT name FROM api_tokens",
 	} {
 		var got [][]any
 		err := s.Query(ctx, q, func(_ []string, v []any) error { got = append(got, append([]any(nil), v...)); return nil })
