@@ -71,8 +71,11 @@ type Deps struct {
 	// PublicURL is the console's address as people reach it (serve
 	// --public-url), for links in test alerts; "" for none.
 	PublicURL string
-	Logger    *slog.Logger
-	Now       func() time.Time // default time.Now
+	// QueryTimeout stops a SQL search or download; zero: 30s. Keep it
+	// below the HTTP server's WriteTimeout, or the answer is lost.
+	QueryTimeout time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time // default time.Now
 }
 
 // Box seals and opens secrets bound to what they belong to (package
@@ -84,12 +87,14 @@ type Box interface {
 
 // console serves the pages and the API.
 type console struct {
-	d      Deps
-	log    *slog.Logger
-	now    func() time.Time
-	rules  *detect.Set
-	pages  *pages
-	static fs.FS // the embedded stylesheet and htmx
+	d     Deps
+	log   *slog.Logger
+	now   func() time.Time
+	rules *detect.Set
+	pages *pages
+	// queryTimeout is Deps.QueryTimeout or its default.
+	queryTimeout time.Duration
+	static       fs.FS // the embedded stylesheet and htmx
 }
 
 // Mount registers the console's pages ("/"), static files ("/static/") and
@@ -124,6 +129,10 @@ func newConsole(d Deps) (*console, error) {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	c.queryTimeout = d.QueryTimeout
+	if c.queryTimeout <= 0 {
+		c.queryTimeout = defaultQueryTimeout
 	}
 	if c.d.Sender == nil {
 		c.d.Sender = &alert.HTTPSender{UserAgent: "opwatch"}

@@ -1,17 +1,23 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/opwatch/opwatch/internal/alert"
+	"github.com/opwatch/opwatch/internal/auth"
 	"github.com/opwatch/opwatch/internal/emulator"
 	"github.com/opwatch/opwatch/internal/logtype"
+	"github.com/opwatch/opwatch/internal/source"
 	"github.com/opwatch/opwatch/internal/store"
 )
 
@@ -110,4 +116,48 @@ func TestSchemasPage(t *testing.T) {
 	if strings.Count(r.body, `class="field-required"`) < 6 {
 		t.Error("the required fields (uuid and timestamp of each log type) are not marked")
 	}
+}
+
+// A query that runs past the console's time limit is stopped with an
+// answer (the page's #results, the API's JSON) and a log line, before the
+// server's WriteTimeout (60s) would drop the connection without a word.
+func TestSearchSQLTimeLimit(t *testing.T) {
+	c, err := newConsole(Deps{Store: newHarness(t).st, Auth: &auth.Service{}, Sources: &source.Service{}, Triage: &alert.Triage{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.queryTimeout != 30*time.Second {
+		t.Errorf("default query time limit %s, want 30s (below the server's 60s WriteTimeout)", c.queryTimeout)
+	}
+	var logs syncBuffer
+	h := newHarness(t, func(d *Deps) {
+		d.QueryTimeout = 50 * time.Millisecond
+		d.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	const endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"
+	r := h.form("/search/sql", h.analyst, url.Values{"sql": {endless}})
+	r.want(t, http.StatusRequestTimeout, `<div id="results">`, "the query ran past 50ms and was stopped: narrow it")
+	r = h.api("POST", "/api/v1/query", h.analyst, map[string]any{"sql": endless}, nil)
+	r.want(t, http.StatusRequestTimeout, `"the query ran past 50ms and was stopped`)
+	if !strings.Contains(logs.String(), "time limit") {
+		t.Errorf("the stopped query is not logged:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a log the server's goroutines write while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

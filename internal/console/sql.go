@@ -24,9 +24,12 @@ import (
 // so is reading a token, a destination secret or a cursor).
 
 const (
-	sqlTimeout     = time.Minute
-	maxShownRows   = 1000    // rows a page or a JSON answer holds
-	maxDownloadRow = 1000000 // rows a download holds
+	// defaultQueryTimeout stops a console or API query well before the
+	// server's WriteTimeout (60s), so the answer still reaches the browser
+	// instead of the connection being dropped without a word.
+	defaultQueryTimeout = 30 * time.Second
+	maxShownRows        = 1000    // rows a page or a JSON answer holds
+	maxDownloadRow      = 1000000 // rows a download holds
 )
 
 // sqlResult is a query's result as a page or the API shows it.
@@ -46,7 +49,7 @@ func (c *console) runSQL(ctx context.Context, q string, most int) (sqlResult, er
 	if q == "" {
 		return sqlResult{}, badRequest("the SQL statement is empty: write a SELECT, such as SELECT * FROM onepassword_signinattempt ORDER BY p_event_time DESC LIMIT 10")
 	}
-	ctx, cancel := context.WithTimeout(ctx, sqlTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.queryTimeout)
 	defer cancel()
 	start := time.Now()
 	res := sqlResult{Rows: [][]any{}}
@@ -71,19 +74,20 @@ func (c *console) runSQL(ctx context.Context, q string, most int) (sqlResult, er
 	})
 	res.Elapsed = time.Since(start).Round(time.Millisecond).String()
 	if err != nil && !errors.Is(err, errStop) {
-		return res, sqlError(ctx, err)
+		return res, c.sqlError(ctx, err)
 	}
 	return res, nil
 }
 
 // sqlError words a failed query: the statement is the user's own, so its
 // error is shown (SQLite and PostgreSQL name the problem, not a path).
-func sqlError(ctx context.Context, err error) error {
+func (c *console) sqlError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, store.ErrReadOnly):
 		return userError(http.StatusBadRequest, fmt.Errorf("%w: the console runs one SELECT statement, and never reads tokens, secrets or cursors", err))
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fail(http.StatusBadRequest, "the query ran past %s and was stopped: narrow it (a WHERE on p_event_time, a LIMIT)", sqlTimeout)
+		c.log.Warn("console query stopped at its time limit", "limit", c.queryTimeout.String())
+		return fail(http.StatusRequestTimeout, "the query ran past %s and was stopped: narrow it (a WHERE on p_event_time, a LIMIT)", c.queryTimeout)
 	}
 	return fail(http.StatusBadRequest, "the query failed: %s", safetext.Terminal(err.Error()))
 }
@@ -146,7 +150,7 @@ func (c *console) download(w http.ResponseWriter, r *http.Request, q, format str
 	if q == "" {
 		return badRequest("the SQL statement is empty")
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), sqlTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), c.queryTimeout)
 	defer cancel()
 	jsonCols := jsonColumns()
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -223,7 +227,7 @@ func (c *console) download(w http.ResponseWriter, r *http.Request, q, format str
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		if !started {
-			return sqlError(ctx, err)
+			return c.sqlError(ctx, err)
 		}
 		// Too late for a status: the file ends here, and the log says why.
 		c.log.Warn("console download cut short", "err", err, "rows", rows)
