@@ -166,6 +166,20 @@ func (sv *Service) add(ctx context.Context, s config.Source, token string, check
 	}
 	src.AccountUUID = account
 	res.Notes = append(res.Notes, notes...)
+	if account != "" {
+		// Allowed (a token per team, a rotation under way), but each event
+		// is stored once, by whichever source reads it first: neither
+		// source alone then shows the account's events.
+		srcs, err := sv.store.ListSources(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		for _, o := range srcs {
+			if o.AccountUUID == account {
+				res.Notes = append(res.Notes, fmt.Sprintf("source %q already reads this 1Password account: each event is stored once, under whichever source reads it first; remove one of them unless you mean to rotate the token (source update --token-file)", o.Name))
+			}
+		}
+	}
 	if src.Token, err = sv.o.Box.Seal([]byte(token), src.Binding()); err != nil {
 		return Result{}, fmt.Errorf("encrypt token: %w", err)
 	}

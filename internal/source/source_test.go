@@ -465,3 +465,19 @@ func TestRecordExpiries(t *testing.T) {
 		t.Errorf("second pass changed %v", changed)
 	}
 }
+
+// A second source of an account already read is added with a note: each
+// event is stored once, under whichever source reads it first.
+func TestAddSameAccountNoted(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.sv.Add(f.ctx, f.cfg("first"), f.token(t)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.sv.Add(f.ctx, f.cfg("second"), f.token(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, `"first" already reads this 1Password account`) }) {
+		t.Errorf("no note about the account read twice: %v", res.Notes)
+	}
+}
