@@ -177,6 +177,9 @@ func (c *console) guard(rt route) http.Handler {
 			inner.ServeHTTP(w, r)
 		})
 	}
+	if rt.changes() {
+		h = c.audit(rt, h)
+	}
 	if rt.admin {
 		h = c.requireAdmin(auth.RequireAdmin(h))
 	}
