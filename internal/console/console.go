@@ -211,7 +211,9 @@ func (c *console) requireAdmin(next http.Handler) http.Handler {
 // routes lists every route: the pages, the static files and the API.
 func (c *console) routes() []route {
 	var rs []route
-	rs = append(rs, c.pageRoutes()...)
+	pages := c.pageRoutes()
+	rs = append(rs, pages...)
+	rs = append(rs, reloadRoutes(pages)...)
 	rs = append(rs, c.apiRoutes()...)
 	rs = append(rs, c.apiFallbacks()...)
 	return rs
