@@ -479,7 +479,7 @@ func (j *job) sent(ctx context.Context, log *slog.Logger) Outcome {
 // defer_ hands the notification back untried, due again after wait; its
 // last error stays what it was (an empty Err leaves it).
 func (j *job) defer_(ctx context.Context, log *slog.Logger, wait time.Duration) Outcome {
-	if !j.finish(ctx, log, store.NotificationOutcome{NextAttempt: j.storeNow().Add(wait)}) {
+	if !j.finish(ctx, log, store.NotificationOutcome{NextAttempt: j.storeNow().Add(wait), Untried: true}) {
 		return OutcomeLost
 	}
 	return OutcomeDeferred

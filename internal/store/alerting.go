@@ -83,6 +83,10 @@ type NotificationOutcome struct {
 	Failed      bool      // given up for good: status failed
 	Err         string    // with neither: retry at NextAttemptAt
 	NextAttempt time.Time // the next attempt (pending; zero: at once); ignored when Sent or Failed
+	// Untried hands a pending notification back without having sent it
+	// (its destination was busy, or the deliverer stopped): the claim's
+	// attempt is taken back.
+	Untried bool
 }
 
 // NotificationFilter selects notifications, newest first.

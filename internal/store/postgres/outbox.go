@@ -318,8 +318,9 @@ func (s *Store) FinishNotification(ctx context.Context, o store.NotificationOutc
 			if !o.NextAttempt.IsZero() {
 				next = floorMicro(o.NextAttempt)
 			}
-			q = `UPDATE notifications SET next_attempt_at = $6, ` + lastError + fence
-			args = append(args, next)
+			q = `UPDATE notifications SET next_attempt_at = $6,
+				attempts = CASE WHEN $7 AND attempts > 0 THEN attempts - 1 ELSE attempts END, ` + lastError + fence
+			args = append(args, next, o.Untried)
 		}
 		tag, err := tx.Exec(ctx, q, args...)
 		n = tag.RowsAffected()

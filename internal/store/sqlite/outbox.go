@@ -157,8 +157,9 @@ func (s *Store) FinishNotification(ctx context.Context, o store.NotificationOutc
 			next = o.NextAttempt
 		}
 		res, err = s.exec(ctx, `UPDATE notifications SET next_attempt_at = $6,
+			attempts = CASE WHEN $7 AND attempts > 0 THEN attempts - 1 ELSE attempts END,
 			last_error = CASE WHEN $4 <> '' THEN $4 ELSE last_error END, last_error_at = coalesce($5, last_error_at),
-			lease_owner = '', lease_until = NULL`+fence, o.ID, o.LeaseOwner, at, o.Err, errAt, timeText(next))
+			lease_owner = '', lease_until = NULL`+fence, o.ID, o.LeaseOwner, at, o.Err, errAt, timeText(next), o.Untried)
 	}
 	if err != nil {
 		return fmt.Errorf("finish notification %s: %w", o.ID, err)

@@ -424,3 +424,24 @@ func testDestinationStats(t *testing.T, s store.Store, c *Clock) {
 		t.Errorf("DestinationStats (-want +got):\n%s", diff)
 	}
 }
+
+// A notification handed back untried (its destination busy) takes its
+// claim's attempt back: Attempts counts what was sent, not claims.
+func testNotificationUntried(t *testing.T, s store.Store, c *Clock) {
+	d := newDestination(t, s, "dest-u", "soc")
+	raise(t, s, []store.Alert{sysAlert("U", "")}, notif("busy", "U", d.ID))
+	for range 3 {
+		if got := claimAll(t, s, "a"); len(got) != 1 || got[0].Attempts < 1 {
+			t.Fatalf("claim = %+v", got)
+		}
+		finishNotif(t, s, store.NotificationOutcome{ID: "busy", LeaseOwner: "a", Untried: true})
+	}
+	if n := notification(t, s, "U", "busy"); n.Attempts != 0 || n.Status != store.NotificationPending {
+		t.Errorf("after three claims handed back untried: %+v; want pending with 0 attempts", n)
+	}
+	claimAll(t, s, "a")
+	finishNotif(t, s, store.NotificationOutcome{ID: "busy", LeaseOwner: "a", Err: "503"})
+	if n := notification(t, s, "U", "busy"); n.Attempts != 1 {
+		t.Errorf("after one real attempt: %d attempts, want 1", n.Attempts)
+	}
+}

@@ -304,6 +304,7 @@ func RunOutbox(t *testing.T, open Opener) {
 		{"ClaimNotificationsConcurrent", testClaimNotificationsConcurrent},
 		{"FinishNotification", testFinishNotification},
 		{"DestinationStats", testDestinationStats},
+		{"NotificationUntried", testNotificationUntried},
 	})
 }
 
