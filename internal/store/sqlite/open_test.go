@@ -394,3 +394,31 @@ func TestQueryRefusesRawPages(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenWriteRefusesReadOnlyFile: a database file this user may not
+// write is refused by a read-write open at once (SQLite would open it
+// read-only without a word, and every write would fail later).
+func TestOpenWriteRefusesReadOnlyFile(t *testing.T) {
+	if runtime.GOOS == "windows" || os.Geteuid() == 0 {
+		t.Skip("permissions do not bind this user")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ro.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	os.Chmod(path, 0o444)
+	if s, err := Open(ctx, path, Options{}); err == nil || !strings.Contains(err.Error(), "cannot be written by this user") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("read-write open of a 0444 file: %v; want a refusal", err)
+	}
+	ro, err := Open(ctx, path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only open of a 0444 file: %v", err)
+	}
+	ro.Close()
+}

@@ -120,6 +120,14 @@ func (s *Store) open(ctx context.Context, opts Options) (created bool, err error
 		return false, pathless(err)
 	case fi.IsDir():
 		return false, errors.New("it is a directory, not a database file")
+	case !opts.ReadOnly:
+		// SQLite opens a file it may not write read-only without a word,
+		// and every write then fails: say so now.
+		f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+		if err != nil {
+			return false, fmt.Errorf("it cannot be written by this user (%w): fix its owner or mode, or use a verb that only reads (query, source list, alerts list, status)", pathless(err))
+		}
+		f.Close()
 	}
 	uri, err := fileURI(s.path)
 	if err != nil {
