@@ -221,10 +221,27 @@ type alertsPageData struct {
 	Next    template.URL // the next page's query string
 	Sources []store.Source
 	Rules   []string
+	// Problems are the filters that were not understood (shown by the
+	// form, which keeps what was typed); the list uses the others.
+	Problems []string
 }
 
+// alertFilters are the alert list's query parameters checked one by one.
+var alertFilters = []string{"status", "severity", "type", "since", "until", "limit"}
+
 func (c *console) alertsPage(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseAlertQuery(r.URL.Query(), c.now())
+	v := r.URL.Query()
+	var problems []string
+	for _, k := range alertFilters {
+		if v.Get(k) == "" {
+			continue
+		}
+		if _, err := parseAlertQuery(url.Values{k: {v.Get(k)}}, c.now()); err != nil {
+			problems = append(problems, err.Error())
+			v.Del(k)
+		}
+	}
+	q, err := parseAlertQuery(v, c.now())
 	if err != nil {
 		return err
 	}
@@ -232,7 +249,7 @@ func (c *console) alertsPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := alertsPageData{Q: q, Raw: r.URL.Query(), Alerts: as}
+	d := alertsPageData{Q: q, Raw: r.URL.Query(), Alerts: as, Problems: problems}
 	if next != "" {
 		v := r.URL.Query()
 		v.Set("cursor", next)
@@ -244,7 +261,11 @@ func (c *console) alertsPage(w http.ResponseWriter, r *http.Request) error {
 	for _, rl := range c.rules.Rules() {
 		d.Rules = append(d.Rules, rl.ID)
 	}
-	c.render(w, r, http.StatusOK, "alerts", view{Title: "Alerts", Nav: "alerts", Data: d})
+	status := http.StatusOK
+	if len(problems) > 0 {
+		status = http.StatusBadRequest
+	}
+	c.render(w, r, status, "alerts", view{Title: "Alerts", Nav: "alerts", Data: d})
 	return nil
 }
 

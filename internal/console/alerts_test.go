@@ -116,3 +116,16 @@ func TestAlertPageAndTriage(t *testing.T) {
 		t.Error("an unauthenticated post resolved the alert")
 	}
 }
+
+// A filter that is not understood is shown by the filter form, which keeps
+// what was typed; the list still applies the other filters.
+func TestAlertsBadFilterKeepsTheOthers(t *testing.T) {
+	h := newHarness(t)
+	_, _, x, y := plantTwo(t, h)
+	r := h.get("/alerts?severity=HIGH&since=yesterday", h.analyst).want(t, http.StatusBadRequest,
+		`class="filters"`, `value="yesterday"`, "is not a time", "the list ignores this filter", x.Title)
+	if strings.Contains(r.body, y.Title) {
+		t.Error("the severity filter was dropped with the bad since")
+	}
+	h.get("/alerts?severity=bogus", h.analyst).want(t, http.StatusBadRequest, `class="filters"`, "want INFO, LOW", x.Title, y.Title)
+}
