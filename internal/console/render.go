@@ -74,6 +74,7 @@ func (c *console) renderBlock(w http.ResponseWriter, r *http.Request, status int
 	if v.Flash == "" {
 		v.Flash = takeFlash(w, r)
 	}
+	v.Flash, v.Error = consoleWording(v.Flash), consoleWording(v.Error)
 	var b bytes.Buffer
 	if err := t.ExecuteTemplate(&b, block, v); err != nil {
 		c.log.Error("console: render", "page", name, "block", block, "err", err)
@@ -144,6 +145,7 @@ func limit(s string, n int) string {
 func (c *console) funcs() template.FuncMap {
 	return template.FuncMap{
 		"ago":      c.ago,
+		"words":    consoleWording,
 		"stamp":    stamp,
 		"dur":      spell,
 		"sevclass": func(s string) string { return "sev-" + strings.ToLower(s) },
