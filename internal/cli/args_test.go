@@ -215,8 +215,8 @@ func TestHelpForms(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"bench", "ingest", "--help"}, {"query", "SELECT 1", "--help"}} {
-		if _, errOut, code := runCLI(t, nil, "", args...); code != 0 || !strings.Contains(errOut, "Usage: opwatch") {
-			t.Errorf("opwatch %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
+		if out, _, code := runCLI(t, nil, "", args...); code != 0 || !strings.Contains(out, "Usage: opwatch") {
+			t.Errorf("opwatch %s: exit %d\n%s", strings.Join(args, " "), code, out)
 		}
 	}
 	if out, _, code := runCLI(t, nil, "", "help", "query"); code != 0 || !strings.Contains(out, "--timeout") {

@@ -259,7 +259,7 @@ func parseLevel(s string) (slog.Level, error) {
 // flags returns a verb's flag set with the global flags and a usage text.
 func (e *env) flags(name, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(usageOutput{Writer: e.stderr, help: e.stdout})
 	e.globalFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: opwatch %s\n\n%s\n\nFlags may come before or after the arguments.\n\nFlags:\n",
@@ -364,7 +364,12 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(out)
+				// Asked for: to stdout, so it pages and redirects.
+				if u, ok := out.(usageOutput); ok {
+					fs.SetOutput(u.help)
+				} else {
+					fs.SetOutput(out)
+				}
 				show()
 				return nil, err
 			}
@@ -434,4 +439,11 @@ func subcommand(args []string) (string, []string) {
 		}
 	}
 	return "", lead
+}
+
+// usageOutput is a verb's flag output: usage shown after a mistake goes to
+// stderr (Writer), usage asked for with -h to help (stdout).
+type usageOutput struct {
+	io.Writer
+	help io.Writer
 }

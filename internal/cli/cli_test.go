@@ -55,9 +55,9 @@ func TestHelp(t *testing.T) {
 		t.Errorf("unknown command: exit %d, %s", code, errOut)
 	}
 	for _, sub := range []string{"add", "list", "show", "test", "update", "reset", "remove"} {
-		_, errOut, code := runCLI(t, nil, "", "source", sub, "--help")
-		if code != 0 || !strings.Contains(errOut, "Usage: opwatch source "+sub) {
-			t.Errorf("source %s --help: exit %d, %s", sub, code, errOut)
+		out, _, code := runCLI(t, nil, "", "source", sub, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: opwatch source "+sub) {
+			t.Errorf("source %s --help: exit %d, %s", sub, code, out)
 		}
 	}
 	// update changes only what is given: its help shows no defaults that

@@ -102,10 +102,10 @@ func TestRunEmulatorFlags(t *testing.T) {
 			t.Errorf("%v: printed %q", args, stdout.String())
 		}
 	}
-	var stderr bytes.Buffer
-	if err := runEmulator(context.Background(), testEnv(io.Discard, &stderr, nil), []string{"-h"}); !errors.Is(err, flag.ErrHelp) ||
-		!strings.Contains(stderr.String(), "-rate-limit-minute") || !strings.Contains(stderr.String(), "-cursor-model") {
-		t.Errorf("-h: %v\n%s", err, stderr.String())
+	var help bytes.Buffer
+	if err := runEmulator(context.Background(), testEnv(&help, io.Discard, nil), []string{"-h"}); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(help.String(), "-rate-limit-minute") || !strings.Contains(help.String(), "-cursor-model") {
+		t.Errorf("-h: %v\n%s", err, help.String())
 	}
 }
 

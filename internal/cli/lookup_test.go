@@ -180,9 +180,9 @@ func readAllLimited(r *limitedReader) ([]byte, error) {
 
 func TestLookupHelp(t *testing.T) {
 	for _, sub := range []string{"load", "list", "remove"} {
-		_, errOut, code := runCLI(t, nil, "", "lookup", sub, "--help")
-		if code != 0 || !strings.Contains(errOut, "Usage: opwatch lookup "+sub) {
-			t.Errorf("lookup %s --help: exit %d, %s", sub, code, errOut)
+		out, _, code := runCLI(t, nil, "", "lookup", sub, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: opwatch lookup "+sub) {
+			t.Errorf("lookup %s --help: exit %d, %s", sub, code, out)
 		}
 	}
 	if _, errOut, code := runCLI(t, nil, "", "lookup", "nope"); code != 2 || !strings.Contains(errOut, `unknown subcommand "nope"`) {

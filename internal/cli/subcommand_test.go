@@ -40,3 +40,19 @@ func TestGlobalFlagsBeforeSubcommand(t *testing.T) {
 		t.Errorf("alerts --db=F list: exit %d", code)
 	}
 }
+
+// Help asked for goes to stdout (it pages and redirects); a mistake's
+// message goes to stderr.
+func TestVerbHelpToStdout(t *testing.T) {
+	for _, args := range [][]string{{"demo", "--help"}, {"source", "add", "-h"}, {"alerts", "list", "--help"}, {"status", "-help"}} {
+		out, errOut, code := runCLI(t, nil, "", args...)
+		if code != 0 || !strings.Contains(out, "Usage: opwatch") || strings.Contains(errOut, "Usage:") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want the usage on stdout", args, code, firstLine(out), firstLine(errOut))
+		}
+	}
+	if _, errOut, code := runCLI(t, nil, "", "status", "--bogus"); code != 2 || !strings.Contains(errOut, "bogus") {
+		t.Errorf("status --bogus: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
