@@ -108,7 +108,7 @@ func (s streamView) Paused() bool { return !s.Enabled }
 
 func (c *console) sourceView(ctx context.Context, sum source.Summary, conds []health.Condition) sourceView {
 	now := c.now()
-	v := sourceView{Source: sum.Source, Host: sum.Host, Conditions: conds}
+	v := sourceView{Source: sum.Source, Host: sum.Host, Conditions: conditionsShown(sum.Source, conds, now)}
 	if sum.TokenErr != nil {
 		v.TokenErr = sum.TokenErr.Error()
 	} else {
@@ -244,4 +244,23 @@ func (c *console) alertsBySeverity(ctx context.Context, since time.Time) (map[st
 		bars = append(bars, bar{Label: s, Value: counts[s], Class: "bar-" + strings.ToLower(s)})
 	}
 	return counts, barChart("Alerts by severity, last 7 days", bars), nil
+}
+
+// conditionsShown are conds as the console words them: a token's expiry
+// in the words the Token column uses (the same "in 1 h 59 min", not a
+// rounded "1 hours" beside it), and nothing "since" before the source
+// existed (the expiry's warning stage starts a day before the expiry,
+// which for a new source is before it was added).
+func conditionsShown(src store.Source, conds []health.Condition, now time.Time) []health.Condition {
+	out := make([]health.Condition, len(conds))
+	for i, cd := range conds {
+		if !src.CreatedAt.IsZero() && cd.Since.Before(src.CreatedAt) {
+			cd.Since = src.CreatedAt
+		}
+		if exp := src.TokenExpiresAt; cd.Kind == health.KindTokenExpiry && exp.After(now) {
+			cd.Title = fmt.Sprintf("Source %s: its token expires %s (%s)", src.Name, agoFrom(now, exp), exp.UTC().Format("2006-01-02 15:04 UTC"))
+		}
+		out[i] = cd
+	}
+	return out
 }

@@ -37,3 +37,18 @@ func TestSourcePageTokenAdviceNamesTheForm(t *testing.T) {
 		t.Errorf("the source page tells the user to use a CLI flag:\n%s", r.body)
 	}
 }
+
+// A token that expires soon is spelled one way on the Sources list, and a
+// source added just now has had its conditions since just now.
+func TestTokenExpiryWording(t *testing.T) {
+	h := newHarness(t)
+	src := h.addSource("acme", emulator.TokenOptions{ExpiresIn: 2 * time.Hour})
+	r := h.get("/sources", h.admin).want(t, http.StatusOK, "its token expires in 2 h (")
+	if strings.Contains(r.body, " hours") {
+		t.Errorf("the Sources list spells the expiry two ways:\n%s", r.body)
+	}
+	r = h.get("/sources/"+src.ID, h.admin).want(t, http.StatusOK, "its token expires in 2 h (", "since just now")
+	if strings.Contains(r.body, "22 h ago") {
+		t.Errorf("a new source's condition holds since before it was added:\n%s", r.body)
+	}
+}
