@@ -86,8 +86,10 @@ func (r *Runner) Singleton(ctx context.Context, stage string, run func(ctx conte
 			}
 			// Released (or lost): anyone may take it now.
 		}
-		// Jitter, so replicas that wait do not ask in step.
-		if !sleep(ctx, lease/3+rand.N(lease/6+1)) {
+		// Ask often (a cheap query), so that a stage whose replica died is
+		// taken over soon after its lease runs out; jitter, so replicas that
+		// wait do not ask in step.
+		if !sleep(ctx, lease/10+rand.N(lease/20+1)) {
 			return nil
 		}
 	}
