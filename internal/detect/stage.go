@@ -266,7 +266,7 @@ func (s *Stage) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, store.ErrPositionMoved):
-			s.log.Info("another detect runner committed first; reloading its position")
+			s.log.Info("reloading the detect position and dedup groups: an alert was resolved, or another detect runner committed first")
 		case err != nil:
 			s.log.Error("detect batch failed; retrying from the stored position", "err", err)
 			wait = s.cfg.Retry
