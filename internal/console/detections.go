@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path"
@@ -52,28 +53,65 @@ func ruleViewOf(r *detect.Rule) ruleView {
 	return v
 }
 
-// packView is a pack with its rules' count.
+// packView is a pack with the rules it holds. A pack's definition also
+// names data models (Standard.OnePassword.SignInAttempt), which are not
+// detections: they are counted apart, so the packs' counts add up to the
+// rules listed.
 type packView struct {
 	ID          string   `json:"id"`
 	DisplayName string   `json:"display_name"`
 	Description string   `json:"description"`
 	Enabled     bool     `json:"enabled"`
-	Rules       []string `json:"rules"`
+	Rules       []string `json:"rules"`         // the pack's detections
+	EnabledN    int      `json:"enabled_rules"` // how many of them run
+	Other       []string `json:"other_ids"`     // data models and IDs opwatch has no rule for
 }
 
 func (c *console) packs() []packView {
 	var out []packView
 	for _, p := range c.rules.Packs() {
-		out = append(out, packView{ID: p.ID, DisplayName: p.DisplayName, Description: p.Description, Enabled: p.Enabled, Rules: p.IDs})
+		v := packView{ID: p.ID, DisplayName: p.DisplayName, Description: p.Description, Enabled: p.Enabled, Rules: []string{}, Other: []string{}}
+		for _, id := range p.IDs {
+			r := c.rules.Rule(id)
+			if r == nil {
+				v.Other = append(v.Other, id)
+				continue
+			}
+			v.Rules = append(v.Rules, id)
+			if r.Enabled {
+				v.EnabledN++
+			}
+		}
+		out = append(out, v)
 	}
 	return out
 }
 
-// ruleFilter is the rules list's filters: detect's FilterKeys and a text.
+// filteredRules are the rules the filters keep: detect's FilterKeys and a
+// text. A pack keeps the rules its definition names (a rule may be in
+// more than one pack), as the Packs table counts them.
 func (c *console) filteredRules(q map[string]string, text string) []ruleView {
 	var out []ruleView
+	var inPack map[string]bool
+	if pack, ok := q["Pack"]; ok {
+		inPack = map[string]bool{}
+		for _, p := range c.rules.Packs() {
+			for _, w := range strings.Split(pack, ",") {
+				if strings.EqualFold(strings.TrimSpace(w), p.ID) {
+					for _, id := range p.IDs {
+						inPack[id] = true
+					}
+				}
+			}
+		}
+		q = maps.Clone(q)
+		delete(q, "Pack")
+	}
 	text = strings.ToLower(strings.TrimSpace(text))
 	for _, r := range c.rules.Rules() {
+		if inPack != nil && !inPack[r.ID] {
+			continue
+		}
 		if !r.Matches(q) {
 			continue
 		}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,4 +70,39 @@ func TestDetectionsPages(t *testing.T) {
 	h.get("/detections/rules/Acme.Admin.SignIn", h.analyst).want(t, http.StatusOK, "your rule", "# acme&#39;s own rule")
 	h.form("/detections/rules/Acme.Admin.SignIn/test", h.analyst, nil).want(t, http.StatusOK, "1 of 2 passed", "FAIL deliberately wrong expectation", "want True")
 	h.get("/detections/rules/No.Such.Rule", h.analyst).want(t, http.StatusNotFound)
+}
+
+// The Packs table counts the detections each pack holds (not the data
+// models its definition also names), so the counts add up to the rule
+// list, and filtering by a pack lists as many rules as its count.
+func TestPackCountsMatchTheRules(t *testing.T) {
+	h := newHarness(t)
+	var packs list[packView]
+	h.api("GET", "/api/v1/packs", h.analyst, nil, &packs).want(t, http.StatusOK)
+	c, err := newConsole(h.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, p := range packs.Items {
+		total += len(p.Rules)
+		enabled := 0
+		for _, id := range p.Rules {
+			if r := c.rules.Rule(id); r == nil {
+				t.Errorf("pack %s counts %s, which is not a rule", p.ID, id)
+			} else if r.Enabled {
+				enabled++
+			}
+		}
+		if p.EnabledN != enabled {
+			t.Errorf("pack %s: %d enabled, want %d", p.ID, p.EnabledN, enabled)
+		}
+		r := h.get("/detections?pack="+p.ID, h.analyst).want(t, http.StatusOK)
+		if want := fmt.Sprintf("%d rule(s)", len(p.Rules)); !strings.Contains(r.body, want) {
+			t.Errorf("filtering by pack %s does not list %s", p.ID, want)
+		}
+	}
+	if n := len(c.rules.Rules()); total != n {
+		t.Errorf("the packs count %d detections, the rule list %d", total, n)
+	}
 }
