@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/opwatch/opwatch/internal/store"
 )
 
 // Charts are drawn on the server as SVG: no script, no style attribute (the
@@ -17,12 +19,43 @@ import (
 type series struct {
 	Name   string
 	Values []int64 // one per bucket
+	// Missing says why the log type is not collected ("not collected":
+	// no token grants it, or its stream is paused): the chart draws no
+	// line for it, which a flat zero would misread as a quiet hour.
+	Missing string
+}
+
+// Total is the series' sum, for the legend.
+func (s series) Total() int64 {
+	var n int64
+	for _, v := range s.Values {
+		n += v
+	}
+	return n
+}
+
+// markMissing sets Missing on the series no enabled stream of streams
+// collects.
+func markMissing(ss []series, streams []store.Stream) {
+	collected := map[string]bool{}
+	for _, st := range streams {
+		if st.Enabled {
+			collected[st.LogType] = true
+		}
+	}
+	for i := range ss {
+		if !collected[ss[i].Name] {
+			ss[i].Missing = "not collected"
+		}
+	}
 }
 
 // timeChart draws series over buckets (their start times) as lines, with
-// a tooltip (<title>) per point. The last bucket is the current one, still
-// filling: its segment is dashed and its tooltip says "so far", so that its
-// low count does not read as a fall in traffic.
+// a tooltip (<title>) per point. Lines differ by colour and by dash (the
+// classes s0..s4), so overlapping ones stay apart; a series not collected
+// gets no line. The last bucket is the current one, still filling: its
+// segment is faint and its tooltip says "so far", so that its low count
+// does not read as a fall in traffic.
 func timeChart(title string, buckets []time.Time, step time.Duration, ss []series) template.HTML {
 	const w, h, left, right, top, bottom = 600, 230, 46, 12, 12, 28
 	pw, ph := float64(w-left-right), float64(h-top-bottom)
@@ -60,7 +93,7 @@ func timeChart(title string, buckets []time.Time, step time.Duration, ss []serie
 	for si, s := range ss {
 		class := fmt.Sprintf("s%d", si%5)
 		vals := s.Values[:min(len(s.Values), n)]
-		if len(vals) == 0 {
+		if len(vals) == 0 || s.Missing != "" {
 			continue
 		}
 		last := len(vals) - 1

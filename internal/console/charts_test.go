@@ -1,9 +1,13 @@
 package console
 
 import (
+	"io/fs"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opwatch/opwatch/internal/emulator"
 )
 
 // The last bucket is the current hour, still filling: it is drawn dashed and
@@ -29,6 +33,32 @@ func TestTimeChartLastBucketSoFar(t *testing.T) {
 		svg := string(timeChart("events", buckets[:len(vals)], time.Hour, []series{{Name: "A", Values: vals}}))
 		if strings.Contains(svg, "partial") {
 			t.Errorf("%v: a dashed segment\n%s", vals, svg)
+		}
+	}
+}
+
+// A log type no stream collects is named "not collected" in the legend and
+// drawn as no line (a flat zero would read as a quiet day); the lines that
+// are drawn differ by dash as well as colour, and the legend gives totals.
+func TestChartNotCollectedAndDistinct(t *testing.T) {
+	h := newHarness(t)
+	src := h.addSource("acme", emulator.TokenOptions{Features: []string{"signinattempts", "auditevents"}})
+	for _, path := range []string{"/sources/" + src.ID, "/"} {
+		r := h.get(path, h.analyst).want(t, http.StatusOK, "OnePassword.ItemUsage: <em>not collected</em>", "OnePassword.SignInAttempt: 0", `class="key s0"`)
+		if strings.Contains(r.body, `class="line s1"`) || strings.Contains(r.body, `<circle class="s1"`) {
+			t.Errorf("%s: the chart draws a line for a log type that is not collected", path)
+		}
+		if !strings.Contains(r.body, `class="line s0"`) || !strings.Contains(r.body, `class="line s2"`) {
+			t.Errorf("%s: the collected log types have no line", path)
+		}
+	}
+	css, err := fs.ReadFile(assets, "static/console.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"path.line.s1 { stroke-dasharray", "path.line.s2 { stroke-dasharray"} {
+		if !strings.Contains(string(css), want) {
+			t.Errorf("console.css lacks %q: overlapping lines would hide each other", want)
 		}
 	}
 }

@@ -43,7 +43,6 @@ func (c *console) overview(r *http.Request) (overview, error) {
 			o.Events24h += v
 		}
 	}
-	o.EventsChart = timeChart("Events per log type per hour, last 24 hours", buckets, time.Hour, ss)
 	if o.BySeverity, o.AlertsChart, err = c.alertsBySeverity(ctx, c.now().Add(-7*24*time.Hour)); err != nil {
 		return o, err
 	}
@@ -53,6 +52,14 @@ func (c *console) overview(r *http.Request) (overview, error) {
 	if o.Sources, err = c.sources(ctx); err != nil {
 		return o, err
 	}
+	var streams []store.Stream
+	for _, s := range o.Sources {
+		for _, st := range s.Streams {
+			streams = append(streams, st.Stream)
+		}
+	}
+	markMissing(o.LogTypes, streams)
+	o.EventsChart = timeChart("Events per log type per hour, last 24 hours", buckets, time.Hour, o.LogTypes)
 	for _, s := range o.Sources {
 		if s.State == "attention" {
 			o.Attention = append(o.Attention, s)

@@ -13,6 +13,7 @@ import (
 	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/source"
+	"github.com/opwatch/opwatch/internal/store"
 )
 
 // consoleName names a source setting as the console's forms label it.
@@ -80,6 +81,11 @@ func (c *console) sourcePageData(ctx context.Context, id string) (sourcePageData
 	if err != nil {
 		return sourcePageData{}, err
 	}
+	var streams []store.Stream
+	for _, st := range s.Streams {
+		streams = append(streams, st.Stream)
+	}
+	markMissing(ss, streams)
 	recent, err := c.recentEvents(ctx, s.Source.ID, 10)
 	if err != nil {
 		return sourcePageData{}, err
