@@ -355,13 +355,33 @@ func (c *console) alertPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c.render(w, r, http.StatusOK, "alert", view{Title: d.Alert.Title, Nav: "alerts", Data: alertPageData{D: d, Indicators: indicatorsOf(d.Events)}})
+	c.render(w, r, http.StatusOK, "alert", view{Title: d.Alert.Title, Nav: "alerts", Data: c.alertPageData(r.Context(), d)})
 	return nil
 }
 
 type alertPageData struct {
 	D          alertDetail
 	Indicators []string // e-mails and IPs of the matched events, for pivots
+	Users      []string // the console's users: the assignee's choices
+}
+
+func (c *console) alertPageData(ctx context.Context, d alertDetail) alertPageData {
+	return alertPageData{D: d, Indicators: indicatorsOf(d.Events), Users: c.userNames(ctx)}
+}
+
+// userNames are the console's users' names; none when they cannot be read
+// (the choices are a help, not a check of record).
+func (c *console) userNames(ctx context.Context) []string {
+	us, err := c.d.Auth.Users(ctx)
+	if err != nil {
+		c.log.Warn("console: list the users for the assignee's choices", "err", err)
+		return nil
+	}
+	names := make([]string, 0, len(us))
+	for _, u := range us {
+		names = append(names, u.Name)
+	}
+	return names
 }
 
 // indicatorsOf lists the distinct e-mails and IPs of events.
@@ -417,7 +437,7 @@ func (c *console) alertAction(w http.ResponseWriter, r *http.Request) error {
 			return derr
 		}
 		status, msg := c.classify(r, err)
-		c.render(w, r, status, "alert", view{Title: d.Alert.Title, Nav: "alerts", Data: alertPageData{D: d, Indicators: indicatorsOf(d.Events)}, Error: msg})
+		c.render(w, r, status, "alert", view{Title: d.Alert.Title, Nav: "alerts", Data: c.alertPageData(r.Context(), d), Error: msg})
 		return nil
 	}
 	msg := map[string]string{
@@ -426,6 +446,8 @@ func (c *console) alertAction(w http.ResponseWriter, r *http.Request) error {
 	}[action]
 	if action == store.ActionAssign && a.Assignee == "" {
 		msg = "Unassigned."
+	} else if action == store.ActionAssign && !slices.Contains(c.userNames(r.Context()), a.Assignee) {
+		msg += " Note: " + a.Assignee + " is not a user of this console; check the spelling, or add the user on the Users page."
 	}
 	redirect(w, r, "/alerts/"+id, msg)
 	return nil

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -128,4 +129,34 @@ func TestAlertsBadFilterKeepsTheOthers(t *testing.T) {
 		t.Error("the severity filter was dropped with the bad since")
 	}
 	h.get("/alerts?severity=bogus", h.analyst).want(t, http.StatusBadRequest, `class="filters"`, "want INFO, LOW", x.Title, y.Title)
+}
+
+// The assignee box offers the users, starts empty when nobody is assigned
+// (not the viewer's name), and a name that is no user is assigned with a
+// warning.
+func TestAssignOffersUsers(t *testing.T) {
+	h := newHarness(t)
+	_, _, x, _ := plantTwo(t, h)
+	carol := h.user("carol", "analyst")
+	r := h.get("/alerts/"+x.ID, carol).want(t, http.StatusOK, `list="users"`, `<option value="carol">`, `value=""`)
+	if strings.Contains(r.body, `name="assignee" type="text" list="users" autocomplete="off" value="carol"`) {
+		t.Error("the assignee box is filled with the viewer while nobody is assigned")
+	}
+	r = h.form("/alerts/"+x.ID+"/assign", carol, url.Values{"assignee": {"dave"}}).want(t, http.StatusSeeOther)
+	flash := ""
+	for _, c := range r.Cookies() {
+		if c.Name == flashCookie {
+			b, _ := base64.RawURLEncoding.DecodeString(c.Value)
+			flash = string(b)
+		}
+	}
+	if !strings.Contains(flash, "dave is not a user") {
+		t.Errorf("assigning a name that is no user says %q, want a warning", flash)
+	}
+	r = h.form("/alerts/"+x.ID+"/assign", carol, url.Values{"assignee": {"carol"}}).want(t, http.StatusSeeOther)
+	for _, c := range r.Cookies() {
+		if b, _ := base64.RawURLEncoding.DecodeString(c.Value); c.Name == flashCookie && strings.Contains(string(b), "not a user") {
+			t.Errorf("assigning a user warns: %s", b)
+		}
+	}
 }
