@@ -104,12 +104,23 @@ type Service struct {
 	idle          time.Duration
 	maxAge        time.Duration
 	render        func(w io.Writer, d LoginData) error
+	renderChosen  bool // Config.RenderLogin was given: UseLoginPage keeps it
 	cop           *http.CrossOriginProtection
 	limit         *limiter
 	kdf           kdfParams
 	kdfSem        chan struct{} // bounds concurrent hashing: each takes kdf.memory
 	dummyMu       sync.Mutex
 	dummy         string // a hash to check unknown users' passwords against
+}
+
+// UseLoginPage renders the login page with render, unless Config's
+// RenderLogin chose one: the console calls it when it is mounted, so the
+// login page has the console's look whoever builds the Service. Call it
+// before serving.
+func (s *Service) UseLoginPage(render func(w io.Writer, d LoginData) error) {
+	if render != nil && !s.renderChosen {
+		s.render = render
+	}
 }
 
 // New returns a Service.
@@ -130,6 +141,7 @@ func New(cfg Config) *Service {
 		s.maxAge = 7 * 24 * time.Hour
 	}
 	s.idle = min(s.idle, s.maxAge)
+	s.renderChosen = s.render != nil
 	if s.render == nil {
 		s.render = renderLogin
 	}

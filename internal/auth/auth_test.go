@@ -945,3 +945,20 @@ func TestLoginPageRendering(t *testing.T) {
 		t.Errorf("typed text not escaped:\n%s", w.Body)
 	}
 }
+
+// UseLoginPage sets the login page's renderer unless Config chose one.
+func TestUseLoginPage(t *testing.T) {
+	page := func(text string) func(io.Writer, LoginData) error {
+		return func(w io.Writer, _ LoginData) error { _, err := io.WriteString(w, text); return err }
+	}
+	e := newEnv(t)
+	e.svc.UseLoginPage(page("the console's page"))
+	if w := e.do(req{path: "/login"}); !strings.Contains(w.Body.String(), "the console's page") {
+		t.Errorf("UseLoginPage was not used:\n%s", w.Body.String())
+	}
+	e = newEnv(t, func(c *Config) { c.RenderLogin = page("the caller's page") })
+	e.svc.UseLoginPage(page("the console's page"))
+	if w := e.do(req{path: "/login"}); !strings.Contains(w.Body.String(), "the caller's page") {
+		t.Errorf("UseLoginPage replaced Config.RenderLogin:\n%s", w.Body.String())
+	}
+}

@@ -106,6 +106,7 @@ func Mount(mux *http.ServeMux, d Deps) error {
 	if err != nil {
 		return err
 	}
+	d.Auth.UseLoginPage(RenderLogin)
 	for _, rt := range c.routes() {
 		mux.Handle(rt.method+" "+rt.pattern, c.guard(rt))
 	}
@@ -163,6 +164,7 @@ const maxBody = 1 << 20
 type route struct {
 	method, pattern string
 	admin           bool // a change that needs an admin
+	public          bool // served without a login (the favicon)
 	h               http.Handler
 }
 
@@ -170,6 +172,9 @@ type route struct {
 // principal (auth's middleware), changes need an admin.
 func (c *console) guard(rt route) http.Handler {
 	h := rt.h
+	if rt.public {
+		return h
+	}
 	if rt.method != "GET" {
 		inner := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -183,8 +188,29 @@ func (c *console) guard(rt route) http.Handler {
 	if rt.admin {
 		h = c.requireAdmin(auth.RequireAdmin(h))
 	}
-	return c.d.Auth.Middleware(h)
+	h = c.d.Auth.Middleware(h)
+	if rt.pattern == staticPattern {
+		// The login page's stylesheet and the favicon are served to
+		// anyone: the sign-in page needs them before anyone is signed
+		// in, and they hold nothing private. Everything else (htmx)
+		// stays behind the login.
+		authed, open := h, rt.h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if publicStatic[r.PathValue("file")] {
+				open.ServeHTTP(w, r)
+				return
+			}
+			authed.ServeHTTP(w, r)
+		})
+	}
+	return h
 }
+
+// staticPattern is the static files' route; publicStatic are the files of
+// it served without a login.
+const staticPattern = "/static/{file}"
+
+var publicStatic = map[string]bool{"console.css": true, "favicon.svg": true}
 
 // deniedMessage is what an analyst is told on an admin's page or form
 // (auth.RequireAdmin's words).

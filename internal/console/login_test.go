@@ -68,3 +68,23 @@ func TestRenderLogin(t *testing.T) {
 		t.Errorf("POST /login: %d to %q", w.Code, w.Header().Get("Location"))
 	}
 }
+
+// Mounting the console gives auth's login page the console's look, and the
+// stylesheet and favicon it links are served before anyone signs in; the
+// other static files stay behind the login.
+func TestLoginPageStyledWithoutAWiring(t *testing.T) {
+	h := newHarness(t)
+	h.get("/login", "").want(t, http.StatusOK, `<a class="brand" href="/">opwatch</a>`, "<h1>Sign in to opwatch</h1>", `href="/static/favicon.svg"`)
+	r := h.get("/static/console.css", "").want(t, http.StatusOK, ".chart")
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
+		t.Errorf("the stylesheet is served as %q", ct)
+	}
+	h.get("/static/favicon.svg", "").want(t, http.StatusOK, "<svg")
+	if r := h.get("/favicon.ico", ""); r.StatusCode != http.StatusMovedPermanently || r.Header.Get("Location") != "/static/favicon.svg" {
+		t.Errorf("/favicon.ico: %d to %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := h.get("/static/htmx.min.js", ""); r.StatusCode == http.StatusOK {
+		t.Error("htmx is served without a login")
+	}
+	h.get("/static/htmx.min.js", h.analyst).want(t, http.StatusOK)
+}

@@ -10,7 +10,9 @@ func (c *console) pageRoutes() []route {
 	p := c.page
 	return []route{
 		{method: "GET", pattern: "/{$}", h: p(c.overviewPage)},
-		{method: "GET", pattern: "/static/{file}", h: c.staticFile()},
+		{method: "GET", pattern: staticPattern, h: c.staticFile()},
+		// Browsers ask for /favicon.ico whatever the page links.
+		{method: "GET", pattern: "/favicon.ico", public: true, h: http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently)},
 
 		{method: "GET", pattern: "/sources", h: p(c.sourcesPage)},
 		{method: "GET", pattern: "/sources/new", admin: true, h: p(c.catalogPage)},
