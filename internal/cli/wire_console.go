@@ -20,7 +20,7 @@ import (
 // creates the first admin on a database without users (printing its
 // one-time password to out).
 func (a *app) mountConsole(ctx context.Context, mux *http.ServeMux, rules *detect.Set, triage *alert.Triage, o serveOptions) error {
-	as := auth.New(auth.Config{Store: a.store, Logger: a.log, SecureCookies: o.tls.Enabled()})
+	as := auth.New(auth.Config{Store: a.store, Logger: a.log, SecureCookies: o.tls.Enabled(), RenderLogin: console.RenderLogin})
 	if o.publicURL != "" {
 		u, err := url.Parse(o.publicURL)
 		if err != nil {
