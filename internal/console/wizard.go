@@ -120,7 +120,7 @@ func (c *console) setupAction(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c.render(w, r, http.StatusOK, "wizard_done", view{Title: "Everything looks good!", Nav: "sources",
-		Data: wizardDone{S: s, Check: chk, Notes: res.Notes, Packs: c.rules.Packs(), Rules: c.rules, Alarm: alarmFormOf(config.DefaultNoEventsAlarm)}})
+		Data: wizardDone{S: s, Check: chk, Notes: notesNotWarned(res.Notes, chk), Packs: c.rules.Packs(), Rules: c.rules, Alarm: alarmFormOf(config.DefaultNoEventsAlarm)}})
 	return nil
 }
 
@@ -308,4 +308,21 @@ func featureTitle(f onepassword.Feature) string {
 		return "Audit events"
 	}
 	return string(f)
+}
+
+// notesNotWarned are the source service's notes less those that repeat a
+// warning of the check: a log type the token lacks is said once, in the
+// check's words, not again as "the token lacks the … feature".
+func notesNotWarned(notes []string, chk checkResult) []string {
+	var out []string
+next:
+	for _, n := range notes {
+		for _, rd := range chk.Reads {
+			if !rd.Granted && strings.Contains(n, "lacks") && strings.Contains(n, rd.LogType) {
+				continue next
+			}
+		}
+		out = append(out, n)
+	}
+	return out
 }

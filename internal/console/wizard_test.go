@@ -130,8 +130,11 @@ func TestWizardRefusesBadTokens(t *testing.T) {
 func TestWizardWarnsAboutAMissingFeature(t *testing.T) {
 	h := newHarness(t)
 	tok := h.issue(emulator.TokenOptions{Features: []string{"signinattempts", "auditevents"}})
-	h.form("/sources/new/onepassword/setup", h.admin, setupForm("partial", tok, "", h.emulator().URL())).
+	r := h.form("/sources/new/onepassword/setup", h.admin, setupForm("partial", tok, "", h.emulator().URL())).
 		want(t, http.StatusOK, "Everything looks good!", "The token lacks Item usage events", "not granted by the token")
+	if n := strings.Count(strings.ToLower(r.body), "lacks"); n != 1 {
+		t.Errorf("the page says %d times that the token lacks a feature, want once:\n%s", n, r.body)
+	}
 	src, err := h.st.SourceByName(context.Background(), "partial")
 	if err != nil {
 		t.Fatal(err)
