@@ -962,3 +962,20 @@ func TestUseLoginPage(t *testing.T) {
 		t.Errorf("UseLoginPage replaced Config.RenderLogin:\n%s", w.Body.String())
 	}
 }
+
+// Any API token that does not sign in, malformed or unknown, gets one
+// message.
+func TestBadTokenOneMessage(t *testing.T) {
+	e := newEnv(t)
+	var bodies []string
+	for _, h := range []string{"Bearer ", "Bearer opw_" + strings.Repeat("x", 40)} {
+		w := e.do(req{path: "/api/v1/x", header: map[string]string{"Authorization": h}})
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("%q: status %d, want 401", h, w.Code)
+		}
+		bodies = append(bodies, w.Body.String())
+	}
+	if bodies[0] != bodies[1] || !strings.Contains(bodies[0], "the API token is not valid") {
+		t.Errorf("a malformed and an unknown token are answered differently:\n%s\n%s", bodies[0], bodies[1])
+	}
+}

@@ -79,13 +79,18 @@ func (s *Service) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
 // errCheckFailed is authenticate's answer when the store could not be read.
 const errCheckFailed = "your sign-in could not be checked (opwatch's database did not answer): try again shortly"
 
+// errBadToken answers any API token that does not sign in, malformed or
+// unknown alike: one message, which tells the fix for both and nothing
+// about which it was.
+const errBadToken = "the API token is not valid: send the header Authorization: Bearer opw_... with the whole token, one that is not revoked or expired (admins see the tokens on the console's Tokens page or with opwatch tokens list)"
+
 // authenticate returns the request's principal, or why there is none.
 func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (Principal, string) {
 	ctx := r.Context()
 	now := s.now()
 	if tok, bearer := bearerToken(r.Header.Values("Authorization")); bearer {
 		if tok == "" {
-			return Principal{}, "the API token is malformed: send the header Authorization: Bearer opw_... with the whole token"
+			return Principal{}, errBadToken
 		}
 		t, err := s.st.TokenByHash(ctx, digest(tok), now)
 		if err != nil {
@@ -93,7 +98,7 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (Principa
 				s.log.Error("read API token", "err", err)
 				return Principal{}, errCheckFailed
 			}
-			return Principal{}, "the API token is not valid: it is mistyped, revoked or expired (see `opwatch tokens list`)"
+			return Principal{}, errBadToken
 		}
 		if now.Sub(t.LastUsedAt) >= touchEvery {
 			if err := s.st.TouchToken(ctx, t.ID, now); err != nil {

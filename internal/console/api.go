@@ -27,7 +27,7 @@ import (
 func (c *console) apiRoutes() []route {
 	a := c.api
 	return []route{
-		{method: "GET", pattern: "/api/v1/openapi.json", h: http.HandlerFunc(c.openAPIDoc)},
+		{method: "GET", pattern: "/api/v1/openapi.json", public: true, h: http.HandlerFunc(c.openAPIDoc)},
 		{method: "GET", pattern: "/api/v1/overview", h: a(c.apiOverview)},
 
 		{method: "GET", pattern: "/api/v1/sources", h: a(c.apiSources)},

@@ -53,7 +53,7 @@ var apiParams = map[string]string{
 
 func apiDoc() []apiOp {
 	return []apiOp{
-		{"GET", "/api/v1/openapi.json", "This document.", false, nil, nil, 200, nil, false},
+		{"GET", "/api/v1/openapi.json", "This document (no token needed).", false, nil, nil, 200, nil, false},
 		{"GET", "/api/v1/overview", "Events per log type in the last 24 hours, alerts by severity in the last 7 days, sources needing attention, the detect stage's lag.", false, nil, nil, 200, t[overviewJSON](), false},
 
 		{"GET", "/api/v1/sources", "List sources with their health and streams.", false, []string{"limit", "cursor"}, nil, 200, t[list[sourceJSON]](), false},
@@ -114,6 +114,7 @@ func (c *console) openAPIDoc(w http.ResponseWriter, r *http.Request) {
 	})
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Write(openAPIJSON)
 }
 
@@ -177,6 +178,7 @@ func buildOpenAPI(ops []apiOp) map[string]any {
 		}
 		if op.Path == "/api/v1/openapi.json" {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
+			o["security"] = []any{} // public: a script reads it before it has a token
 		}
 		o["responses"].(map[string]any)[itoa(op.Status)] = ok
 		item[strings.ToLower(op.Method)] = o

@@ -132,3 +132,9 @@ func TestOpenAPIOperationsServedAndGuarded(t *testing.T) {
 	h.get("/api/v1/nope", h.admin).want(t, http.StatusNotFound, "no such endpoint", "openapi.json")
 	h.do("PUT", "/api/v1/sources", h.admin, strings.NewReader("{}")).want(t, http.StatusNotFound, "no such endpoint")
 }
+
+// The API's document is served without a token: a script reads it first.
+func TestOpenAPIPublic(t *testing.T) {
+	h := newHarness(t)
+	h.get("/api/v1/openapi.json", "").want(t, http.StatusOK, `"openapi": "3.0.3"`, "no token needed")
+}
