@@ -17,7 +17,7 @@ func TestDestinationsLifecycle(t *testing.T) {
 	h.secret(slackURL)
 	ctx := context.Background()
 	h.get("/destinations", h.analyst).want(t, http.StatusOK, "No destination")
-	h.get("/destinations/new?type=slack", h.admin).want(t, http.StatusOK, "Slack incoming webhook URL", `type="password"`)
+	h.get("/destinations/new?type=slack", h.admin).want(t, http.StatusOK, "Slack incoming webhook URL", `name="url" type="text"`, `value=""`)
 
 	r := h.form("/destinations", h.admin, url.Values{"type": {"slack"}, "name": {"sec-team"}, "url": {slackURL},
 		"min_severity": {"HIGH"}, "alert_types": {"rule", "system_error"}, "enabled": {"1"}})
@@ -103,3 +103,31 @@ func TestDestinationEmailForm(t *testing.T) {
 type errTest string
 
 func (e errTest) Error() string { return string(e) }
+
+// Small wordings: a service's backticks become quotes on a page, a name
+// taken is said once, the webhook URL box is text that never holds the
+// stored URL, and the page says tests are not recorded.
+func TestDestinationAndUserWordings(t *testing.T) {
+	h := newHarness(t)
+	r := h.form("/destinations", h.admin, url.Values{"type": {"webhook"}, "name": {"hook"}, "url": {"https://example.com/hook-s3cr3t-1111"},
+		"signing_secret": {"short"}, "min_severity": {"INFO"}}).want(t, http.StatusUnprocessableEntity, "shorter than 16 characters", "“openssl rand -hex 32”")
+	if strings.Contains(r.body, "`") {
+		t.Errorf("the page shows backticks:\n%s", r.body)
+	}
+	h.secret("https://example.com/hook-s3cr3t-2222")
+	h.form("/destinations", h.admin, url.Values{"type": {"webhook"}, "name": {"hook"}, "url": {"https://example.com/hook-s3cr3t-2222"},
+		"min_severity": {"INFO"}, "enabled": {"1"}}).want(t, http.StatusSeeOther)
+	d, err := h.st.DestinationByName(context.Background(), "hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The scan fails the test if the stored URL is in the page.
+	h.get("/destinations/"+d.ID, h.admin).want(t, http.StatusOK, `name="url" type="text"`, "tests are not recorded")
+
+	admin := h.user("root", "admin")
+	h.form("/users", admin, url.Values{"name": {"carol"}, "role": {"analyst"}}).want(t, http.StatusOK)
+	r = h.form("/users", admin, url.Values{"name": {"carol"}, "role": {"analyst"}}).want(t, http.StatusConflict, `a user named &#34;carol&#34; exists: pick another name`)
+	if strings.Contains(r.body, "already exists") {
+		t.Errorf("the page says twice that the name is taken")
+	}
+}

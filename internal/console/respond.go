@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/opwatch/opwatch/internal/onepassword"
 	"github.com/opwatch/opwatch/internal/source"
@@ -54,7 +55,7 @@ func (c *console) classify(r *http.Request, err error) (int, string) {
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "not found: it may have been removed; see the list"
 	case errors.Is(err, store.ErrExists):
-		return http.StatusConflict, err.Error() + ": pick another name"
+		return http.StatusConflict, takenMessage(err)
 	case errors.Is(err, store.ErrBadTransition):
 		return http.StatusConflict, err.Error() + ": reload the alert to see its status"
 	case errors.Is(err, store.ErrReadOnly):
@@ -68,6 +69,12 @@ func (c *console) classify(r *http.Request, err error) (int, string) {
 	return http.StatusInternalServerError, "opwatch could not do this: the server's log says why"
 }
 
+// takenMessage words a name already taken once: services say 'a user
+// named "carol" exists: already exists'.
+func takenMessage(err error) string {
+	return strings.TrimSuffix(err.Error(), ": "+store.ErrExists.Error()) + ": pick another name"
+}
+
 // sourceError classifies an error of the source service: its messages
 // are written for people and never hold the token.
 func sourceError(err error) error {
@@ -77,7 +84,7 @@ func sourceError(err error) error {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, source.ErrNoBox):
 		return err
 	case errors.Is(err, store.ErrExists):
-		return userError(http.StatusConflict, err)
+		return fail(http.StatusConflict, "%s", takenMessage(err))
 	case errors.Is(err, source.ErrUnchecked):
 		return userError(http.StatusBadGateway, err)
 	}

@@ -53,7 +53,9 @@ func authError(err error) error {
 		return nil
 	case errors.Is(err, auth.ErrInvalid):
 		return userError(http.StatusUnprocessableEntity, err)
-	case errors.Is(err, auth.ErrLastAdmin), errors.Is(err, store.ErrExists):
+	case errors.Is(err, store.ErrExists):
+		return fail(http.StatusConflict, "%s", takenMessage(err))
+	case errors.Is(err, auth.ErrLastAdmin):
 		return userError(http.StatusConflict, err)
 	case errors.Is(err, store.ErrNotFound):
 		return userError(http.StatusNotFound, err)

@@ -25,13 +25,19 @@ var consoleRewrites = []struct {
 	{regexp.MustCompile(`allow it with --allow-other-host \(config allow_other_host\)`), `allow it by ticking "send the token there anyway" under Custom base URL`},
 }
 
+// backticked is a command quoted with backticks (Markdown) in a service's
+// message; a page shows plain text, so the backticks become quotes.
+var backticked = regexp.MustCompile("`([^`]+)`")
+
 // consoleWording is msg with command-line advice worded for the console.
 func consoleWording(msg string) string {
-	if !strings.Contains(msg, "--") && !strings.Contains(msg, "opwatch source") {
-		return msg
+	if strings.Contains(msg, "--") || strings.Contains(msg, "opwatch source") {
+		for _, rw := range consoleRewrites {
+			msg = rw.re.ReplaceAllString(msg, rw.with)
+		}
 	}
-	for _, rw := range consoleRewrites {
-		msg = rw.re.ReplaceAllString(msg, rw.with)
+	if strings.Contains(msg, "`") {
+		msg = backticked.ReplaceAllString(msg, "“$1”")
 	}
 	return msg
 }
