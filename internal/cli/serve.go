@@ -162,7 +162,7 @@ type serveFlags struct {
 }
 
 func (sf *serveFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&sf.listen, "listen", defaultListen, "serve /healthz, /readyz and /metrics on this `address` (host:port), or off")
+	fs.StringVar(&sf.listen, "listen", defaultListen, "serve the web console and its API (/, /api/v1/), /healthz, /readyz and /metrics on this `address` (host:port), or off")
 	fs.StringVar(&sf.publicURL, "public-url", "", "the console's `URL` as people reach it: notifications link to URL/alerts/ID (or alerts.public_url)")
 	fs.StringVar(&sf.tlsCert, "tls-cert", "", "serve the console over HTTPS with this certificate `file` (PEM; with --tls-key)")
 	fs.StringVar(&sf.tlsKey, "tls-key", "", "the private key `file` of --tls-cert (PEM)")
