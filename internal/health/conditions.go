@@ -288,8 +288,11 @@ func spellLeft(d time.Duration) string {
 	case days == 1:
 		return "1 day"
 	}
-	if h := int(d / time.Hour); h >= 1 {
+	switch h := int(d / time.Hour); {
+	case h >= 2:
 		return fmt.Sprintf("%d hours", h)
+	case h == 1:
+		return "1 hour"
 	}
 	return "less than an hour"
 }
