@@ -369,6 +369,16 @@ func (j *job) run(ctx context.Context) Outcome {
 	if d.cfg.Summary != nil {
 		m.Summary = d.cfg.Summary(ctx, a)
 	}
+	// The last word before sending: a replica paused past its lease (a
+	// stopped VM, SIGSTOP) must not send what another has sent since.
+	if err := d.cfg.Store.ExtendNotificationLease(ctx, j.n.ID, d.cfg.Owner, d.cfg.LeaseFor); err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			log.Warn("lease lost before sending; another deliverer has the notification", "err", err)
+			return OutcomeLost
+		}
+		log.Warn("renew the notification's lease; trying again", "err", err)
+		return j.defer_(ctx, log, d.cfg.MinBackoff)
+	}
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	res := d.cfg.Sender.Send(sctx, t, m)
 	cancel()

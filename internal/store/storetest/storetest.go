@@ -305,6 +305,7 @@ func RunOutbox(t *testing.T, open Opener) {
 		{"FinishNotification", testFinishNotification},
 		{"DestinationStats", testDestinationStats},
 		{"NotificationUntried", testNotificationUntried},
+		{"ExtendNotificationLease", testExtendNotificationLease},
 	})
 }
 
