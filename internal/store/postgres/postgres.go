@@ -168,10 +168,13 @@ func poolConfig(dsn string, maxConns int32, readOnly bool) (*pgxpool.Config, err
 	if readOnly {
 		params["default_transaction_read_only"] = "on"
 	}
-	// A transaction left open (a client hung mid-commit) would hold the
-	// readers of events back (see markInFlight), and its locks: end it.
+	// A transaction left open (a replica stopped or cut off mid-commit)
+	// would hold the readers of events back (see markInFlight), and its
+	// row locks would stall the replica that took its lease over: end it
+	// well within a stage lease (30 s). opwatch never leaves a transaction
+	// idle for long between its statements.
 	if params["idle_in_transaction_session_timeout"] == "" {
-		params["idle_in_transaction_session_timeout"] = "300000" // 5 minutes
+		params["idle_in_transaction_session_timeout"] = "10000" // 10 s
 	}
 	cfg.MaxConns = maxConns
 	cfg.MaxConnIdleTime = 5 * time.Minute
