@@ -844,13 +844,20 @@ func destinationFromConfig(e *env, cd config.Destination) (store.Destination, al
 // the configuration declares it (sources as code, for destinations).
 func (a *app) applyDestination(ctx context.Context, d store.Destination, s alert.Settings, sec alert.Secret) (created bool, err error) {
 	cur, err := a.store.DestinationByName(ctx, d.Name)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
+	if errors.Is(err, store.ErrNotFound) {
 		d.ID = store.NewID()
 		if err := sealDestination(a.secrets, &d, s, sec); err != nil {
 			return false, err
 		}
-		return true, a.store.CreateDestination(ctx, &d)
+		err := a.store.CreateDestination(ctx, &d)
+		if !errors.Is(err, store.ErrExists) {
+			return err == nil, err
+		}
+		// Another replica, started with the same configuration, created
+		// it meanwhile: rewrite it as any other.
+		cur, err = a.store.DestinationByName(ctx, d.Name)
+	}
+	switch {
 	case err != nil:
 		return false, err
 	case cur.Type != d.Type:

@@ -387,7 +387,13 @@ func (sv *Service) Apply(ctx context.Context, s config.Source, token string, dro
 	}
 	cur, err := sv.store.SourceByName(ctx, s.Name)
 	if errors.Is(err, store.ErrNotFound) {
-		return sv.add(ctx, s, token, check)
+		res, err := sv.add(ctx, s, token, check)
+		if !errors.Is(err, store.ErrExists) {
+			return res, err
+		}
+		// Another replica, started with the same configuration, added it
+		// meanwhile: apply the configuration to it as to any other.
+		cur, err = sv.store.SourceByName(ctx, s.Name)
 	}
 	if err != nil {
 		return Result{}, err
