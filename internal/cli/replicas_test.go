@@ -102,6 +102,7 @@ type replicaRun struct {
 	cfgPath  string
 	clk      *freezeClock
 	em       *emulator.Emulator
+	pages    chan struct{} // closed: the emulator serves pages
 	accounts []string
 	tokens   []string
 	rcv      *replicaReceiver
@@ -195,10 +196,19 @@ func (r *replicaRun) setUp(extraEnv []string) {
 		t.Fatal(err)
 	}
 	r.em = em
-	// Pages take a while to come, as over a network: a poll then spends
-	// most of its lease waiting for a page, where the replica is paused.
+	// No page is served until the three replicas run (so the first
+	// notification, which the receiver kills its sender at, comes when all
+	// three do). Pages take a while to come, as over a network: a poll
+	// then spends most of its lease waiting for a page, where the replica
+	// is paused.
+	r.pages = make(chan struct{})
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodPost {
+			select {
+			case <-r.pages:
+			case <-req.Context().Done():
+				return
+			}
 			time.Sleep(replicaPageDelay)
 		}
 		em.Handler().ServeHTTP(w, req)
@@ -209,7 +219,6 @@ func (r *replicaRun) setUp(extraEnv []string) {
 	r.rcv = newReplicaReceiver()
 	hook := httptest.NewServer(r.rcv)
 	t.Cleanup(hook.Close)
-	t.Cleanup(r.rcv.release) // runs first: no handler left blocked
 	r.rcv.port = hook.Listener.Addr().(*net.TCPAddr).Port
 
 	r.env = append([]string{"OPWATCH_DB=" + r.db, "HOOK_URL=" + hook.URL + "/hook", "OPWATCH_LOG_LEVEL=info"}, extraEnv...)
@@ -226,15 +235,19 @@ func (r *replicaRun) setUp(extraEnv []string) {
 		fmt.Fprintf(&cfg, "  - name: src-%d\n    token_env: REPLICA_TOKEN_%d\n    base_url: %s\n    interval: 10s\n    lookback: 48h\n",
 			i+1, i+1, em.URL())
 	}
-	cfg.WriteString("destinations:\n  - name: hook\n    type: webhook\n    url_env: HOOK_URL\nalerts:\n  delivery_lease: 5s\n")
+	// The delivery lease is short, so that a notification the killed
+	// replica had at the receiver is sent again while the test runs, and
+	// long enough that a replica slowed by the others (two cores, a busy
+	// store) still marks what it sent within it.
+	cfg.WriteString("destinations:\n  - name: hook\n    type: webhook\n    url_env: HOOK_URL\nalerts:\n  delivery_lease: 20s\n")
 	r.cfgPath = filepath.Join(t.TempDir(), "opwatch.yaml")
 	if err := os.WriteFile(r.cfgPath, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// start starts the three replicas and waits until each heartbeats and a
-// notification waits at the receiver. The first applies the configuration
+// start starts the three replicas and, once each heartbeats, lets the
+// emulator serve pages. The first applies the configuration
 // alone: replicas started at once with a configuration that creates
 // sources race in source.Service.Apply (look up, then add), and the losers
 // exit with "a source named ... already exists". The other two start
@@ -261,7 +274,7 @@ func (r *replicaRun) start() {
 			}
 		}
 	})
-	r.w = &waiter{t: t, reps: r.reps[:1], deadline: time.Now().Add(4 * time.Minute)}
+	r.w = &waiter{t: t, reps: r.reps[:1], deadline: time.Now().Add(6 * time.Minute)}
 	r.w.until("the database to be created", func() bool {
 		st, err := engine.Open(r.ctx, r.db, engine.Options{Mode: engine.ReadOnly})
 		if err != nil {
@@ -280,61 +293,68 @@ func (r *replicaRun) start() {
 	}
 	r.w.reps = r.reps
 	r.rcv.setProcs(r.reps)
-	r.w.until("three replicas heartbeating and a notification at the receiver", func() bool {
+	r.w.until("three replicas heartbeating", func() bool {
 		s := r.status()
 		for _, p := range r.reps {
 			if _, ok := byPID(s, p.pid()); !ok {
 				return false
 			}
 		}
-		return r.rcv.waiting() > 0
+		return true
 	})
+	close(r.pages)
 }
 
-// killAtSend lets the receiver SIGKILL the sender of the first
-// notification it holds, before answering, and returns that replica.
+// killAtSend waits for the receiver to SIGKILL the sender of the first
+// notification, before answering it, and returns that replica.
 func (r *replicaRun) killAtSend() *replicaProc {
-	r.w.untilClosed("the receiver to kill a replica", r.rcv.arm())
+	r.w.untilClosed("the receiver to kill a replica", r.rcv.killed)
 	victim := r.rcv.killedProc()
 	<-victim.done
-	r.rcv.reaped()
 	r.logf("SIGKILLed replica %d (pid %d) with a notification at the receiver", victim.n, victim.pid())
 	return victim
 }
 
 // pause SIGSTOPs another replica at once, while it polls (the one holding
-// the stages if either does), keeps it stopped until the third has taken
-// its work over, then resumes it. It returns the paused and the third.
+// the stages if either does and it polls soon), keeps it stopped until the
+// third has taken its work over, then resumes it. It returns the paused
+// and the third.
 func (r *replicaRun) pause(victim *replicaProc) (paused, third *replicaProc) {
 	t := r.t
 	s := r.status()
-	best := -1
+	var cands []*replicaProc
 	for _, p := range r.reps {
-		rs, ok := byPID(s, p.pid())
-		if p != victim && ok && len(rs.Stages) > best {
-			paused, best = p, len(rs.Stages)
+		if p != victim {
+			cands = append(cands, p)
 		}
 	}
-	for _, p := range r.reps {
-		if p != victim && p != paused {
-			third = p
-		}
+	if a, _ := byPID(s, cands[0].pid()); len(a.Stages) == 0 {
+		cands[0], cands[1] = cands[1], cands[0]
 	}
-	ps, _ := byPID(s, paused.pid())
-	tries, heldAtStop := pauseReplica(t, paused, r.db, func() map[int64]bool {
+	ids := map[*replicaProc]string{}
+	for _, p := range cands {
+		rs, _ := byPID(s, p.pid())
+		ids[p] = rs.ID
+	}
+	paused, tries, heldAtStop := pauseReplica(t, cands, r.db, func(p *replicaProc) map[int64]bool {
 		sts, err := r.st.Streams(r.ctx, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		held := map[int64]bool{}
 		for _, st := range sts {
-			if st.LeaseOwner == ps.ID && st.LeaseUntil.After(time.Now()) {
+			if st.LeaseOwner == ids[p] && st.LeaseUntil.After(time.Now()) {
 				held[st.ID] = true
 			}
 		}
 		return held
 	})
 	stopAt := time.Now()
+	third = cands[0]
+	if third == paused {
+		third = cands[1]
+	}
+	ps, _ := byPID(s, paused.pid())
 	latestAtStop, err := r.st.LatestSeq(r.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -494,21 +514,29 @@ func (c *freezeClock) freeze() {
 	c.at = time.Now()
 }
 
-// pauseReplica SIGSTOPs p at a point where it holds stream leases (held
-// lists them), so that their takeover is tested, and returns how many
-// stops it took and the streams. On SQLite it also makes sure p is not
-// stopped holding a write lock of the database (writing, or checkpointing
-// the WAL): SQLite's locks are the files', and a process stopped holding
-// one stops every replica until it resumes (no lease can move that). Any
-// other point resumes p and stops it again a moment later. On PostgreSQL p
-// stops wherever it is in a transaction.
-func pauseReplica(t *testing.T, p *replicaProc, db string, held func() map[int64]bool) (int, map[int64]bool) {
+// pauseReplica SIGSTOPs one of cands at a point where it holds stream
+// leases (held lists them), so that their takeover is tested, and returns
+// it, how many stops it took and the streams. It tries the first
+// candidate alone for a while, then either: each replica polls the streams
+// whose slots its claim ticks come first after, and one may poll none for
+// long. On SQLite it also makes sure the replica is not stopped holding a
+// write lock of the database (writing, or checkpointing the WAL):
+// SQLite's locks are the files', and a process stopped holding one stops
+// every replica until it resumes (no lease can move that). Any other point
+// resumes the replica and stops one again a moment later. On PostgreSQL a
+// replica stops wherever it is in a transaction.
+func pauseReplica(t *testing.T, cands []*replicaProc, db string, held func(*replicaProc) map[int64]bool) (*replicaProc, int, map[int64]bool) {
 	t.Helper()
+	const tries = 5000
 	for try := 1; ; try++ {
+		p := cands[0]
+		if try > tries/5 {
+			p = cands[try%len(cands)]
+		}
 		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
-		h := held()
+		h := held(p)
 		locked := false
 		if engine.Local(db) {
 			var err error
@@ -517,15 +545,16 @@ func pauseReplica(t *testing.T, p *replicaProc, db string, held func() map[int64
 			}
 		}
 		if len(h) > 0 && !locked {
-			return try, h
+			return p, try, h
 		}
 		if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
-		if try == 5000 {
-			t.Fatal("could not stop the replica while it polls (without a write lock of the database) in 5000 tries")
+		if try == tries {
+			t.Fatalf("could not stop a replica while it polls (without a write lock of the database) in %d tries", tries)
 		}
-		// Not an assertion: lets p move on to another point of its work.
+		// Not an assertion: lets the replicas move on to another point of
+		// their work.
 		time.Sleep(time.Duration(1+try%7) * time.Millisecond)
 	}
 }
@@ -665,21 +694,16 @@ func (w *waiter) check(what string, detail ...func() string) {
 }
 
 // replicaReceiver is the webhook receiver. It records each request's
-// Idempotency-Key and the replica that sent it (found through /proc). Until
-// armed it holds requests unanswered; when armed, it SIGKILLs the sender of
-// the first request it holds and never answers that replica, then answers
-// everyone else.
+// Idempotency-Key and the replica that sent it (found through /proc). It
+// SIGKILLs the sender of the first request, before answering, and never
+// answers that replica; it answers everyone else at once.
 type replicaReceiver struct {
 	port int // the receiver's port, to find the sender's socket
 
 	mu       sync.Mutex
 	procs    []*replicaProc
-	gate     chan struct{} // closed when armed
-	held     int
-	armed    bool
 	victim   *replicaProc
 	killed   chan struct{}
-	dead     bool // the victim has been reaped
 	pausePID int
 	contAt   time.Time
 	got      []receipt
@@ -693,7 +717,7 @@ type receipt struct {
 }
 
 func newReplicaReceiver() *replicaReceiver {
-	return &replicaReceiver{gate: make(chan struct{}), killed: make(chan struct{})}
+	return &replicaReceiver{killed: make(chan struct{})}
 }
 
 func (rc *replicaReceiver) setProcs(ps []*replicaProc) {
@@ -702,41 +726,10 @@ func (rc *replicaReceiver) setProcs(ps []*replicaProc) {
 	rc.procs = ps
 }
 
-func (rc *replicaReceiver) waiting() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.held
-}
-
-// arm lets the held requests go on: the first kills its sender.
-func (rc *replicaReceiver) arm() <-chan struct{} {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.armed = true
-	close(rc.gate)
-	return rc.killed
-}
-
-// release opens the gate if the test ends before arming.
-func (rc *replicaReceiver) release() {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if !rc.armed {
-		rc.armed = true
-		close(rc.gate)
-	}
-}
-
 func (rc *replicaReceiver) killedProc() *replicaProc {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return rc.victim
-}
-
-func (rc *replicaReceiver) reaped() {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.dead = true
 }
 
 func (rc *replicaReceiver) setPause(pid int, contAt time.Time) {
@@ -748,18 +741,13 @@ func (rc *replicaReceiver) setPause(pid int, contAt time.Time) {
 func (rc *replicaReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	at := time.Now()
 	key := r.Header.Get("Idempotency-Key")
-	pid := rc.sender(r.RemoteAddr)
 	// Read the body whole: the server then notices the connection closing
 	// (its replica killed) and ends r's context.
 	io.Copy(io.Discard, r.Body)
+	// The sender is looked up under the lock, so no kill happens meanwhile:
+	// a socket no process holds any more (inode 0) is then the victim's.
 	rc.mu.Lock()
-	gate := rc.gate
-	if !rc.armed {
-		rc.held++
-	}
-	rc.mu.Unlock()
-	<-gate
-	rc.mu.Lock()
+	pid := rc.sender(r.RemoteAddr)
 	var p *replicaProc
 	for _, q := range rc.procs {
 		if q.pid() == pid {
@@ -771,9 +759,9 @@ func (rc *replicaReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.cmd.Process.Kill() // SIGKILL: the sender never learns the answer
 		close(rc.killed)
 	}
-	// The victim's requests, and any whose sender is gone before the victim
-	// is reaped (its own, found no more in /proc), are never answered.
-	if rc.victim != nil && (pid == rc.victim.pid() || pid == 0 && !rc.dead) {
+	// The victim's requests, and any whose sender is gone (it is the only
+	// replica that dies), are never answered.
+	if rc.victim != nil && (pid == rc.victim.pid() || pid == 0) {
 		rc.got = append(rc.got, receipt{key: key, pid: rc.victim.pid(), at: at})
 		rc.mu.Unlock()
 		<-r.Context().Done()
@@ -785,8 +773,21 @@ func (rc *replicaReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // sender finds the replica process whose socket is remote (host:port) on
-// this machine: its inode in /proc/net/tcp, then the process holding it.
+// this machine: its inode in /proc/net/tcp, then the process holding it; 0
+// when none does. The kernel lists the sockets a page at a time, so a
+// socket can be missed while others come and go: it looks again a few
+// times. rc.mu is held.
 func (rc *replicaReceiver) sender(remote string) int {
+	for range 5 {
+		if pid := rc.senderOnce(remote); pid != 0 {
+			return pid
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return 0
+}
+
+func (rc *replicaReceiver) senderOnce(remote string) int {
 	_, port, err := net.SplitHostPort(remote)
 	if err != nil {
 		return 0
@@ -816,14 +817,11 @@ func (rc *replicaReceiver) sender(remote string) int {
 			break
 		}
 	}
-	if inode == "" {
+	if inode == "" || inode == "0" {
 		return 0
 	}
-	rc.mu.Lock()
-	procs := rc.procs
-	rc.mu.Unlock()
 	target := "socket:[" + inode + "]"
-	for _, p := range procs {
+	for _, p := range rc.procs {
 		fdDir := fmt.Sprintf("/proc/%d/fd", p.pid())
 		fds, err := os.ReadDir(fdDir)
 		if err != nil {
