@@ -78,14 +78,6 @@ func (r *Router) Route(ctx context.Context, a store.Alert) ([]store.Notification
 	return out, nil
 }
 
-// Forget drops the loaded destinations, so the next Route reads them again
-// (after a change made in this process).
-func (r *Router) Forget() {
-	r.mu.Lock()
-	r.dests, r.loaded = nil, time.Time{}
-	r.mu.Unlock()
-}
-
 func (r *Router) destinations(ctx context.Context) ([]store.Destination, error) {
 	now := r.cfg.Now()
 	r.mu.Lock()

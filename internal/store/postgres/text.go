@@ -40,19 +40,6 @@ func dec(s string) string {
 	return v
 }
 
-// encAll encodes each of vs, nil when empty (the p_any_ columns are NULL
-// when empty, as Panther omits them).
-func encAll(vs []string) []string {
-	if len(vs) == 0 {
-		return nil
-	}
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = enc(v)
-	}
-	return out
-}
-
 // decAll decodes each of vs in place; nil when empty.
 func decAll(vs []string) []string {
 	if len(vs) == 0 {
