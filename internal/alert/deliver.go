@@ -369,15 +369,12 @@ func (j *job) run(ctx context.Context) Outcome {
 	if d.cfg.Summary != nil {
 		m.Summary = d.cfg.Summary(ctx, a)
 	}
-	// The last word before sending: a replica paused past its lease (a
-	// stopped VM, SIGSTOP) must not send what another has sent since.
-	if err := d.cfg.Store.ExtendNotificationLease(ctx, j.n.ID, d.cfg.Owner, d.cfg.LeaseFor); err != nil {
-		if errors.Is(err, store.ErrLeaseLost) {
-			log.Warn("lease lost before sending; another deliverer has the notification", "err", err)
-			return OutcomeLost
-		}
-		log.Warn("renew the notification's lease; trying again", "err", err)
-		return j.defer_(ctx, log, d.cfg.MinBackoff)
+	// Checked again right before sending (loading the alert and its
+	// summary takes time too): a replica paused past its lease (a stopped
+	// VM, SIGSTOP) sees its clock jump here and does not send what another
+	// has sent since.
+	if d.cfg.Now().Sub(j.claimedAt) > d.cfg.LeaseFor-d.cfg.SendTimeout-d.cfg.LeaseFor/10 {
+		return j.defer_(ctx, log, 0)
 	}
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	res := d.cfg.Sender.Send(sctx, t, m)
