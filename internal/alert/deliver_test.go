@@ -506,10 +506,17 @@ func TestDeliverSlowReceiverDoesNotStallOthers(t *testing.T) {
 	// A guard, not a timing assertion: a stalled loop never gets there.
 	guard := time.NewTimer(30 * time.Second)
 	defer guard.Stop()
+	// The store's clock moves, so that notifications handed back for a
+	// moment (their destination busy) come due again; by seconds at a
+	// time, well within their 2-minute lease and the 30-second backoff.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for got := 0; got < 6; {
 		select {
 		case <-fast.accepted:
 			got++
+		case <-tick.C:
+			h.clock.Advance(100 * time.Millisecond)
 		case <-guard.C:
 			t.Fatalf("the fast destination got %d of 6 while the slow one hung", got)
 		}
