@@ -157,11 +157,6 @@ type Deliver interface {
 	// and LastAttemptAt set: a claim is an attempt.
 	ClaimNotifications(ctx context.Context, owner string, lease time.Duration, max int) ([]Notification, error)
 	FinishNotification(ctx context.Context, o NotificationOutcome) error
-	// ExtendNotificationLease renews owner's live lease of a pending
-	// notification for lease from the store's now; ErrLeaseLost when owner
-	// no longer holds one. The deliverer asks just before it sends, so a
-	// replica paused past its lease does not send what another has sent.
-	ExtendNotificationLease(ctx context.Context, id, owner string, lease time.Duration) error
 	// CreateSystemAlert stores a system error with its notifications; see
 	// Health.
 	CreateSystemAlert(ctx context.Context, a Alert, n []Notification) error

@@ -383,27 +383,3 @@ func (s *Store) DestinationStats(ctx context.Context, id string) (store.Destinat
 	}
 	return st, nil
 }
-
-// ExtendNotificationLease renews a live lease of a pending notification,
-// fenced by the server's clock.
-func (s *Store) ExtendNotificationLease(ctx context.Context, id, owner string, lease time.Duration) error {
-	var n int64
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
-		now, err := s.now(ctx, tx)
-		if err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `UPDATE notifications SET lease_until = $1
-			WHERE id = $2 AND lease_owner = $3 AND $3 <> '' AND lease_until > $4 AND status = 'pending'`,
-			now.Add(lease), enc(id), enc(owner), now)
-		n = tag.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("extend the lease of notification %s: %w", id, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("notification %s: %w: %q no longer holds a live lease", id, store.ErrLeaseLost, owner)
-	}
-	return nil
-}

@@ -239,19 +239,3 @@ func whereEqual(eq map[string]string) (string, []any) {
 	}
 	return " WHERE " + strings.Join(cols, " AND "), args
 }
-
-// ExtendNotificationLease renews a live lease of a pending notification,
-// fenced by the store's clock.
-func (s *Store) ExtendNotificationLease(ctx context.Context, id, owner string, lease time.Duration) error {
-	now := s.now()
-	res, err := s.exec(ctx, `UPDATE notifications SET lease_until = $1
-		WHERE id = $2 AND lease_owner = $3 AND $3 <> '' AND lease_until > $4 AND status = 'pending'`,
-		timeText(now.Add(lease)), id, owner, timeText(now))
-	if err != nil {
-		return fmt.Errorf("extend the lease of notification %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("notification %s: %w: %q no longer holds a live lease", id, store.ErrLeaseLost, owner)
-	}
-	return nil
-}

@@ -445,29 +445,3 @@ func testNotificationUntried(t *testing.T, s store.Store, c *Clock) {
 		t.Errorf("after one real attempt: %d attempts, want 1", n.Attempts)
 	}
 }
-
-// A notification's lease is renewed only while its owner holds it live:
-// a deliverer paused past its lease learns it before sending.
-func testExtendNotificationLease(t *testing.T, s store.Store, c *Clock) {
-	needClock(t, c)
-	ctx := context.Background()
-	d := newDestination(t, s, "dest-x", "soc")
-	raise(t, s, []store.Alert{sysAlert("X", "")}, notif("n", "X", d.ID))
-	claimAll(t, s, "a")
-	if err := s.ExtendNotificationLease(ctx, "n", "a", time.Minute); err != nil {
-		t.Fatalf("renewing a live lease: %v", err)
-	}
-	if err := s.ExtendNotificationLease(ctx, "n", "b", time.Minute); !errors.Is(err, store.ErrLeaseLost) {
-		t.Errorf("renewal by a non-owner: %v, want ErrLeaseLost", err)
-	}
-	c.Advance(61 * time.Second)
-	if err := s.ExtendNotificationLease(ctx, "n", "a", time.Minute); !errors.Is(err, store.ErrLeaseLost) {
-		t.Errorf("renewal of a lease that ran out: %v, want ErrLeaseLost", err)
-	}
-	if got := claimAll(t, s, "b"); len(got) != 1 {
-		t.Fatalf("b's claim after a's lease ran out: %v", got)
-	}
-	if err := s.ExtendNotificationLease(ctx, "n", "a", time.Minute); !errors.Is(err, store.ErrLeaseLost) {
-		t.Errorf("a's renewal after b claimed it: %v, want ErrLeaseLost", err)
-	}
-}

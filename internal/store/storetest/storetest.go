@@ -305,7 +305,6 @@ func RunOutbox(t *testing.T, open Opener) {
 		{"FinishNotification", testFinishNotification},
 		{"DestinationStats", testDestinationStats},
 		{"NotificationUntried", testNotificationUntried},
-		{"ExtendNotificationLease", testExtendNotificationLease},
 	})
 }
 
