@@ -22,7 +22,8 @@ type Retention interface {
 	// after RetentionStage's position (not evaluated yet). Whatever the
 	// engine keeps beside an event (the indicator index) goes with it;
 	// alert_matches rows stay: they are their alert's record, purged with
-	// it.
+	// it. Compacted events go a segment at a time (the whole segment past
+	// before), so one kept for an alert keeps its segment's neighbours.
 	PurgeEvents(ctx context.Context, logType string, before time.Time, batch int) (int, error)
 	// PurgeQuarantine deletes, in one transaction, up to batch quarantined
 	// events stored before before, oldest first. The streams' counts of
@@ -43,6 +44,10 @@ type LakeStats struct {
 	// size, free pages included; PostgreSQL: the events table with its indexes and
 	// TOAST); 0 when the engine cannot tell.
 	StoredBytes int64
+	// Compacted is the events held in compressed segments (Compaction),
+	// also counted in Groups; CompactedBytes what their segments hold.
+	Compacted      int64
+	CompactedBytes int64
 }
 
 // LakeGroup is the events of one log type from one source.

@@ -285,6 +285,7 @@ type Store interface {
 	Auth
 	Indicators
 	Retention
+	Compaction
 }
 
 // Binding is the additional data a source's token is sealed with: the

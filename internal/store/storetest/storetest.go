@@ -162,6 +162,7 @@ func Run(t *testing.T, open Opener) {
 	RunAuth(t, open)
 	RunIndicators(t, open)
 	RunRetention(t, open)
+	RunCompaction(t, open)
 }
 
 // RunAuth runs the cases of the Auth part: users, sessions and API tokens.
