@@ -11,7 +11,7 @@ import (
 	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
-const exportUsage = `Usage: opwatch export parquet --since T --until T --out DIR [--log-types T,...] [--mapping panther|ecs]
+const exportUsage = `Usage: opwatch export parquet --since T --until T --out DIR [--log-types T,...] [--mapping panther|ecs|ocsf]
 
 Write the lake's events as Parquet files (zstd) that DuckDB, Trino/Athena, Spark and
 Snowflake external tables read as they are. See docs/export.md.
@@ -35,7 +35,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 }
 
 func exportParquet(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("export parquet", "export parquet --since T --until T --out DIR [--log-types T,...] [--mapping panther|ecs]",
+	fs := e.flags("export parquet", "export parquet --since T --until T --out DIR [--log-types T,...] [--mapping panther|ecs|ocsf]",
 		"Write each log type's events as Parquet files, partitioned Hive-style:\n"+
 			"  DIR/p_log_type=OnePassword.SignInAttempt/dt=2026-11-30/part-0000.parquet\n"+
 			"with Panther's column names and types, the p_ fields, and p_raw (the event's JSON as\n"+
@@ -48,7 +48,7 @@ func exportParquet(ctx context.Context, e *env, args []string) error {
 	untilFlag := fs.String("until", "", "end of the range, exclusive (default now; a time within a day includes that day)")
 	out := fs.String("out", "", "output `directory` (required; created if missing)")
 	logTypes := fs.String("log-types", "", "comma-separated `log types` (default all three)")
-	mapping := fs.String("mapping", "panther", "column `mapping`: panther, or ecs (as Elastic's 1Password integration maps the events; OCSF is planned: docs/export.md)")
+	mapping := fs.String("mapping", "panther", "column `mapping`: panther, ecs (as Elastic's 1Password integration maps the events) or ocsf (OCSF 1.4 IAM classes); docs/export.md")
 	rowGroup := fs.Int("row-group-rows", export.DefaultRowGroupRows, "rows per Parquet row group (bounds memory)")
 	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err
@@ -58,11 +58,9 @@ func exportParquet(ctx context.Context, e *env, args []string) error {
 		return usagef("--since and --out are required")
 	}
 	switch *mapping {
-	case export.MappingPanther, export.MappingECS:
-	case "ocsf":
-		return usagef("--mapping ocsf is not implemented yet (docs/export.md describes the planned mapping); use panther or ecs")
+	case export.MappingPanther, export.MappingECS, export.MappingOCSF:
 	default:
-		return usagef("--mapping %q: want panther or ecs", *mapping)
+		return usagef("--mapping %q: want panther, ecs or ocsf", *mapping)
 	}
 	now := time.Now()
 	since, err := parseDay(*sinceFlag, now)

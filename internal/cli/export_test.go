@@ -37,9 +37,12 @@ func TestExportParquet(t *testing.T) {
 	if _, _, code := runCLI(t, vars, "", "export", "parquet", "--since", "2026-11-30", "--out", out, "--mapping", "ecs"); code == 0 {
 		t.Errorf("an ECS export into a Panther directory succeeded")
 	}
+	if _, errOut, code := runCLI(t, vars, "", "export", "parquet", "--since", "2026-11-30", "--until", "2026-12-01", "--out", out+"-ocsf", "--mapping", "ocsf"); code != 0 {
+		t.Errorf("--mapping ocsf: exit %d\n%s", code, errOut)
+	}
 	for _, args := range [][]string{
 		{"export", "parquet", "--out", out},
-		{"export", "parquet", "--since", "2026-11-30", "--out", out, "--mapping", "ocsf"},
+		{"export", "parquet", "--since", "2026-11-30", "--out", out, "--mapping", "cef"},
 		{"export", "parquet", "--since", "2026-12-01", "--until", "2026-11-30", "--out", out},
 		{"export", "parquet", "--since", "yesterday", "--out", out},
 		{"export", "csv"},

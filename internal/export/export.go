@@ -44,7 +44,7 @@ type Options struct {
 	Since    time.Time // widened down to its UTC day
 	Until    time.Time // widened up to the end of its UTC day (exclusive)
 	LogTypes []string  // nil: all three
-	Mapping  string    // MappingPanther (default) or MappingECS
+	Mapping  string    // MappingPanther (default), MappingECS or MappingOCSF
 	Version  string    // opwatch's version, recorded in the manifest and the files
 
 	// Bounds on memory. Zero values take the defaults.
@@ -116,8 +116,10 @@ func Run(ctx context.Context, ev Events, opt Options) (*Manifest, error) {
 			t, err = NewTable(lt)
 		case MappingECS:
 			t, err = NewECSTable(lt)
+		case MappingOCSF:
+			t, err = NewOCSFTable(lt)
 		default:
-			err = fmt.Errorf("unknown mapping %q: want %s or %s", opt.Mapping, MappingPanther, MappingECS)
+			err = fmt.Errorf("unknown mapping %q: want %s, %s or %s", opt.Mapping, MappingPanther, MappingECS, MappingOCSF)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
