@@ -87,7 +87,7 @@ func TestOCSFMapping(t *testing.T) {
 		"severity_id": int64(1), "metadata.uid": "s10 0", "metadata.version": OCSFVersion, "metadata.product.name": "1Password",
 		"metadata.product.vendor_name": "1Password", "metadata.log_name": "signinattempts", "metadata.profiles": []any{"datetime", "host"},
 		"metadata.original_time": day(10, 0).Format(time.RFC3339Nano),
-		"user.uid": "U1", "user.name": "Ann", "user.email_addr": "ann@example.com", "user.type_id": nil,
+		"user.uid":               "U1", "user.name": "Ann", "user.email_addr": "ann@example.com", "user.type_id": nil,
 		"src_endpoint.ip": "192.0.2.7", "src_endpoint.location.city": "Toronto", "src_endpoint.location.country": "CA",
 		"src_endpoint.location.region": "Ontario", "src_endpoint.location.lat": 43.5, "src_endpoint.location.long": -79.25,
 		"session.uid": "S1", "service.name": "1Password", "actor.app_name": "1Password for Mac",
