@@ -45,6 +45,8 @@ type Config struct {
 	Destinations []Destination `yaml:"destinations"`
 	Alerts       Alerts        `yaml:"alerts"`
 	Retention    Retention     `yaml:"retention"`
+	// Lake tunes how events are stored (compaction).
+	Lake Lake `yaml:"lake"`
 	// Export writes the lake as Parquet files on a schedule (docs/export.md);
 	// nil: off.
 	Export *Export `yaml:"export"`
@@ -210,6 +212,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.Alerts.applyDefaults()
 	c.Retention.applyDefaults()
+	c.Lake.applyDefaults()
 }
 
 // ApplyDefaults fills the interval, lookback and API version, and writes
