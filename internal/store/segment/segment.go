@@ -216,6 +216,9 @@ func decodeEvent(p *jsonscan.Scanner) (store.StoredEvent, error) {
 	var key []byte
 	seen := 0
 	for {
+		if p.Pos >= len(p.Data) || p.Data[p.Pos] != '"' {
+			return e, errors.New("not an object key")
+		}
 		k, ok := p.String()
 		if !ok || !p.Colon() {
 			return e, p.Err
@@ -224,6 +227,9 @@ func decodeEvent(p *jsonscan.Scanner) (store.StoredEvent, error) {
 		var err error
 		switch string(key) {
 		case "seq":
+			if p.Pos >= len(p.Data) || (p.Data[p.Pos] != '-' && (p.Data[p.Pos] < '0' || p.Data[p.Pos] > '9')) {
+				return e, errors.New("not a number")
+			}
 			n, ok := p.Number()
 			if !ok {
 				return e, p.Err

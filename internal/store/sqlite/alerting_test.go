@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/segment"
 )
 
 // TestMigrateTo4: sources stored before the health columns get the 24 h
@@ -20,7 +21,7 @@ func TestMigrateTo4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := openOne(uri)
+	db, err := openOne(newDriver(&segment.Codec{}), uri)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,14 +100,38 @@ func (s *Store) AlertEvents(ctx context.Context, id string, limit int) ([]store.
 	if err != nil {
 		return nil, fmt.Errorf("events of alert %q: %w", id, err)
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+storedEventColumns+` FROM alert_matches m
-		JOIN events e ON e.seq = m.seq WHERE m.alert_id = ? ORDER BY m.seq LIMIT ?`, id, limit)
+	// The matches' positions, then their events a chunk at a time (hot or
+	// compacted), until limit of them exist.
+	rows, err := s.reader.QueryContext(ctx, `SELECT seq FROM alert_matches WHERE alert_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("events of alert %q: %w", id, err)
 	}
-	evs, err := scanStoredEvents(rows, max(limit, 64))
-	if err != nil {
+	var seqs []int64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("events of alert %q: %w", id, err)
+		}
+		seqs = append(seqs, seq)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("events of alert %q: %w", id, err)
+	}
+	var evs []store.StoredEvent
+	for len(seqs) > 0 && (limit < 0 || len(evs) < limit) {
+		n := 1024
+		if limit > 0 {
+			n = min(n, limit-len(evs))
+		}
+		n = min(n, len(seqs))
+		found, err := s.EventsBySeq(ctx, seqs[:n])
+		if err != nil {
+			return nil, fmt.Errorf("events of alert %q: %w", id, err)
+		}
+		evs = append(evs, found...)
+		seqs = seqs[n:]
 	}
 	return evs, nil
 }

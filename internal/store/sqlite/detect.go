@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,12 +36,31 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]stor
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+packedEventColumns+` FROM events e
-		WHERE e.seq > ? ORDER BY e.seq LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read events after %d: %w", after, err)
-	}
-	evs, err := s.scanPackedEvents(ctx, rows, limit)
+	var evs []store.StoredEvent
+	err := s.readSnapshot(ctx, func(q querier, below int64) error {
+		if after+1 < below { // compacted events first
+			var err error
+			if evs, err = s.coldEventsAfter(ctx, q, after, limit); err != nil {
+				return err
+			}
+			if len(evs) == limit {
+				return nil
+			}
+			after = below - 1
+		}
+		rows, err := q.QueryContext(ctx, `SELECT `+packedEventColumns+` FROM events e
+			WHERE e.seq > ? ORDER BY e.seq LIMIT ?`, after, limit-len(evs))
+		if err != nil {
+			return err
+		}
+		hot, err := s.scanPackedEvents(ctx, rows, limit-len(evs))
+		if evs == nil {
+			evs = hot
+		} else {
+			evs = append(evs, hot...)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", after, err)
 	}
@@ -52,13 +72,34 @@ func (s *Store) EventsBySeq(ctx context.Context, seqs []int64) ([]store.StoredEv
 	if len(seqs) == 0 {
 		return nil, nil
 	}
-	// One JSON array binds any number of seqs (no variable limit).
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+packedEventColumns+` FROM events e
-		WHERE e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq`, int64Array(seqs))
-	if err != nil {
-		return nil, fmt.Errorf("read events by position: %w", err)
-	}
-	evs, err := s.scanPackedEvents(ctx, rows, len(seqs))
+	var evs []store.StoredEvent
+	err := s.readSnapshot(ctx, func(q querier, below int64) error {
+		var cold, hot []int64
+		for _, seq := range seqs {
+			if seq < below {
+				cold = append(cold, seq)
+			} else {
+				hot = append(hot, seq)
+			}
+		}
+		slices.Sort(cold)
+		var err error
+		if evs, err = s.coldEventsBySeq(ctx, q, slices.Compact(cold)); err != nil {
+			return err
+		}
+		if len(hot) == 0 {
+			return nil
+		}
+		// One JSON array binds any number of seqs (no variable limit).
+		rows, err := q.QueryContext(ctx, `SELECT `+packedEventColumns+` FROM events e
+			WHERE e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq`, int64Array(hot))
+		if err != nil {
+			return err
+		}
+		found, err := s.scanPackedEvents(ctx, rows, len(hot))
+		evs = append(evs, found...)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read events by position: %w", err)
 	}

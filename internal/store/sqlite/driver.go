@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opwatch/opwatch/internal/store/segment"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -37,28 +38,24 @@ func fileURI(path string) (string, error) {
 // (every multi-row INSERT needs one) stay in memory, and the WAL is
 // checkpointed by the checkpointer, off the commit path; the writer's own
 // automatic checkpoint is only a backstop.
-func openWriter(uri string, cacheKiB int) (*sql.DB, error) {
-	return openOne(uri + "?_pragma=busy_timeout(5000)" +
-		"&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=page_size(16384)" +
-		"&_pragma=cache_size(-" + strconv.Itoa(cacheKiB) + ")" +
-		"&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")" +
+func openWriter(drv *sqlite.Driver, uri string, cacheKiB int) (*sql.DB, error) {
+	return openOne(drv, uri+"?_pragma=busy_timeout(5000)"+
+		"&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=page_size(16384)"+
+		"&_pragma=cache_size(-"+strconv.Itoa(cacheKiB)+")"+
+		"&_pragma=journal_size_limit("+strconv.Itoa(walSizeLimit)+")"+
 		"&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate")
 }
 
 // openCheckpointer opens the connection that checkpoints the WAL.
-func openCheckpointer(uri string) (*sql.DB, error) {
+func openCheckpointer(drv *sqlite.Driver, uri string) (*sql.DB, error) {
 	// A restart waits this long for readers of old snapshots, with the
 	// writer paused: short, then it gives up for a while.
-	return openOne(uri + "?_pragma=busy_timeout(1000)&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")" +
+	return openOne(drv, uri+"?_pragma=busy_timeout(1000)&_pragma=journal_size_limit("+strconv.Itoa(walSizeLimit)+")"+
 		"&_synchronous=NORMAL")
 }
 
-func openOne(dsn string) (*sql.DB, error) {
-	c, err := sqlite.NewConnector(dsn)
-	if err != nil {
-		return nil, err
-	}
-	db := sql.OpenDB(c)
+func openOne(drv *sqlite.Driver, dsn string) (*sql.DB, error) {
+	db := sql.OpenDB(connector{drv, dsn})
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
@@ -73,16 +70,13 @@ func openOne(dsn string) (*sql.DB, error) {
 // Query (lake) also denies reading the secrets: sealed tokens and destination
 // secrets, and cursors.
 // immutable reads a file no one can be writing (see openReadOnly).
-func openReaders(uri string, conns int, lake, immutable bool) (*sql.DB, error) {
+func openReaders(drv *sqlite.Driver, uri string, conns int, lake, immutable bool) (*sql.DB, error) {
 	dsn := uri + "?mode=ro&_pragma=busy_timeout(5000)&_query_only=1"
 	if immutable {
 		dsn += "&immutable=1"
 	}
-	c, err := sqlite.NewConnector(dsn)
-	if err != nil {
-		return nil, err
-	}
-	auth := readOnlyAuthorizer
+	c := connector{drv, dsn}
+	auth := readerAuthorizer
 	if lake {
 		auth = lakeAuthorizer
 	}
@@ -91,6 +85,39 @@ func openReaders(uri string, conns int, lake, immutable bool) (*sql.DB, error) {
 	db.SetMaxIdleConns(conns)
 	return db, nil
 }
+
+// newDriver is the driver of one Store: SQLite with opwatch's functions
+// registered on it alone (not on the process-wide driver), so that the
+// lake's views can read compacted segments: opwatch_segment(data) is the
+// JSON text of a segment (package segment), decompressed.
+func newDriver(codec *segment.Codec) *sqlite.Driver {
+	drv := &sqlite.Driver{}
+	drv.MustRegisterDeterministicScalarFunction("opwatch_segment", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		data, ok := args[0].([]byte)
+		if !ok {
+			return nil, errors.New("opwatch_segment: the argument is not a segment's data")
+		}
+		text, err := codec.Decompress(nil, data)
+		if err != nil {
+			return nil, fmt.Errorf("opwatch_segment: %w", err)
+		}
+		return string(text), nil
+	})
+	return drv
+}
+
+// driverHandle is the driver as the rest of the package holds it, without
+// importing the driver itself.
+type driverHandle = *sqlite.Driver
+
+// connector opens connections of drv.
+type connector struct {
+	drv *sqlite.Driver
+	dsn string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.drv }
 
 type readerConnector struct {
 	driver.Connector
@@ -162,6 +189,16 @@ var readablePragmas = map[string]bool{
 	"foreign_key_list": true, "database_list": true, "collation_list": true,
 	"function_list": true, "module_list": true, "pragma_list": true,
 	"compile_options": true,
+}
+
+// readerAuthorizer is readOnlyAuthorizer that lets the store's own reads
+// begin and end a read transaction, to read both sides of the lake's
+// compaction boundary at one instant.
+func readerAuthorizer(action sqlite.AuthorizerActionCode, arg1, arg2, db, view string) sqlite.AuthorizerReturnCode {
+	if action == sqlite.AuthTransaction {
+		return sqlite.AuthorizerOK
+	}
+	return readOnlyAuthorizer(action, arg1, arg2, db, view)
 }
 
 func readOnlyAuthorizer(action sqlite.AuthorizerActionCode, arg1, _, _, _ string) sqlite.AuthorizerReturnCode {

@@ -423,12 +423,21 @@ func (s *Store) searchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 		}
 		hits = mergeHits(hits, found, q.Limit)
 	}
+	// Then the compacted events, after the hot ones: an event compacted
+	// between the two reads is found twice (and merged), never missed.
+	cold, coldEvents, err := s.coldIndicatorHits(ctx, &is, hits)
+	if err != nil {
+		return nil, err
+	}
+	hits = mergeHits(hits, cold, q.Limit)
 	if len(hits) == 0 {
 		return nil, nil
 	}
-	seqs := make([]int64, len(hits))
-	for i, h := range hits {
-		seqs[i] = h.seq
+	seqs := make([]int64, 0, len(hits))
+	for _, h := range hits {
+		if _, ok := coldEvents[h.seq]; !ok {
+			seqs = append(seqs, h.seq)
+		}
 	}
 	evs, err := s.EventsBySeq(ctx, seqs)
 	if err != nil {
@@ -440,11 +449,100 @@ func (s *Store) searchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 	}
 	out := make([]store.StoredEvent, 0, len(hits))
 	for _, h := range hits {
-		if i, ok := bySeq[h.seq]; ok { // an event deleted since is left out
+		if e, ok := coldEvents[h.seq]; ok {
+			out = append(out, e)
+		} else if i, ok := bySeq[h.seq]; ok { // an event deleted since is left out
 			out = append(out, evs[i])
 		}
 	}
 	return out, nil
+}
+
+// coldIndicatorHits searches the segments that name the value, newest
+// first, until the hits found (with hot's, sorted newest first) fill the
+// limit with events newer than the next segment holds. It returns its hits
+// and their events.
+func (s *Store) coldIndicatorHits(ctx context.Context, is *indicatorSearch, hot []indicatorHit) ([]indicatorHit, map[int64]store.StoredEvent, error) {
+	logTypes := "[]"
+	if len(is.logTypes) > 0 {
+		logTypes = stringJSONArray(is.logTypes)
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT s.id, s.max_t FROM segment_indicators i JOIN event_segments s ON s.id = i.segment
+		WHERE i.indicator IN (?1, ?2) AND s.max_t >= ?3 AND s.min_t < ?4 AND s.min_t <= ?5
+			AND (?6 = '[]' OR s.log_type IN (SELECT value FROM json_each(?6)))
+		ORDER BY s.max_t DESC, s.id DESC`, is.key, is.alt, is.from, is.to, is.afterT, logTypes)
+	if err != nil {
+		return nil, nil, err
+	}
+	type seg struct{ id, maxT int64 }
+	var segs []seg
+	for rows.Next() {
+		var g seg
+		if err := rows.Scan(&g.id, &g.maxT); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		if len(segs) == 0 || segs[len(segs)-1].id != g.id {
+			segs = append(segs, g)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	var hits []indicatorHit
+	events := map[int64]store.StoredEvent{}
+	for _, g := range segs {
+		all := mergeHits(hot, hits, is.limit)
+		if len(all) >= is.limit && all[is.limit-1].t > g.maxT {
+			break // every remaining segment is older than the events found
+		}
+		var data []byte
+		if err := s.reader.QueryRowContext(ctx, `SELECT data FROM event_segments WHERE id = ?`, g.id).Scan(&data); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // purged since
+			}
+			return nil, nil, err
+		}
+		evs, err := s.decodeSegment(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("segment %d: %w", g.id, err)
+		}
+		var found []indicatorHit
+		for _, e := range evs {
+			t := unixNano(e.EventTime)
+			if !is.matches(t, e.Seq) || !namesIndicator(e, is) {
+				continue
+			}
+			found = append(found, indicatorHit{t, e.Seq})
+			events[e.Seq] = e
+		}
+		slices.SortFunc(found, func(a, b indicatorHit) int {
+			if a.t != b.t {
+				return cmpInt64(b.t, a.t)
+			}
+			return cmpInt64(b.seq, a.seq)
+		})
+		hits = mergeHits(hits, found, is.limit)
+	}
+	return hits, events, nil
+}
+
+// namesIndicator says whether e names the searched value, by its key.
+func namesIndicator(e store.StoredEvent, is *indicatorSearch) bool {
+	if len(is.logTypes) > 0 && !slices.Contains(is.logTypes, e.LogType) {
+		return false
+	}
+	vals, key := e.IPs, ipKey
+	if is.kind == store.IndicatorEmail {
+		vals, key = e.Emails, emailKey
+	}
+	for _, v := range vals {
+		if k, ok := key(v); ok && (k == is.key || k == is.alt) {
+			return true
+		}
+	}
+	return false
 }
 
 // blockHitsSQL reads the newest index rows of ?2 (or ?3) in blocks ?1,
@@ -534,6 +632,9 @@ func mergeHits(a, b []indicatorHit, limit int) []indicatorHit {
 	}
 	out := make([]indicatorHit, 0, min(len(a)+len(b), limit))
 	for len(out) < limit && (len(a) > 0 || len(b) > 0) {
+		if len(a) > 0 && len(b) > 0 && a[0] == b[0] { // found on both sides of a compaction
+			b = b[1:]
+		}
 		if len(b) == 0 || len(a) > 0 && (a[0].t > b[0].t || a[0].t == b[0].t && a[0].seq > b[0].seq) {
 			out, a = append(out, a[0]), a[1:]
 		} else {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/segment"
 )
 
 // TestMigrateTo7: events stored before the indicator index are indexed by
@@ -22,7 +23,7 @@ func TestMigrateTo7(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := openOne(uri)
+	db, err := openOne(newDriver(&segment.Codec{}), uri)
 	if err != nil {
 		t.Fatal(err)
 	}

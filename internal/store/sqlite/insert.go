@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unsafe"
@@ -98,12 +100,15 @@ type batch struct {
 	stmts     map[int]*sql.Stmt // by rows per statement
 	lastEvent any               // newest event time, or nil
 	ind       blockIndexer      // the indicator index (indicator.go)
+	times     []int64           // each event's time in Unix ns
+	oldest    int64             // the oldest of them
 }
 
 // prepareBatch converts the events, and prepares the statements they need,
 // before the transaction starts: the write lock is held only for inserting.
 func (s *Store) prepareBatch(ctx context.Context, events []store.Event, now time.Time) (*batch, error) {
-	b := &batch{rows: make([]any, 0, len(events)*rowColumns), stmts: map[int]*sql.Stmt{}}
+	b := &batch{rows: make([]any, 0, len(events)*rowColumns), stmts: map[int]*sql.Stmt{},
+		times: make([]int64, 0, len(events)), oldest: math.MaxInt64}
 	var newest, parsedAt time.Time
 	var parsedText string
 	for i := range events {
@@ -132,6 +137,9 @@ func (s *Store) prepareBatch(ctx context.Context, events []store.Event, now time
 		if at.After(newest) {
 			newest = at
 		}
+		t := unixNano(at)
+		b.times = append(b.times, t)
+		b.oldest = min(b.oldest, t)
 		rowID := e.RowID
 		if rowID == "" {
 			rowID = newRowID()
@@ -149,7 +157,8 @@ func (s *Store) prepareBatch(ctx context.Context, events []store.Event, now time
 			return nil, err
 		}
 	}
-	for _, r := range b.runs {
+	// One row at a time is the way around compacted duplicates (insert).
+	for _, r := range append(b.runs, run{n: 1}) {
 		for _, n := range chunkSizes(r.n) {
 			if b.stmts[n] != nil {
 				continue
@@ -166,6 +175,13 @@ func (s *Store) prepareBatch(ctx context.Context, events []store.Event, now time
 
 // insert runs the batch's inserts in tx and returns how many rows were new.
 func (b *batch) insert(ctx context.Context, tx *sql.Tx, t target) (int, error) {
+	skip, err := b.compacted(ctx, tx, t)
+	if err != nil {
+		return 0, err
+	}
+	if skip != nil {
+		return b.insertEach(ctx, tx, t, skip)
+	}
 	inserted := 0
 	args := make([]any, 0, 5+rowColumns*maxChunk)
 	for _, r := range b.runs {
@@ -194,6 +210,82 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx, t target) (int, error) {
 			}
 			inserted += int(k)
 			off += n
+		}
+	}
+	return inserted, b.ind.index(ctx, tx)
+}
+
+// compacted reports which of the batch's events are compacted already
+// (event_keys, see 0008_compaction.sql), or nil for none: only events no
+// newer than the newest compacted one are looked up, so a page of new
+// events costs one read of one row.
+func (b *batch) compacted(ctx context.Context, tx *sql.Tx, t target) ([]bool, error) {
+	var coldMax int64
+	if err := tx.QueryRowContext(ctx, `SELECT cold_max_t FROM lake_compaction`).Scan(&coldMax); err != nil {
+		return nil, fmt.Errorf("read the compaction state: %w", err)
+	}
+	if b.oldest > coldMax {
+		return nil, nil
+	}
+	var skip []bool
+	for _, r := range b.runs {
+		account := r.account
+		if account == "" {
+			account = t.account
+		}
+		for i := r.start; i < r.start+r.n; i++ {
+			if b.times[i] > coldMax {
+				continue
+			}
+			uuid := b.rows[i*rowColumns].(string)
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM event_keys WHERE t = ? AND h = ?`, b.times[i], coldKey(t.logType, account, uuid)).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("look up a compacted event: %w", err)
+			}
+			if skip == nil {
+				skip = make([]bool, len(b.times))
+			}
+			skip[i] = true
+		}
+	}
+	return skip, nil
+}
+
+// insertEach inserts the batch's events one at a time, but those skipped.
+func (b *batch) insertEach(ctx context.Context, tx *sql.Tx, t target, skip []bool) (int, error) {
+	inserted := 0
+	args := make([]any, 0, 5+rowColumns)
+	for _, r := range b.runs {
+		label := r.label
+		if label == "" {
+			label = t.sourceName
+		}
+		account := r.account
+		if account == "" {
+			account = t.account
+		}
+		for i := r.start; i < r.start+r.n; i++ {
+			if skip[i] {
+				continue
+			}
+			args = append(args[:0], t.sourceID, t.logType, r.parseTime, label, account)
+			args = append(args, b.rows[i*rowColumns:(i+1)*rowColumns]...)
+			res, err := tx.StmtContext(ctx, b.stmts[1]).ExecContext(ctx, args...)
+			if err != nil {
+				return 0, fmt.Errorf("insert events: %w", err)
+			}
+			k, err := res.RowsAffected()
+			if err == nil {
+				err = b.ind.inserted(res, k)
+			}
+			if err != nil {
+				return 0, fmt.Errorf("insert events: %w", err)
+			}
+			inserted += int(k)
 		}
 	}
 	return inserted, b.ind.index(ctx, tx)

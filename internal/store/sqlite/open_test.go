@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/segment"
 )
 
 // makeV1 creates a database at schema version 1 (before accounts), with a
@@ -22,7 +23,7 @@ func makeV1(t *testing.T, path string) (sourceID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := openOne(uri)
+	db, err := openOne(newDriver(&segment.Codec{}), uri)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +270,7 @@ func TestOpenErrorsNameThePathOnce(t *testing.T) {
 	os.WriteFile(garbage, []byte(strings.Repeat("not a database ", 1000)), 0o600)
 	foreign := filepath.Join(dir, "foreign.db")
 	uri, _ := fileURI(foreign)
-	db, _ := openOne(uri)
+	db, _ := openOne(newDriver(&segment.Codec{}), uri)
 	if _, err := db.Exec("CREATE TABLE t (x)"); err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"time"
@@ -61,7 +63,15 @@ func (s *Store) PurgeEvents(ctx context.Context, logType string, before time.Tim
 			return err
 		}
 		n = len(seqs)
-		return purgeIndicators(ctx, tx, seqs)
+		if err := purgeIndicators(ctx, tx, seqs); err != nil {
+			return err
+		}
+		if n < batch {
+			cold, err := s.purgeSegments(ctx, tx, logType, before, batch-n)
+			n += cold
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("purge events of %s before %s: %w", logType, before.UTC().Format(time.RFC3339), err)
@@ -147,6 +157,9 @@ func (s *Store) LakeStats(ctx context.Context, recentSince time.Time) (store.Lak
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		if err := s.coldStats(ctx, &st, recentSince); err != nil {
+			return err
+		}
 		q := &st.Quarantine
 		if err := s.reader.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(octet_length(raw)), 0), min(at), max(at) FROM quarantine`).
 			Scan(&q.Events, &q.RawBytes, timeCol{&q.Oldest}, timeCol{&q.Newest}); err != nil {
@@ -165,4 +178,110 @@ func (s *Store) LakeStats(ctx context.Context, recentSince time.Time) (store.Lak
 		return store.LakeStats{}, fmt.Errorf("read the lake's statistics: %w", err)
 	}
 	return st, nil
+}
+
+// purgeSegments deletes whole segments of logType whose events are all
+// before before, oldest first, until at least want events went, with their
+// keys and indicator rows; a segment holding an event that an unresolved
+// alert points at or a live dedup group holds stays whole.
+func (s *Store) purgeSegments(ctx context.Context, tx *sql.Tx, logType string, before time.Time, want int) (int, error) {
+	kept, err := int64Column(ctx, tx, `SELECT m.seq FROM alert_matches m JOIN alerts a ON a.id = m.alert_id WHERE a.status <> 'resolved'
+		UNION SELECT j.value FROM dedup_groups g, json_each(g.pending) j WHERE g.pending IS NOT NULL AND g.period_end > ?`, timeText(s.now()))
+	if err != nil {
+		return 0, err
+	}
+	slices.Sort(kept)
+	n := 0
+	afterT, afterID := int64(math.MinInt64), int64(math.MinInt64)
+	for n < want {
+		type seg struct {
+			id, minSeq, maxSeq, maxT int64
+			data                     []byte
+		}
+		var segs []seg
+		rows, err := tx.QueryContext(ctx, `SELECT id, min_seq, max_seq, max_t, data FROM event_segments
+			WHERE log_type = ? AND max_t < ? AND (max_t, id) > (?, ?) ORDER BY max_t, id LIMIT 16`,
+			logType, unixNano(before), afterT, afterID)
+		if err != nil {
+			return n, err
+		}
+		for rows.Next() {
+			var g seg
+			if err := rows.Scan(&g.id, &g.minSeq, &g.maxSeq, &g.maxT, &g.data); err != nil {
+				rows.Close()
+				return n, err
+			}
+			segs = append(segs, g)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, err
+		}
+		if len(segs) == 0 {
+			return n, nil
+		}
+		for _, g := range segs {
+			afterT, afterID = g.maxT, g.id
+			evs, err := s.decodeSegment(g.data)
+			if err != nil {
+				return n, fmt.Errorf("segment %d: %w", g.id, err)
+			}
+			if slices.ContainsFunc(evs, func(e store.StoredEvent) bool { _, found := slices.BinarySearch(kept, e.Seq); return found }) {
+				continue
+			}
+			keys := make([][2]int64, len(evs))
+			inds := map[string]bool{}
+			for i, e := range evs {
+				keys[i] = [2]int64{unixNano(e.EventTime), coldKey(e.LogType, e.Account, e.UUID)}
+				for _, v := range e.Emails {
+					if k, ok := emailKey(v); ok {
+						inds[k] = true
+					}
+				}
+				for _, v := range e.IPs {
+					if k, ok := ipKey(v); ok {
+						inds[k] = true
+					}
+				}
+			}
+			keyJSON, _ := json.Marshal(keys)
+			list := make([]string, 0, len(inds))
+			for k := range inds {
+				list = append(list, k)
+			}
+			indJSON, _ := json.Marshal(list)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM event_keys WHERE (t, h) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`, string(keyJSON)); err != nil {
+				return n, fmt.Errorf("delete the keys of segment %d: %w", g.id, err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM segment_indicators WHERE segment = ? AND indicator IN (SELECT value FROM json_each(?))`, g.id, string(indJSON)); err != nil {
+				return n, fmt.Errorf("delete the indicators of segment %d: %w", g.id, err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM event_segments WHERE id = ?`, g.id); err != nil {
+				return n, fmt.Errorf("delete segment %d: %w", g.id, err)
+			}
+			n += len(evs)
+			if n >= want {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+// int64Column reads a one-column query of integers.
+func int64Column(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

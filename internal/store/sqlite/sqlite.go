@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/segment"
 )
 
 // Options tune a Store; the zero value opens read-write.
@@ -60,6 +61,9 @@ type Store struct {
 
 	mu      sync.Mutex
 	inserts map[int]*sql.Stmt // multi-row event inserts by row count
+
+	drv   driverHandle   // this store's driver, with its SQL functions
+	codec *segment.Codec // compresses the lake's segments
 }
 
 var _ store.Store = (*Store)(nil)
@@ -84,7 +88,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 8
 	}
-	s := &Store{path: path, log: opts.Logger, now: opts.Now, inserts: make(map[int]*sql.Stmt)}
+	s := &Store{path: path, log: opts.Logger, now: opts.Now, inserts: make(map[int]*sql.Stmt), codec: &segment.Codec{}}
+	s.drv = newDriver(s.codec)
 	created, err := s.open(ctx, opts)
 	if err != nil {
 		s.closeAll()
@@ -136,7 +141,7 @@ func (s *Store) open(ctx context.Context, opts Options) (created bool, err error
 	if opts.ReadOnly {
 		return false, s.openReadOnly(ctx, uri, opts.Readers)
 	}
-	s.writer, err = openWriter(uri, opts.CacheMiB*1024)
+	s.writer, err = openWriter(s.drv, uri, opts.CacheMiB*1024)
 	if err != nil {
 		return created, err
 	}
@@ -162,16 +167,16 @@ func (s *Store) open(ctx context.Context, opts Options) (created bool, err error
 			return created, err
 		}
 	}
-	if s.reader, err = openReaders(uri, opts.Readers, false, false); err == nil {
+	if s.reader, err = openReaders(s.drv, uri, opts.Readers, false, false); err == nil {
 		err = s.reader.PingContext(ctx)
 	}
 	if err != nil {
 		return created, fmt.Errorf("for reading: %w", err)
 	}
-	if s.lake, err = openReaders(uri, opts.Readers, true, false); err != nil {
+	if s.lake, err = openReaders(s.drv, uri, opts.Readers, true, false); err != nil {
 		return created, fmt.Errorf("for queries: %w", err)
 	}
-	ckdb, err := openCheckpointer(uri)
+	ckdb, err := openCheckpointer(s.drv, uri)
 	if err == nil {
 		s.ckpt, err = newCheckpointer(ctx, ckdb, s.writer, s.path+"-wal", &s.pause, s.log)
 		if err != nil {
@@ -212,14 +217,14 @@ func (s *Store) openReadOnly(ctx context.Context, uri string, readers int) error
 func (s *Store) openReaderPools(ctx context.Context, uri string, readers int, immutable bool) (int, error) {
 	s.closeAll()
 	var err error
-	if s.reader, err = openReaders(uri, readers, false, immutable); err != nil {
+	if s.reader, err = openReaders(s.drv, uri, readers, false, immutable); err != nil {
 		return 0, err
 	}
 	current, err := schemaVersion(ctx, s.reader)
 	if err != nil {
 		return 0, err
 	}
-	if s.lake, err = openReaders(uri, readers, true, immutable); err != nil {
+	if s.lake, err = openReaders(s.drv, uri, readers, true, immutable); err != nil {
 		return 0, err
 	}
 	return current, nil

@@ -15,10 +15,16 @@ func viewSQL(v store.View) (string, error) {
 	if v.Name == "" || v.LogType == "" {
 		return "", fmt.Errorf("view %q of log type %q: both a name and a log type are needed", v.Name, v.LogType)
 	}
-	var b strings.Builder
-	b.WriteString("CREATE VIEW " + quoteIdent(v.Name) + " AS SELECT\n")
-	b.WriteString("\tlog_type AS p_log_type, p_row_id, p_event_time, p_parse_time, source_id AS p_source_id,\n")
-	b.WriteString("\tp_source_label, p_any_ip_addresses, p_any_emails")
+	// The hot events' columns, and the same from a compacted event: j.value
+	// is one element of a segment (package segment), its raw event under
+	// "raw".
+	hot := []string{"log_type", "p_row_id", "p_event_time", "p_parse_time", "source_id",
+		"p_source_label", "p_any_ip_addresses", "p_any_emails"}
+	cold := []string{"j.value ->> 'log_type'", "j.value ->> 'p_row_id'", "j.value ->> 'p_event_time'",
+		"j.value ->> 'p_parse_time'", "j.value ->> 'source_id'", "j.value ->> 'p_source_label'",
+		"json_extract(j.value, '$.p_any_ip_addresses')", "json_extract(j.value, '$.p_any_emails')"}
+	names := []string{"p_log_type", "p_row_id", "p_event_time", "p_parse_time", "p_source_id",
+		"p_source_label", "p_any_ip_addresses", "p_any_emails"}
 	seen := map[string]bool{"p_log_type": true, "p_row_id": true, "p_event_time": true, "p_parse_time": true,
 		"p_source_id": true, "p_source_label": true, "p_any_ip_addresses": true, "p_any_emails": true}
 	for _, c := range v.Columns {
@@ -30,22 +36,40 @@ func viewSQL(v store.View) (string, error) {
 		}
 		seen[strings.ToLower(c.Name)] = true
 		// A quoted label, so any key name is a valid path.
-		extract := "json_extract(raw, " + quoteString(`$."`+c.Name+`"`) + ")"
+		path := quoteString(`$."` + c.Name + `"`)
+		coldPath := quoteString(`$.raw."` + c.Name + `"`)
+		extract, coldExtract := "json_extract(raw, "+path+")", "json_extract(j.value, "+coldPath+")"
 		switch c.Kind {
 		case "string", "timestamp", "json", "boolean":
 			// json_extract gives text for strings and timestamps, minified
 			// JSON text for objects and arrays, 1/0 for booleans, and NULL for
 			// absent fields and JSON null.
 		case "integer":
-			extract = "CAST(" + extract + " AS INTEGER)" // NULL stays NULL
+			extract, coldExtract = "CAST("+extract+" AS INTEGER)", "CAST("+coldExtract+" AS INTEGER)" // NULL stays NULL
 		case "float":
-			extract = "CAST(" + extract + " AS REAL)" // 3 reads as 3.0, like its neighbours
+			extract, coldExtract = "CAST("+extract+" AS REAL)", "CAST("+coldExtract+" AS REAL)" // 3 reads as 3.0, like its neighbours
 		default:
 			return "", fmt.Errorf("view %s: column %q has unknown kind %q (want string, integer, float, timestamp, boolean or json)", v.Name, c.Name, c.Kind)
 		}
-		b.WriteString(",\n\t" + extract + " AS " + quoteIdent(c.Name))
+		hot, cold, names = append(hot, extract), append(cold, coldExtract), append(names, c.Name)
+	}
+	var b strings.Builder
+	b.WriteString("CREATE VIEW " + quoteIdent(v.Name) + " AS SELECT\n")
+	for i := range hot {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		b.WriteString("\t" + hot[i] + " AS " + quoteIdent(names[i]))
 	}
 	b.WriteString("\nFROM events WHERE log_type = " + quoteString(v.LogType))
+	b.WriteString("\nUNION ALL SELECT\n")
+	for i := range cold {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		b.WriteString("\t" + cold[i])
+	}
+	b.WriteString("\nFROM event_segments s, json_each(opwatch_segment(s.data)) j WHERE s.log_type = " + quoteString(v.LogType))
 	return b.String(), nil
 }
 
