@@ -32,6 +32,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "search" {
 		return runBenchSearch(ctx, e, args[1:])
 	}
+	if len(args) > 0 && args[0] == "lake" {
+		return runBenchLake(ctx, e, args[1:])
+	}
 	fs := e.flags("bench", "bench ingest [--events N] [--mode full|client] [--dir DIR]",
 		"Start the emulator in-process on loopback (rate limits off), pull N events of each type\n"+
 			"through the whole path (HTTP, decode, validate, normalize, store) into a fresh database,\n"+

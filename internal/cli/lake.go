@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/opwatch/opwatch/internal/compact"
 	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/retention"
 	"github.com/opwatch/opwatch/internal/safetext"
@@ -18,10 +20,13 @@ import (
 )
 
 const lakeUsage = `Usage: opwatch lake stats [--config FILE] [--retention 365d] [--format table|json]
+       opwatch lake compact [--older-than 1d] [--full] [--format table|json]
 
-What the event lake holds, by log type and source: events, bytes, oldest and
-newest event, the events of the last 7 days, and the size the lake reaches
-at that rate over each log type's retention period.
+stats: what the event lake holds, by log type and source: events, bytes,
+oldest and newest event, the events of the last 7 days, and the size the
+lake reaches at that rate over each log type's retention period.
+compact: compress the events stored before a point now (serve does it
+hourly), and give the space back to the file system.
 `
 
 func runLake(ctx context.Context, e *env, args []string) error {
@@ -33,6 +38,8 @@ func runLake(ctx context.Context, e *env, args []string) error {
 	switch sub {
 	case "stats":
 		return lakeStats(ctx, e, args)
+	case "compact":
+		return lakeCompact(ctx, e, args)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, lakeUsage)
 		return nil
@@ -127,6 +134,10 @@ type lakeReportJSON struct {
 	// RateDays is the window the current rate is measured over: 7 days,
 	// or the lake's age when it is younger.
 	RateDays float64 `json:"rate_days"`
+	// Compacted is the events held in compressed segments (also counted
+	// in the groups), CompactedBytes what those segments hold.
+	Compacted      int64 `json:"compacted_events"`
+	CompactedBytes int64 `json:"compacted_bytes"`
 }
 
 type lakeRow struct {
@@ -150,7 +161,7 @@ type lakeRow struct {
 // lakeReport turns the store's statistics into rows with bytes and
 // projections.
 func lakeReport(st store.LakeStats, names map[string]string, periods map[string]time.Duration, quarantine time.Duration, now time.Time) lakeReportJSON {
-	r := lakeReportJSON{StoredBytes: st.StoredBytes, Groups: []lakeRow{}}
+	r := lakeReportJSON{StoredBytes: st.StoredBytes, Groups: []lakeRow{}, Compacted: st.Compacted, CompactedBytes: st.CompactedBytes}
 	raw := st.Quarantine.RawBytes
 	oldest := now
 	for _, g := range st.Groups {
@@ -240,6 +251,8 @@ func printLake(w io.Writer, r lakeReportJSON) {
 	fmt.Fprintf(w, "The database holds %s. Bytes are each row's share of it by its raw events' bytes (%s raw in all);\n"+
 		"PROJECTED is the rate of the last %s kept for the retention period, at the row's bytes per event.\n",
 		sizeText(r.StoredBytes), sizeText(r.Total.RawBytes+q.RawBytes), daysText(r.RateDays))
+	fmt.Fprintf(w, "Compacted: %d of the %d events are in compressed segments, which hold %s (serve compacts what is\n"+
+		"older than lake.compact_after hourly; `opwatch lake compact` does it now).\n", r.Compacted, r.Total.Events, sizeText(r.CompactedBytes))
 }
 
 func dayText(t *time.Time) string {
@@ -298,4 +311,152 @@ func checkRetentionFlag(cfg config.Config, events config.Period) error {
 			events, cfg.Ingest.ReconcileWindow)
 	}
 	return nil
+}
+
+// parseCompactFlag reads an age flag (serve --compact-after): "" (not
+// given), off, or at least an hour.
+func parseCompactFlag(name, s string) (config.Age, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, nil
+	}
+	a, err := config.ParseCompactAfter(s)
+	if err != nil {
+		return 0, usageError{fmt.Errorf("%s: %w", name, err)}
+	}
+	return a, nil
+}
+
+func lakeCompact(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("lake compact", "lake compact [--older-than 1d] [--full] [--format table|json]",
+		"Compress, now and to the end, the events stored longer ago than --older-than, as serve does\n"+
+			"every hour (lake.compact_after, serve --compact-after): each log type's events move, in\n"+
+			"order, into compressed segments of up to 512 events, which every reader (query and the\n"+
+			"log-type views, indicator search, alerts, replay, export) reads as before, byte for\n"+
+			"byte. Only events the detect stage has evaluated move. Then the space freed is given\n"+
+			"back to the file system (SQLite: incremental vacuum; PostgreSQL: VACUUM), and the\n"+
+			"database's size before and after is printed (SQLite: the file with its WAL; PostgreSQL:\n"+
+			"the lake's tables). serve may keep running: it ingests between the batches.\n\n"+
+			"--full rewrites the whole database (SQLite VACUUM, PostgreSQL VACUUM FULL of the events\n"+
+			"table), so that the file shrinks to what it holds, and turns incremental vacuum on in a\n"+
+			"SQLite database made by an older opwatch. It holds the write lock throughout (ingest\n"+
+			"waits until it ends) and needs free disk about the size of the database.")
+	olderThan := fs.String("older-than", "1d", "compact the events stored longer ago than this `age` (at least 1h)")
+	full := fs.Bool("full", false, "rewrite the whole database to shrink the file (holds the write lock; needs free disk the database's size)")
+	format := fs.String("format", "table", "output `format`: table or json")
+	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
+		return err
+	}
+	if *format != "table" && *format != "json" {
+		return usagef("--format %q: want table or json", *format)
+	}
+	age, err := parseCompactFlag("--older-than", *olderThan)
+	if err != nil {
+		return err
+	}
+	if age == config.Off {
+		return usagef("--older-than off: give the age past which events are compacted, such as 1d")
+	}
+	// Existing: a database that is not there is not made to compact it.
+	st, err := engine.Open(ctx, e.db, engine.Options{Mode: engine.Existing, Logger: e.logger()})
+	if errors.Is(err, store.ErrNoDatabase) {
+		return fmt.Errorf("%s: %w: check --db or OPWATCH_DB", dbName(e.db), err)
+	}
+	if err != nil {
+		return dbError(err)
+	}
+	defer st.Close()
+	r, err := compactLake(ctx, e, st, age.Duration(), *full)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		return err
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printCompact(e.stdout, r)
+	return nil
+}
+
+// compactReport is what lake compact did, and its JSON form.
+type compactReport struct {
+	StoredBefore time.Time `json:"stored_before"` // the cut
+	Events       int       `json:"events"`        // moved into segments
+	Segments     int       `json:"segments"`
+	RawBytes     int64     `json:"raw_bytes"`
+	Bytes        int64     `json:"bytes"` // what the segments hold
+	Full         bool      `json:"full"`
+	// SizeBefore and SizeAfter are the database's size (SQLite: the file
+	// and its WAL; PostgreSQL: the lake's tables as LakeStats measures).
+	SizeBefore int64   `json:"size_before"`
+	SizeAfter  int64   `json:"size_after"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// compactLake compacts st's events stored more than olderThan ago, to the
+// end and without pauses, then reclaims the space (full: all of it),
+// measuring the database around it. Progress goes to stderr now and then.
+func compactLake(ctx context.Context, e *env, st store.Store, olderThan time.Duration, full bool) (compactReport, error) {
+	start := time.Now()
+	r := compactReport{StoredBefore: start.Add(-olderThan).UTC(), Full: full}
+	var err error
+	if r.SizeBefore, err = dbSize(ctx, e.db, st); err != nil {
+		return r, err
+	}
+	last := start
+	c := compact.New(compact.Config{Store: st, After: olderThan, Pause: -1, Full: full, Logger: e.logger(),
+		OnBatch: func(b store.CompactResult) {
+			r.Events += b.Events
+			if time.Since(last) >= 10*time.Second {
+				last = time.Now()
+				fmt.Fprintf(e.stderr, "… %d events compacted (%s)\n", r.Events, time.Since(start).Round(time.Second))
+			}
+		}})
+	res, err := c.Pass(ctx)
+	r.Events, r.Segments, r.RawBytes, r.Bytes = res.Events, res.Segments, res.RawBytes, res.Bytes
+	if err != nil {
+		return r, err
+	}
+	if r.SizeAfter, err = dbSize(ctx, e.db, st); err != nil {
+		return r, err
+	}
+	r.Seconds = time.Since(start).Seconds()
+	return r, nil
+}
+
+// dbSize is what the database takes: a SQLite file with its WAL, else
+// what the engine measures (LakeStats, which reads the lake).
+func dbSize(ctx context.Context, db string, st store.Store) (int64, error) {
+	if engine.Local(db) {
+		var n int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(db + suffix); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n, nil
+	}
+	s, err := st.LakeStats(ctx, time.Now())
+	if err != nil {
+		return 0, fmt.Errorf("measure the database: %w", err)
+	}
+	return s.StoredBytes, nil
+}
+
+func printCompact(w io.Writer, r compactReport) {
+	ratio := "-"
+	if r.Bytes > 0 {
+		ratio = fmt.Sprintf("%.1f×", float64(r.RawBytes)/float64(r.Bytes))
+	}
+	fmt.Fprintf(w, "Compacted %d events stored before %s into %d segments: %s raw, %s stored (%s).\n",
+		r.Events, r.StoredBefore.Format("2006-01-02 15:04 UTC"), r.Segments, sizeText(r.RawBytes), sizeText(r.Bytes), ratio)
+	how := "freed space reclaimed"
+	if r.Full {
+		how = "rewritten whole (--full)"
+	}
+	fmt.Fprintf(w, "Database: %s before, %s after (%s). Took %s.\n",
+		sizeText(r.SizeBefore), sizeText(r.SizeAfter), how, (time.Duration(r.Seconds * float64(time.Second))).Round(time.Millisecond))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,143 @@ func TestServeRetentionFlag(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err == nil {
 		t.Error("serve refused its --retention after creating the database")
+	}
+}
+
+// lake compact moves the events stored over a day ago (and seen by
+// detect) into segments, lake stats counts them as compacted, and --full
+// leaves the file smaller.
+func TestLakeCompactCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lake.db")
+	lakeWithSource(t, path, "acme")
+	ctx := context.Background()
+	st, err := engine.Open(ctx, path, engine.Options{Mode: engine.ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := st.SourceByName(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateSource(ctx, store.SourceChange{Source: src, LogTypes: []string{"OnePassword.SignInAttempt"}}); err != nil {
+		t.Fatal(err)
+	}
+	sts, err := st.Streams(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	// 3,000 sign-ins stored two days ago, 20 stored now.
+	var events []store.Event
+	for i := range 3020 {
+		at, stored := now.Add(-50*time.Hour+time.Duration(i)*time.Second), now.Add(-48*time.Hour)
+		if i >= 3000 {
+			at, stored = now.Add(-time.Duration(i)*time.Second), now
+		}
+		uuid := fmt.Sprintf("E%025d", i)
+		raw := fmt.Sprintf(`{"uuid":%q,"session_uuid":"S%025d","timestamp":%q,"category":"success","type":"credentials_ok",`+
+			`"country":"DE","target_user":{"uuid":"U%025d","name":"Member %d","email":"member%d@example.com"},`+
+			`"client":{"app_name":"1Password Browser Extension","app_version":"20240","platform_name":"Chrome","platform_version":"120",`+
+			`"os_name":"MacOSX","os_version":"14.1","ip_address":"192.0.2.%d"},"location":{"country":"DE","region":"Berlin","city":"Berlin"}}`,
+			uuid, i%50, at.Format(time.RFC3339Nano), i%40, i%40, i%40, i%200)
+		events = append(events, store.Event{UUID: uuid, EventTime: at, ParseTime: stored, SourceLabel: "acme",
+			Emails: []string{fmt.Sprintf("member%d@example.com", i%40)}, IPs: []string{fmt.Sprintf("192.0.2.%d", i%200)}, Raw: []byte(raw)})
+	}
+	for chunk := range slices.Chunk(events, 500) {
+		if _, err := st.InsertEvents(ctx, sts[0].ID, chunk, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Detect has seen all but the newest 5.
+	latest, err := st.LatestSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch, err := st.AlertEpoch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CommitDetect(ctx, store.DetectCommit{Stage: store.CompactStage, To: latest - 5, Epoch: epoch}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	out, errOut, code := runCLI(t, nil, "", "lake", "compact", "--db", path, "--format", "json")
+	var r compactReport
+	if err := json.Unmarshal([]byte(out), &r); code != 0 || err != nil {
+		t.Fatalf("lake compact: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if r.Events != 3000 || r.Segments < 6 || r.Bytes <= 0 || r.Bytes*3 > r.RawBytes || r.SizeBefore <= 0 || r.Full {
+		t.Errorf("lake compact: %+v; want the 3,000 events stored two days ago in 6 segments at least, compressed 3× at least", r)
+	}
+	out, errOut, code = runCLI(t, nil, "", "lake", "stats", "--db", path, "--format", "json")
+	var s lakeReportJSON
+	if err := json.Unmarshal([]byte(out), &s); code != 0 || err != nil {
+		t.Fatalf("lake stats: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if s.Compacted != 3000 || s.CompactedBytes != r.Bytes || s.Total.Events != 3020 {
+		t.Errorf("lake stats: %d compacted in %d bytes, %d events; want 3000 in %d, 3020", s.Compacted, s.CompactedBytes, s.Total.Events, r.Bytes)
+	}
+	out, _, _ = runCLI(t, nil, "", "lake", "stats", "--db", path)
+	if !strings.Contains(out, "Compacted: 3000 of the 3020 events") {
+		t.Errorf("lake stats does not show what is compacted:\n%s", out)
+	}
+	// Nothing is left to move; the full rewrite shrinks the file below its
+	// size before compaction.
+	out, errOut, code = runCLI(t, nil, "", "lake", "compact", "--db", path, "--full")
+	if code != 0 || !strings.Contains(out, "Compacted 0 events") || !strings.Contains(out, "rewritten whole (--full)") {
+		t.Fatalf("lake compact --full: exit %d\n%s%s", code, out, errOut)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() >= r.SizeBefore {
+		t.Errorf("after --full the file is %d bytes, not below the %d before compaction", fi.Size(), r.SizeBefore)
+	}
+	// The events read back through the view as before.
+	out, errOut, code = runCLI(t, nil, "", "query", "--db", path, "--format", "csv",
+		"SELECT count(*), count(DISTINCT uuid) FROM onepassword_signinattempt WHERE target_user LIKE '%member7@%'")
+	if code != 0 || !strings.Contains(out, "76,76") {
+		t.Errorf("query after compaction: exit %d, %q%s; want 76 events of member7", code, out, errOut)
+	}
+}
+
+func TestLakeCompactUsage(t *testing.T) {
+	out, _, code := runCLI(t, nil, "", "lake", "compact", "--help")
+	if code != 0 || !strings.Contains(out, "Usage: opwatch lake compact [--older-than 1d] [--full]") || !strings.Contains(out, "free disk") {
+		t.Errorf("lake compact --help: exit %d\n%s", code, out)
+	}
+	path := filepath.Join(t.TempDir(), "none.db")
+	for args, want := range map[string]string{
+		"--older-than 30m":  "shorter than 1h",
+		"--older-than off":  "give the age",
+		"--older-than soon": "invalid duration",
+		"--format xml":      "want table or json",
+	} {
+		_, errOut, code := runCLI(t, nil, "", append([]string{"lake", "compact", "--db", path}, strings.Fields(args)...)...)
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("lake compact %s: exit %d, %q; want 2 and %q", args, code, errOut, want)
+		}
+	}
+	if _, errOut, code := runCLI(t, nil, "", "lake", "compact", "--db", path); code != 1 || !strings.Contains(errOut, "check --db") {
+		t.Errorf("lake compact of no database: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("lake compact created a database")
+	}
+}
+
+// serve refuses a --compact-after it cannot use, before touching anything.
+func TestServeCompactAfterFlag(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	for arg, want := range map[string]string{"10m": "--compact-after: 10m0s is shorter than 1h", "later": "invalid duration"} {
+		_, errOut, code := runCLI(t, nil, "", "serve", "--db", path, "--listen", "off", "--compact-after", arg)
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("serve --compact-after %s: exit %d, %q; want 2 and an error saying %q", arg, code, errOut, want)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("serve refused its --compact-after after creating the database")
 	}
 }

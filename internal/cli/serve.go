@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opwatch/opwatch/internal/alert"
+	"github.com/opwatch/opwatch/internal/compact"
 	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/detect"
 	"github.com/opwatch/opwatch/internal/emulator"
@@ -159,6 +160,7 @@ type serveFlags struct {
 	listen, publicURL, retention string
 	tlsCert, tlsKey              string
 	events                       string // --retention
+	compactAfter                 string // --compact-after
 }
 
 func (sf *serveFlags) register(fs *flag.FlagSet) {
@@ -168,6 +170,7 @@ func (sf *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.tlsKey, "tls-key", "", "the private key `file` of --tls-cert (PEM)")
 	fs.StringVar(&sf.retention, "alert-retention", "", "delete resolved alerts this `long` after their last change, daily, or off (default 730d, or alerts.retention)")
 	fs.StringVar(&sf.events, "retention", "", "delete events this `long` after their time, hourly, or off (default 365d, or retention.events; retention.log_types win)")
+	fs.StringVar(&sf.compactAfter, "compact-after", "", "compress events stored this `long` ago, hourly (at least 1h), or off (default 1d, or lake.compact_after)")
 }
 
 const defaultListen = "127.0.0.1:8080"
@@ -178,6 +181,7 @@ type serveOptions struct {
 	publicURL string
 	retention time.Duration // 0: keep
 	events    config.Period // --retention; 0: the configuration's
+	compact   config.Age    // --compact-after; 0: the configuration's
 	lease     time.Duration
 	ln        net.Listener // already listening (the demo's); else listen is opened
 	tls       server.TLS
@@ -208,6 +212,9 @@ func (sf *serveFlags) options(fs *flag.FlagSet, c config.Alerts) (serveOptions, 
 	}
 	var err error
 	if o.events, err = parseRetentionFlag(sf.events); err != nil {
+		return o, err
+	}
+	if o.compact, err = parseCompactFlag("--compact-after", sf.compactAfter); err != nil {
 		return o, err
 	}
 	switch r := strings.TrimSpace(sf.retention); {
@@ -297,6 +304,10 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 		{"deliver", del.Run},
 		{"replica", runner.Heartbeat},
 		{"lake-retention", func(ctx context.Context) error { return runner.Singleton(ctx, "retention", sweeper.Run) }},
+	}
+	if after := o.compact.Or(cfg.Lake.CompactAfter).Duration(); after > 0 {
+		comp := compact.New(compact.Config{Store: a.store, After: after, Logger: a.log.With("part", "compact")})
+		parts = append(parts, part{"compact", func(ctx context.Context) error { return runner.Singleton(ctx, "compact", comp.Run) }})
 	}
 	if o.retention > 0 {
 		parts = append(parts, part{"retention", func(ctx context.Context) error {
