@@ -109,26 +109,45 @@ func (s *Store) Alert(ctx context.Context, id string) (store.Alert, error) {
 // AlertEvents returns up to limit (0: all) of an alert's matched events, in
 // seq order; store.ErrNotFound when there is no such alert.
 func (s *Store) AlertEvents(ctx context.Context, id string, limit int) ([]store.StoredEvent, error) {
-	var lim any
-	if limit > 0 {
-		lim = limit
-	}
 	// The alert first: one purged between the two reads has no events, as
-	// it would a moment later.
-	var one int
-	err := s.pool.QueryRow(ctx, `SELECT 1 FROM alerts WHERE id = $1`, enc(id)).Scan(&one)
+	// it would a moment later. Its matches below the compaction boundary
+	// are read from the segments, in the same snapshot.
+	var evs []store.StoredEvent
+	err := s.readSnapshot(ctx, func(tx pgx.Tx, below int64) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM alerts WHERE id = $1`, enc(id)).Scan(&one); err != nil {
+			return err
+		}
+		var cold []int64
+		rows, err := tx.Query(ctx, `SELECT seq FROM alert_matches WHERE alert_id = $1 AND seq < $2 ORDER BY seq`, enc(id), below)
+		if err == nil {
+			cold, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		}
+		if err != nil {
+			return err
+		}
+		if evs, err = coldEventsBySeq(ctx, tx, cold, limit); err != nil {
+			return err
+		}
+		if limit > 0 && len(evs) >= limit {
+			return nil
+		}
+		var lim any
+		if limit > 0 {
+			lim = limit - len(evs)
+		}
+		rows, err = tx.Query(ctx, `SELECT `+storedEventColumns+` FROM alert_matches m
+			JOIN events e ON e.seq = m.seq WHERE m.alert_id = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3`, enc(id), below, lim)
+		if err != nil {
+			return err
+		}
+		hot, err := pgx.CollectRows(rows, scanStoredEvent)
+		evs = append(evs, hot...)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("alert %q: %w", id, store.ErrNotFound)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("events of alert %q: %w", id, err)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+storedEventColumns+` FROM alert_matches m
-		JOIN events e ON e.seq = m.seq WHERE m.alert_id = $1 ORDER BY m.seq LIMIT $2`, enc(id), lim)
-	if err != nil {
-		return nil, fmt.Errorf("events of alert %q: %w", id, err)
-	}
-	evs, err := pgx.CollectRows(rows, scanStoredEvent)
 	if err != nil {
 		return nil, fmt.Errorf("events of alert %q: %w", id, err)
 	}

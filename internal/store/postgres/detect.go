@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -42,6 +43,12 @@ var inFlightBound = fmt.Sprintf(`WITH l AS MATERIALIZED (
 // never one at or past a seq a writer in flight may still commit: it reads
 // that bound first, then the events in a later statement, and so a later
 // snapshot. See markInFlight.
+//
+// A reader at or above the compaction boundary (the detect stage always
+// is) reads the hot rows only, and the boundary after them: one that has
+// not passed after+1 by then had not when they were read either (it only
+// moves up). Below it, the segments and the hot rows are read in one
+// snapshot (see compact.go).
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]store.StoredEvent, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -53,38 +60,129 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]stor
 	if bound <= after+1 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+storedEventColumns+` FROM events e WHERE e.seq > $1 AND e.seq < $2
-		ORDER BY e.seq LIMIT $3`, after, bound, limit)
+	const hot = `SELECT ` + storedEventColumns + ` FROM events e WHERE e.seq > $1 AND e.seq < $2 ORDER BY e.seq LIMIT $3`
+	var evs []store.StoredEvent
+	var below int64
+	err := func() error {
+		b := &pgx.Batch{}
+		b.Queue(hot, after, bound, limit)
+		b.Queue(`SELECT compacted_below FROM lake_compaction`)
+		br := s.pool.SendBatch(ctx, b)
+		defer br.Close()
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		if evs, err = pgx.CollectRows(rows, scanStoredEvent); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&below)
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", after, err)
 	}
-	evs, err := pgx.CollectRows(rows, scanStoredEvent)
+	if below <= after+1 {
+		return evs, nil
+	}
+	err = s.readSnapshot(ctx, func(tx pgx.Tx, below int64) error {
+		evs = nil
+		if after+1 < below {
+			var err error
+			if evs, err = coldEventsAfter(ctx, tx, after, limit); err != nil {
+				return err
+			}
+		}
+		if len(evs) == limit {
+			return nil
+		}
+		rows, err := tx.Query(ctx, hot, after, bound, limit-len(evs))
+		if err != nil {
+			return err
+		}
+		more, err := pgx.CollectRows(rows, scanStoredEvent)
+		evs = append(evs, more...)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", after, err)
 	}
 	return evs, nil
 }
 
-// EventsBySeq returns the events of the given positions that exist, in seq order.
+// EventsBySeq returns the events of the given positions that exist, in seq
+// order: from the hot rows, and the boundary after them (as EventsAfter);
+// when some are below it, from the segments and the hot rows in one
+// snapshot.
 func (s *Store) EventsBySeq(ctx context.Context, seqs []int64) ([]store.StoredEvent, error) {
 	if len(seqs) == 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+storedEventColumns+` FROM events e WHERE e.seq = ANY ($1) ORDER BY e.seq`, seqs)
+	const hot = `SELECT ` + storedEventColumns + ` FROM events e WHERE e.seq = ANY ($1) ORDER BY e.seq`
+	var evs []store.StoredEvent
+	var below int64
+	err := func() error {
+		b := &pgx.Batch{}
+		b.Queue(hot, seqs)
+		b.Queue(`SELECT compacted_below FROM lake_compaction`)
+		br := s.pool.SendBatch(ctx, b)
+		defer br.Close()
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		if evs, err = pgx.CollectRows(rows, scanStoredEvent); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&below)
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("read events by position: %w", err)
 	}
-	evs, err := pgx.CollectRows(rows, scanStoredEvent)
+	if slices.Min(seqs) >= below {
+		return evs, nil
+	}
+	err = s.readSnapshot(ctx, func(tx pgx.Tx, below int64) error {
+		evs, err = eventsBySeqTx(ctx, tx, seqs, below, 0)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read events by position: %w", err)
 	}
 	return evs, nil
 }
 
-// LatestSeq is the highest seq stored, 0 for none.
+// eventsBySeqTx reads the events of seqs in tx, compacted (below the
+// boundary) and hot, in seq order, up to limit (0: all).
+func eventsBySeqTx(ctx context.Context, tx pgx.Tx, seqs []int64, below int64, limit int) ([]store.StoredEvent, error) {
+	sorted := slices.Clone(seqs)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	n, _ := slices.BinarySearch(sorted, below)
+	evs, err := coldEventsBySeq(ctx, tx, sorted[:n], limit)
+	if err != nil {
+		return nil, err
+	}
+	if n == len(sorted) || (limit > 0 && len(evs) >= limit) {
+		return evs, nil
+	}
+	var lim any
+	if limit > 0 {
+		lim = limit - len(evs)
+	}
+	rows, err := tx.Query(ctx, `SELECT `+storedEventColumns+` FROM events e WHERE e.seq = ANY ($1) ORDER BY e.seq LIMIT $2`,
+		sorted[n:], lim)
+	if err != nil {
+		return nil, err
+	}
+	hot, err := pgx.CollectRows(rows, scanStoredEvent)
+	return append(evs, hot...), err
+}
+
+// LatestSeq is the highest seq stored, hot or compacted, 0 for none.
 func (s *Store) LatestSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&seq); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT greatest((SELECT max(seq) FROM events), (SELECT max(max_seq) FROM event_segments), 0)`).
+		Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read the latest event position: %w", err)
 	}
 	return seq, nil

@@ -58,6 +58,12 @@ const arraySep = "\x1e"
 // store's time is $2, or the server's clock when NULL; an event without a
 // parse time gets it (and one without an event time, its parse time).
 //
+// An event as old as the newest compacted one (lake_compaction.cold_max_t)
+// may be a compacted event stored again: it is looked up in event_keys,
+// and skipped when there (see compact.go; the page holds compactLock
+// shared, so no compaction moves rows meanwhile). A newer one costs
+// nothing.
+//
 // %[1]s adds to the stream's SET, %[2]s to the WHERE of its update (the
 // lease's fence); an update that finds no row raises OPL01 (the lease is
 // lost) or OPN01 (no such stream), which rolls the whole page back.
@@ -65,6 +71,7 @@ const insertPage = `WITH clock AS (SELECT coalesce($2::timestamptz, clock_timest
 	t AS (SELECT st.source_id, st.log_type, coalesce(so.name, '') AS name,
 			coalesce(nullif(so.account_uuid, ''), 'source:' || st.source_id) AS account
 		FROM streams st LEFT JOIN sources so ON so.id = st.source_id WHERE st.id = $1),
+	lc AS (SELECT (SELECT cold_max_t FROM lake_compaction) AS cold_max_t),
 	ins AS (INSERT INTO events (source_id, log_type, account, uuid, p_event_time, p_parse_time,
 			p_row_id, p_source_label, p_any_ip_addresses, p_any_emails, raw, indicators)
 		SELECT t.source_id, t.log_type, coalesce(nullif(u.account, ''), t.account), u.uuid,
@@ -73,7 +80,10 @@ const insertPage = `WITH clock AS (SELECT coalesce($2::timestamptz, clock_timest
 			u.raw, string_to_array(u.indicators, E'\x1e')
 		FROM t, clock, unnest($3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::bytea[], $12::text[]) WITH ORDINALITY
-			AS u(account, uuid, event_time, parse_time, row_id, label, ips, emails, raw, indicators, n)
+			AS u(account, uuid, event_time, parse_time, row_id, label, ips, emails, raw, indicators, n), lc
+		WHERE lc.cold_max_t IS NULL OR coalesce(u.event_time, u.parse_time, clock.now) > lc.cold_max_t
+			OR NOT EXISTS (SELECT FROM event_keys k WHERE k.t = coalesce(u.event_time, u.parse_time, clock.now)
+				AND k.h = opwatch_event_key(t.log_type, coalesce(nullif(u.account, ''), t.account), u.uuid))
 		ORDER BY u.n
 		ON CONFLICT DO NOTHING
 		RETURNING 1),
@@ -153,14 +163,20 @@ func joinArray(vals []string) *string {
 		if i > 0 {
 			sb.WriteString(arraySep)
 		}
-		e := enc(v)
-		if e == "" || strings.Contains(e, arraySep) {
-			e = escapeMark + strconv.Quote(v)
-		}
-		sb.WriteString(e)
+		sb.WriteString(arrayElem(v))
 	}
 	s := sb.String()
 	return &s
+}
+
+// arrayElem is the stored form of one value of a p_any_ list (or of an
+// indicator key): see joinArray.
+func arrayElem(v string) string {
+	e := enc(v)
+	if e == "" || strings.Contains(e, arraySep) {
+		e = escapeMark + strconv.Quote(v)
+	}
+	return e
 }
 
 // newRowID makes a p_row_id for an event that came without one.
@@ -198,13 +214,15 @@ func quarantineStep(streamID int64, qs []store.Quarantined, now any) step {
 // page's commit does not wait for the disk (if the server loses it in a
 // crash, it loses the cursor with it, and the page is fetched again; any
 // later commit that waits, such as a detect batch, flushes it first), the
-// marks of a writer in flight (before any seq is taken), the quarantined
+// marks of a writer in flight (before any seq is taken), compaction's lock
+// (shared; before the insert reads lake_compaction), the quarantined
 // events, and the events with the stream's update, whose result is the
 // count of new events. set and where extend the update; extra are $16 on.
 func pageSteps(b *batch, streamID int64, quarantine []store.Quarantined, now any, set, where string, extra ...any) []step {
 	steps := []step{{sql: `SET LOCAL synchronous_commit TO OFF`}}
 	if len(b.uuids) > 0 {
-		steps = append(steps, step{sql: markInFlight[0]}, step{sql: markInFlight[1]}) // in this order: see markInFlight
+		steps = append(steps, step{sql: markInFlight[0]}, step{sql: markInFlight[1]}, // in this order: see markInFlight
+			step{sql: compactLockShared})
 	}
 	if len(quarantine) > 0 {
 		steps = append(steps, quarantineStep(streamID, quarantine, now))

@@ -18,7 +18,8 @@ import (
 // The raw event is read as jsonb once per row, in a lateral subquery (its
 // HAVING makes it one row, so a query that reads only p_ columns, such as a
 // count, drops the join and parses nothing), and each column extracts from
-// it with the opwatch_ functions of the first migration. Unlike SQLite,
+// it with the opwatch_ functions of the first migration. The compacted
+// events follow (UNION ALL), read from their segments' JSON. Unlike SQLite,
 // p_any_ columns are text arrays ('192.0.2.1' = ANY (p_any_ip_addresses),
 // or @> to use their index); Query prints them as JSON arrays.
 func viewSQL(v store.View) (string, error) {
@@ -26,9 +27,7 @@ func viewSQL(v store.View) (string, error) {
 		return "", fmt.Errorf("view %q of log type %q: both a name and a log type are needed", v.Name, v.LogType)
 	}
 	var b strings.Builder
-	b.WriteString("CREATE VIEW " + quoteIdent(v.Name) + " AS SELECT\n")
-	b.WriteString("\te.log_type AS p_log_type, e.p_row_id, e.p_event_time, e.p_parse_time, e.source_id AS p_source_id,\n")
-	b.WriteString("\te.p_source_label, e.p_any_ip_addresses, e.p_any_emails")
+	var cols strings.Builder
 	seen := map[string]bool{"p_log_type": true, "p_row_id": true, "p_event_time": true, "p_parse_time": true,
 		"p_source_id": true, "p_source_label": true, "p_any_ip_addresses": true, "p_any_emails": true}
 	for _, c := range v.Columns {
@@ -52,10 +51,24 @@ func viewSQL(v store.View) (string, error) {
 		default:
 			return "", fmt.Errorf("view %s: column %q has unknown kind %q (want string, integer, float, timestamp, boolean or json)", v.Name, c.Name, c.Kind)
 		}
-		b.WriteString(",\n\t" + fn + "(x.j -> " + quoteString(c.Name) + ") AS " + quoteIdent(c.Name))
+		cols.WriteString(",\n\t" + fn + "(x.j -> " + quoteString(c.Name) + ") AS " + quoteIdent(c.Name))
 	}
+	lt := quoteString(enc(v.LogType))
+	b.WriteString("CREATE VIEW " + quoteIdent(v.Name) + " AS SELECT\n")
+	b.WriteString("\te.log_type AS p_log_type, e.p_row_id, e.p_event_time, e.p_parse_time, e.source_id AS p_source_id,\n")
+	b.WriteString("\te.p_source_label, e.p_any_ip_addresses, e.p_any_emails")
+	b.WriteString(cols.String())
 	b.WriteString("\nFROM events e LEFT JOIN LATERAL (SELECT opwatch_event_json(e.raw) AS j HAVING true) x ON true")
-	b.WriteString("\nWHERE e.log_type = " + quoteString(enc(v.LogType)))
+	b.WriteString("\nWHERE e.log_type = " + lt)
+	// The compacted events (see compact.go): the same columns, read from
+	// the segments of the log type, whose text is in the same stored forms.
+	b.WriteString("\nUNION ALL SELECT\n")
+	b.WriteString("\tc.log_type COLLATE \"C\", c.p_row_id COLLATE \"C\", c.p_event_time, c.p_parse_time, c.source_id COLLATE \"C\",\n")
+	b.WriteString("\tc.p_source_label COLLATE \"C\", c.p_any_ip_addresses, c.p_any_emails")
+	b.WriteString(cols.String())
+	b.WriteString("\nFROM event_segments s CROSS JOIN LATERAL opwatch_segment_events(s.data) c")
+	b.WriteString("\n\tLEFT JOIN LATERAL (SELECT opwatch_event_json_text(c.raw) AS j HAVING true) x ON true")
+	b.WriteString("\nWHERE s.log_type = " + lt)
 	return b.String(), nil
 }
 

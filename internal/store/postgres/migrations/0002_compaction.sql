@@ -1,0 +1,103 @@
+-- Compact storage (issue 11; see compact.go): events stored long enough
+-- ago move, in seq order, from the events table into segments of one log
+-- type, each the JSON text of package segment, which TOAST compresses as a
+-- whole (lz4). Events of one kind repeat their keys and most values, so a
+-- segment of a few hundred compresses far better than a row each; the
+-- rows' indexes go with them.
+--
+-- Every event below compacted_below is in a segment (or was purged); every
+-- one at or above it is in events. cold_max_t is the newest event time in
+-- any segment (NULL: none yet): an event stored later with a time after it
+-- cannot be a compacted one, so only older ones are looked up in
+-- event_keys.
+CREATE TABLE lake_compaction (
+	id              boolean PRIMARY KEY DEFAULT true CHECK (id),
+	compacted_below bigint NOT NULL,
+	cold_max_t      timestamptz
+);
+INSERT INTO lake_compaction (compacted_below, cold_max_t) VALUES (0, NULL);
+
+-- A segment: the events of one log type, ordered by event time, that one
+-- compaction moved. Text columns hold the engine's stored forms (text.go),
+-- as the events table does, so a view's cold rows read as its hot ones.
+-- sources is a JSON object {"source id": [events, raw bytes, "greatest
+-- source label", "oldest", "newest"]} (times as in the segment) for
+-- LakeStats. data is the segment's JSON as written (json, not jsonb, keeps
+-- the raw events' text byte for byte).
+CREATE TABLE event_segments (
+	id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	log_type  text COLLATE "C" NOT NULL,
+	min_seq   bigint NOT NULL,
+	max_seq   bigint NOT NULL,
+	min_t     timestamptz NOT NULL,
+	max_t     timestamptz NOT NULL,
+	events    integer NOT NULL,
+	raw_bytes bigint NOT NULL,
+	sources   text COLLATE "C" NOT NULL,
+	data      text COLLATE "C" NOT NULL
+);
+-- Compressed out of line (EXTENDED, the default for text, said here
+-- because it is the point), with lz4 where the server has it (PostgreSQL
+-- 14 built with lz4): several times faster to read than pglz, the fallback.
+ALTER TABLE event_segments ALTER COLUMN data SET STORAGE EXTENDED;
+DO $$ BEGIN
+	EXECUTE 'ALTER TABLE event_segments ALTER COLUMN data SET COMPRESSION lz4';
+EXCEPTION WHEN OTHERS THEN NULL;
+END $$;
+-- Retention and indicator search go by log type and newest event time;
+-- EventsAfter by seq; EventsBySeq and alerts by the seq range holding one.
+CREATE INDEX event_segments_time ON event_segments (log_type, max_t);
+CREATE INDEX event_segments_max_seq ON event_segments (max_seq);
+CREATE INDEX event_segments_min_seq ON event_segments (min_seq);
+CREATE INDEX event_segments_seqs ON event_segments USING gist (int8range(min_seq, max_seq, '[]'));
+
+-- The unique key of compacted events (events_key holds the hot ones): the
+-- event time and opwatch_event_key of log type, account and uuid. A false
+-- duplicate needs two events of the same microsecond and 64-bit hash.
+CREATE TABLE event_keys (
+	t timestamptz NOT NULL,
+	h bigint NOT NULL,
+	PRIMARY KEY (t, h)
+);
+
+-- The indicator keys ('e:' or 'i:' and store.IndicatorKey, as in
+-- events.indicators) that each segment's events name, once per segment.
+CREATE TABLE segment_indicators (
+	indicator text COLLATE "C" NOT NULL,
+	segment   bigint NOT NULL,
+	PRIMARY KEY (indicator, segment)
+);
+
+-- An event's hash for event_keys, computed in SQL so that one statement
+-- stores a page (see insert.go). A record's text quotes its fields, so
+-- distinct triples hash distinct texts.
+CREATE FUNCTION opwatch_event_key(log_type text, account text, uuid text) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+	SELECT hashtextextended(ROW(log_type, account, uuid)::text, 0)
+$$;
+
+-- opwatch_event_json for raw JSON text (a segment's "raw").
+CREATE FUNCTION opwatch_event_json_text(t text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+	SELECT CASE WHEN strpos(t, '\u0000') = 0 THEN t::jsonb
+		ELSE regexp_replace(t, '(?<![\\])((?:\\\\)*)\\u0000', '\1\\ufffd', 'g')::jsonb END
+$$;
+
+-- The events of a segment, as the events table's columns (raw as JSON
+-- text). PostgreSQL's JSON functions refuse a string holding \u0000
+-- anywhere in what they parse, so a segment holding one is read with it as
+-- U+FFFD, as the views show it for hot events; only a raw event can hold
+-- one (the other fields are stored forms, without NUL).
+CREATE FUNCTION opwatch_segment_events(data text)
+RETURNS TABLE (seq bigint, account text, source_id text, log_type text, uuid text, p_event_time timestamptz,
+	p_parse_time timestamptz, p_row_id text, p_source_label text, p_any_ip_addresses text[], p_any_emails text[], raw text)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+	SELECT r.seq, r.account, r.source_id, r.log_type, r.uuid, r.p_event_time AT TIME ZONE 'UTC',
+		r.p_parse_time AT TIME ZONE 'UTC', r.p_row_id, r.p_source_label, r.p_any_ip_addresses, r.p_any_emails,
+		coalesce(r.raw::text, r.raw_text)
+	FROM json_to_recordset((CASE WHEN strpos(data, '\u0000') = 0 THEN data
+		ELSE regexp_replace(data, '(?<![\\])((?:\\\\)*)\\u0000', '\1\\ufffd', 'g') END)::json)
+		AS r(seq bigint, account text, source_id text, log_type text, uuid text, p_event_time timestamp,
+			p_parse_time timestamp, p_row_id text, p_source_label text, p_any_ip_addresses text[], p_any_emails text[],
+			raw json, raw_text text)
+$$;
