@@ -86,8 +86,8 @@ func TestOCSFMapping(t *testing.T) {
 		"status_id": int64(1), "status": "Success", "status_code": "success", "status_detail": "credentials_ok", "is_mfa": false,
 		"severity_id": int64(1), "metadata.uid": "s10 0", "metadata.version": OCSFVersion, "metadata.product.name": "1Password",
 		"metadata.product.vendor_name": "1Password", "metadata.log_name": "signinattempts", "metadata.profiles": []any{"datetime", "host"},
-		"metadata.original_time": day(10, 0).Format(time.RFC3339Nano),
-		"user.uid":               "U1", "user.name": "Ann", "user.email_addr": "ann@example.com", "user.type_id": nil,
+		"metadata.original_time": day(10, 0).Format(time.RFC3339Nano), "user.uid": "U1", "user.name": "Ann",
+		"user.email_addr": "ann@example.com", "user.type_id": nil,
 		"src_endpoint.ip": "192.0.2.7", "src_endpoint.location.city": "Toronto", "src_endpoint.location.country": "CA",
 		"src_endpoint.location.region": "Ontario", "src_endpoint.location.lat": 43.5, "src_endpoint.location.long": -79.25,
 		"session.uid": "S1", "service.name": "1Password", "actor.app_name": "1Password for Mac",
@@ -382,6 +382,7 @@ func FuzzOCSF(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"action":"delete","object_type":"user","object_uuid":"U","object_details":{"uuid":"X"},"session":{"login_time":"x","ip":[1]}}`))
 	f.Add(uint8(2), []byte(`{"action":null,"object_type":"sa","actor_details":{"user_type":5},"location":{"latitude":"n","longitude":1e999}}`))
 	f.Add(uint8(0), []byte(`{"category":"brand_new","client":{"os_name":"Plan 9","os_version":3},"location":{"country":""},"country":"AR"}`))
+	f.Add(uint8(1), []byte(`{"used_version":"7","item_uuid":["x"],"client":{"app_name":{"a":1}}}`))
 	f.Add(uint8(1), []byte(`not json`))
 	f.Add(uint8(2), []byte(`[1,2]`))
 	f.Add(uint8(0), []byte(`{"client":{"a":{"b":{"c":"<&>"}}}}`))
