@@ -164,4 +164,5 @@ type module struct {
 	globals starlark.StringDict
 	fns     [nFns]starlark.Callable
 	ld      *loader
+	guard   *guard // rule()'s leading checks in Go; nil for none (and with mocks)
 }

@@ -40,6 +40,9 @@ func (r *Rule) evaluate(ev *Event, st State, now time.Time, mod *module) Outcome
 			return Outcome{filtered: why}
 		}
 	}
+	if mod.guard != nil && mod.guard.rejects(ev.top) {
+		return Outcome{} // what rule() returning False gives, without the call
+	}
 	base := ev.ParseTime
 	if base.IsZero() {
 		base = now

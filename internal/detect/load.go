@@ -554,6 +554,7 @@ func (ld *loader) compileRule(p, yamlFile string, line int) (*module, error) {
 	if err := mod.resolve(); err != nil {
 		return nil, err
 	}
+	mod.guard = compileGuard(mod)
 	return mod, nil
 }
 
