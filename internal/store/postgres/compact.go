@@ -85,84 +85,105 @@ func (s *Store) CompactEvents(ctx context.Context, storedBefore time.Time, max i
 }
 
 func (s *Store) compactOnce(ctx context.Context, storedBefore time.Time, max int) (store.CompactResult, error) {
-	var below int64
+	c, err := s.prepareCompaction(ctx, storedBefore, max)
+	if err != nil || c == nil {
+		return store.CompactResult{}, err
+	}
+	if err := s.withTx(ctx, func(tx pgx.Tx) error { return c.write(ctx, tx) }); err != nil {
+		return store.CompactResult{}, err
+	}
+	return c.res, nil
+}
+
+// compaction is one CompactEvents' move, read and encoded, to be written.
+type compaction struct {
+	below int64 // compacted_below as read
+	segs  []builtSegment
+	seqs  []int64 // of the events moved, ascending
+	maxT  time.Time
+	res   store.CompactResult
+}
+
+// prepareCompaction reads the events to move and builds their segments,
+// outside the write transaction (encoding takes the time); nil when there
+// is nothing to move.
+func (s *Store) prepareCompaction(ctx context.Context, storedBefore time.Time, max int) (*compaction, error) {
+	c := &compaction{}
 	var pos *int64
 	if err := s.pool.QueryRow(ctx, `SELECT (SELECT compacted_below FROM lake_compaction),
-		(SELECT position FROM stage_positions WHERE stage = $1)`, enc(store.CompactStage)).Scan(&below, &pos); err != nil {
-		return store.CompactResult{}, err
+		(SELECT position FROM stage_positions WHERE stage = $1)`, enc(store.CompactStage)).Scan(&c.below, &pos); err != nil {
+		return nil, err
 	}
 	if pos == nil {
-		return store.CompactResult{}, nil // detect has evaluated nothing
+		return nil, nil // detect has evaluated nothing
 	}
-	evs, err := s.readHot(ctx, below, *pos, max, ceilMicro(storedBefore))
+	evs, err := s.readHot(ctx, c.below, *pos, max, ceilMicro(storedBefore))
 	if err != nil || len(evs) == 0 {
-		return store.CompactResult{}, err
+		return nil, err
 	}
-	// Encoding takes the time; it is done before the write takes its locks.
-	segs, err := buildSegments(evs)
-	if err != nil {
-		return store.CompactResult{}, err
+	if c.segs, err = buildSegments(evs); err != nil {
+		return nil, err
 	}
-	seqs := make([]int64, len(evs))
-	var maxT time.Time
-	res := store.CompactResult{Events: len(evs), Segments: len(segs)}
+	c.seqs = make([]int64, len(evs))
+	c.res = store.CompactResult{Events: len(evs), Segments: len(c.segs)}
 	for i, e := range evs {
-		seqs[i] = e.Seq
-		maxT = latest(maxT, e.EventTime)
-		res.RawBytes += int64(len(e.Raw))
+		c.seqs[i] = e.Seq
+		c.maxT = latest(c.maxT, e.EventTime)
+		c.res.RawBytes += int64(len(e.Raw))
 	}
-	err = s.withTx(ctx, func(tx pgx.Tx) error {
-		for _, q := range []string{compactLock, purgeLock} {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return err
-			}
-		}
-		var now int64
-		if err := tx.QueryRow(ctx, `SELECT compacted_below FROM lake_compaction FOR UPDATE`).Scan(&now); err != nil {
+	return c, nil
+}
+
+// write moves the events in tx: it holds compactLock (pages wait) and
+// purgeLock until tx ends, and fails with errLakeMoved when the events read
+// changed meanwhile.
+func (c *compaction) write(ctx context.Context, tx pgx.Tx) error {
+	for _, q := range []string{compactLock, purgeLock} {
+		if _, err := tx.Exec(ctx, q); err != nil {
 			return err
 		}
-		if now != below {
-			return errLakeMoved // another compaction moved them
+	}
+	var now int64
+	if err := tx.QueryRow(ctx, `SELECT compacted_below FROM lake_compaction FOR UPDATE`).Scan(&now); err != nil {
+		return err
+	}
+	if now != c.below {
+		return errLakeMoved // another compaction moved them
+	}
+	ids := make([]int64, len(c.segs))
+	for i, sg := range c.segs {
+		if err := tx.QueryRow(ctx, `INSERT INTO event_segments
+			(log_type, min_seq, max_seq, min_t, max_t, events, raw_bytes, sources, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			sg.logType, sg.minSeq, sg.maxSeq, sg.minT, sg.maxT, sg.events, sg.rawBytes, sg.sources, sg.data).
+			Scan(&ids[i]); err != nil {
+			return fmt.Errorf("store a segment: %w", err)
 		}
-		ids := make([]int64, len(segs))
-		for i, sg := range segs {
-			if err := tx.QueryRow(ctx, `INSERT INTO event_segments
-				(log_type, min_seq, max_seq, min_t, max_t, events, raw_bytes, sources, data)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-				sg.logType, sg.minSeq, sg.maxSeq, sg.minT, sg.maxT, sg.events, sg.rawBytes, sg.sources, sg.data).
-				Scan(&ids[i]); err != nil {
-				return fmt.Errorf("store a segment: %w", err)
+		if len(sg.indicators) > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO segment_indicators (indicator, segment)
+				SELECT unnest($1::text[]), $2`, sg.indicators, ids[i]); err != nil {
+				return fmt.Errorf("index a segment's indicators: %w", err)
 			}
-			if len(sg.indicators) > 0 {
-				if _, err := tx.Exec(ctx, `INSERT INTO segment_indicators (indicator, segment)
-					SELECT unnest($1::text[]), $2`, sg.indicators, ids[i]); err != nil {
-					return fmt.Errorf("index a segment's indicators: %w", err)
-				}
-			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO event_keys (t, h)
-			SELECT e.p_event_time, opwatch_event_key(e.log_type, e.account, e.uuid) FROM events e WHERE e.seq = ANY ($1)
-			ON CONFLICT DO NOTHING`, seqs); err != nil {
-			return fmt.Errorf("store the events' keys: %w", err)
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM events WHERE seq = ANY ($1)`, seqs)
-		if err != nil {
-			return fmt.Errorf("delete the hot rows: %w", err)
-		}
-		if tag.RowsAffected() != int64(len(seqs)) {
-			return errLakeMoved // retention purged some since the read
-		}
-		if _, err := tx.Exec(ctx, `UPDATE lake_compaction SET compacted_below = $1,
-			cold_max_t = greatest(cold_max_t, $2)`, seqs[len(seqs)-1]+1, maxT); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, `SELECT coalesce(sum(pg_column_size(data)), 0) FROM event_segments WHERE id = ANY ($1)`, ids).
-			Scan(&res.Bytes)
-	})
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO event_keys (t, h)
+		SELECT e.p_event_time, opwatch_event_key(e.log_type, e.account, e.uuid) FROM events e WHERE e.seq = ANY ($1)
+		ON CONFLICT DO NOTHING`, c.seqs); err != nil {
+		return fmt.Errorf("store the events' keys: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM events WHERE seq = ANY ($1)`, c.seqs)
 	if err != nil {
-		return store.CompactResult{}, err
+		return fmt.Errorf("delete the hot rows: %w", err)
 	}
-	return res, nil
+	if tag.RowsAffected() != int64(len(c.seqs)) {
+		return errLakeMoved // retention purged some since the read
+	}
+	if _, err := tx.Exec(ctx, `UPDATE lake_compaction SET compacted_below = $1,
+		cold_max_t = greatest(cold_max_t, $2)`, c.seqs[len(c.seqs)-1]+1, c.maxT); err != nil {
+		return err
+	}
+	return tx.QueryRow(ctx, `SELECT coalesce(sum(pg_column_size(data)), 0) FROM event_segments WHERE id = ANY ($1)`, ids).
+		Scan(&c.res.Bytes)
 }
 
 // readHot reads up to max hot events from seq below to pos, in seq order,

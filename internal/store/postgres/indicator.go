@@ -51,7 +51,7 @@ func (s *Store) SearchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 		prefix = "i:"
 	}
 	where := []string{"e.indicators @> ARRAY[$1]::text[]"}
-	args := []any{enc(prefix + key)}
+	args := []any{arrayElem(prefix + key)} // as stored (see joinArray)
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -100,7 +100,7 @@ func (s *Store) SearchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 // newer than the next segment's newest event.
 func coldIndicator(ctx context.Context, tx pgx.Tx, q store.IndicatorQuery, key string, hits []store.StoredEvent) ([]store.StoredEvent, error) {
 	where := []string{"i.indicator = $1"}
-	args := []any{enc(key)}
+	args := []any{arrayElem(key)}
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
