@@ -26,16 +26,48 @@ var errLakeMoved = errors.New("the lake changed while compacting")
 
 // coldKey is an event's key in event_keys: 64-bit FNV-1a of its log type,
 // account and uuid (its time is the other half of the key).
-func coldKey(logType, account, uuid string) int64 {
+func coldKey(logType, account, uuid string) int64 { return fnv64(logType, account, uuid) }
+
+// indicatorHash is an indicator key's hash in segment_indicators.
+func indicatorHash(key string) int64 { return fnv64(key) }
+
+// fnv64 is 64-bit FNV-1a of parts, each followed by a zero byte, so that
+// ("ab", "c") and ("a", "bc") differ.
+func fnv64(parts ...string) int64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
-	for _, s := range [3]string{logType, account, uuid} {
+	for _, s := range parts {
 		for i := 0; i < len(s); i++ {
 			h = (h ^ uint64(s[i])) * prime
 		}
-		h = (h ^ 0) * prime // separator, so ("ab","c") differs from ("a","bc")
+		h *= prime // h ^ 0
 	}
 	return int64(h)
+}
+
+// addIndicators adds the hashes of e's indicator keys to set.
+func addIndicators(set map[int64]bool, e store.StoredEvent) {
+	for _, v := range e.Emails {
+		if k, ok := emailKey(v); ok {
+			set[indicatorHash(k)] = true
+		}
+	}
+	for _, v := range e.IPs {
+		if k, ok := ipKey(v); ok {
+			set[indicatorHash(k)] = true
+		}
+	}
+}
+
+// hashList is set as a sorted JSON array.
+func hashList(set map[int64]bool) string {
+	list := make([]int64, 0, len(set))
+	for h := range set {
+		list = append(list, h)
+	}
+	slices.Sort(list)
+	j, _ := json.Marshal(list) // numbers always marshal
+	return string(j)
 }
 
 // builtSegment is a segment ready to be written.
@@ -47,7 +79,7 @@ type builtSegment struct {
 	rawBytes         int64
 	sources          string // JSON, see 0008
 	data             []byte // compressed
-	indicators       string // JSON array of keys
+	indicators       string // JSON array of indicator hashes
 	keys             string // JSON array of [t, h]
 	seqs             []int64
 	newestEventTimeN int64
@@ -100,7 +132,7 @@ func describeSegment(lt string, part []store.StoredEvent, data []byte) builtSegm
 	b := builtSegment{logType: lt, minSeq: part[0].Seq, maxSeq: part[len(part)-1].Seq, events: len(part), data: data,
 		minT: math.MaxInt64, maxT: math.MinInt64}
 	srcs := map[string]*sourceStats{}
-	inds := map[string]bool{}
+	inds := map[int64]bool{}
 	keys := make([][2]int64, 0, len(part))
 	for _, e := range part {
 		t := unixNano(e.EventTime)
@@ -116,16 +148,7 @@ func describeSegment(lt string, part []store.StoredEvent, data []byte) builtSegm
 		st.rawBytes += int64(len(e.Raw))
 		st.oldest, st.newest = min(st.oldest, t), max(st.newest, t)
 		st.label = max(st.label, e.SourceLabel) // as LakeStats reads the hot rows
-		for _, v := range e.Emails {
-			if k, ok := emailKey(v); ok {
-				inds[k] = true
-			}
-		}
-		for _, v := range e.IPs {
-			if k, ok := ipKey(v); ok {
-				inds[k] = true
-			}
-		}
+		addIndicators(inds, e)
 		keys = append(keys, [2]int64{t, coldKey(e.LogType, e.Account, e.UUID)})
 	}
 	sources := map[string][5]any{}
@@ -134,13 +157,7 @@ func describeSegment(lt string, part []store.StoredEvent, data []byte) builtSegm
 	}
 	j, _ := json.Marshal(sources) // maps of numbers and strings always marshal
 	b.sources = string(j)
-	list := make([]string, 0, len(inds))
-	for k := range inds {
-		list = append(list, k)
-	}
-	slices.Sort(list)
-	j, _ = json.Marshal(list)
-	b.indicators = string(j)
+	b.indicators = hashList(inds)
 	j, _ = json.Marshal(keys)
 	b.keys = string(j)
 	return b
@@ -230,7 +247,7 @@ func (s *Store) compactOnce(ctx context.Context, storedBefore time.Time, batch i
 				b.logType, b.minSeq, b.maxSeq, b.minT, b.maxT, b.events, b.rawBytes, b.sources, b.data).Scan(&id); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO segment_indicators (indicator, segment)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO segment_indicators (h, segment)
 				SELECT value, ? FROM json_each(?)`, id, b.indicators); err != nil {
 				return err
 			}

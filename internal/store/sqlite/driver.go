@@ -39,7 +39,10 @@ func fileURI(path string) (string, error) {
 // checkpointed by the checkpointer, off the commit path; the writer's own
 // automatic checkpoint is only a backstop.
 func openWriter(drv *sqlite.Driver, uri string, cacheKiB int) (*sql.DB, error) {
-	return openOne(drv, uri+"?_pragma=busy_timeout(5000)"+
+	// auto_vacuum INCREMENTAL takes effect on a new database (before its
+	// first table) and after a full VACUUM: then ReclaimSpace gives the pages
+	// compaction freed back without rewriting the file.
+	return openOne(drv, uri+"?_pragma=busy_timeout(5000)&_pragma=auto_vacuum(2)"+
 		"&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=page_size(16384)"+
 		"&_pragma=cache_size(-"+strconv.Itoa(cacheKiB)+")"+
 		"&_pragma=journal_size_limit("+strconv.Itoa(walSizeLimit)+")"+

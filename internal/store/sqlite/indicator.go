@@ -468,9 +468,9 @@ func (s *Store) coldIndicatorHits(ctx context.Context, is *indicatorSearch, hot 
 		logTypes = stringJSONArray(is.logTypes)
 	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT s.id, s.max_t FROM segment_indicators i JOIN event_segments s ON s.id = i.segment
-		WHERE i.indicator IN (?1, ?2) AND s.max_t >= ?3 AND s.min_t < ?4 AND s.min_t <= ?5
+		WHERE i.h IN (?1, ?2) AND s.max_t >= ?3 AND s.min_t < ?4 AND s.min_t <= ?5
 			AND (?6 = '[]' OR s.log_type IN (SELECT value FROM json_each(?6)))
-		ORDER BY s.max_t DESC, s.id DESC`, is.key, is.alt, is.from, is.to, is.afterT, logTypes)
+		ORDER BY s.max_t DESC, s.id DESC`, indicatorHash(is.key), indicatorHash(is.alt), is.from, is.to, is.afterT, logTypes)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -230,30 +230,17 @@ func (s *Store) purgeSegments(ctx context.Context, tx *sql.Tx, logType string, b
 				continue
 			}
 			keys := make([][2]int64, len(evs))
-			inds := map[string]bool{}
+			inds := map[int64]bool{}
 			for i, e := range evs {
 				keys[i] = [2]int64{unixNano(e.EventTime), coldKey(e.LogType, e.Account, e.UUID)}
-				for _, v := range e.Emails {
-					if k, ok := emailKey(v); ok {
-						inds[k] = true
-					}
-				}
-				for _, v := range e.IPs {
-					if k, ok := ipKey(v); ok {
-						inds[k] = true
-					}
-				}
+				addIndicators(inds, e)
 			}
 			keyJSON, _ := json.Marshal(keys)
-			list := make([]string, 0, len(inds))
-			for k := range inds {
-				list = append(list, k)
-			}
-			indJSON, _ := json.Marshal(list)
+			indJSON := hashList(inds)
 			if _, err := tx.ExecContext(ctx, `DELETE FROM event_keys WHERE (t, h) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`, string(keyJSON)); err != nil {
 				return n, fmt.Errorf("delete the keys of segment %d: %w", g.id, err)
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM segment_indicators WHERE segment = ? AND indicator IN (SELECT value FROM json_each(?))`, g.id, string(indJSON)); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM segment_indicators WHERE segment = ? AND h IN (SELECT value FROM json_each(?))`, g.id, indJSON); err != nil {
 				return n, fmt.Errorf("delete the indicators of segment %d: %w", g.id, err)
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM event_segments WHERE id = ?`, g.id); err != nil {

@@ -42,10 +42,14 @@ CREATE TABLE event_keys (
 	PRIMARY KEY (t, h)
 ) STRICT, WITHOUT ROWID;
 
--- The indicator keys (store.IndicatorKey) each segment's events name, once
--- per segment: a search reads the segments that name its value.
+-- The indicators each segment's events name, once per segment: h is the
+-- 64-bit FNV-1a of the value's store.IndicatorKey (8 bytes where the text
+-- took 20 or more: a row per value and segment is most of what compacted
+-- events cost beside their segment). A search reads the segments that name
+-- its value's hash and checks each event's values, so a collision only
+-- costs a segment read.
 CREATE TABLE segment_indicators (
-	indicator TEXT NOT NULL,
-	segment   INTEGER NOT NULL,
-	PRIMARY KEY (indicator, segment)
+	h       INTEGER NOT NULL,
+	segment INTEGER NOT NULL,
+	PRIMARY KEY (h, segment)
 ) STRICT, WITHOUT ROWID;
