@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/opwatch/opwatch/internal/store/segment"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -91,10 +90,15 @@ func openReaders(drv *sqlite.Driver, uri string, conns int, lake, immutable bool
 
 // newDriver is the driver of one Store: SQLite with opwatch's functions
 // registered on it alone (not on the process-wide driver), so that the
-// lake's views can read compacted segments: opwatch_segment(data) is the
-// JSON text of a segment (package segment), decompressed.
-func newDriver(codec *segment.Codec) *sqlite.Driver {
+// lake's views can read compacted segments: the virtual tables of module
+// opwatch_cold (cold.go), and opwatch_segment(data), the JSON text of a
+// segment (package segment) decompressed.
+func newDriver(s *Store) *sqlite.Driver {
+	codec := s.codec
 	drv := &sqlite.Driver{}
+	if err := drv.RegisterModule("opwatch_cold", coldModule{s}); err != nil {
+		panic(err) // a new driver has no module of that name
+	}
 	drv.MustRegisterDeterministicScalarFunction("opwatch_segment", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 		data, ok := args[0].([]byte)
 		if !ok {

@@ -23,7 +23,7 @@ func TestMigrateTo7(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := openOne(newDriver(&segment.Codec{}), uri)
+	db, err := openOne(newDriver(&Store{codec: &segment.Codec{}}), uri)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func makeV1(t *testing.T, path string) (sourceID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := openOne(newDriver(&segment.Codec{}), uri)
+	db, err := openOne(newDriver(&Store{codec: &segment.Codec{}}), uri)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestOpenErrorsNameThePathOnce(t *testing.T) {
 	os.WriteFile(garbage, []byte(strings.Repeat("not a database ", 1000)), 0o600)
 	foreign := filepath.Join(dir, "foreign.db")
 	uri, _ := fileURI(foreign)
-	db, _ := openOne(newDriver(&segment.Codec{}), uri)
+	db, _ := openOne(newDriver(&Store{codec: &segment.Codec{}}), uri)
 	if _, err := db.Exec("CREATE TABLE t (x)"); err != nil {
 		t.Fatal(err)
 	}

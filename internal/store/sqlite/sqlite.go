@@ -89,7 +89,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		opts.CacheMiB = 8
 	}
 	s := &Store{path: path, log: opts.Logger, now: opts.Now, inserts: make(map[int]*sql.Stmt), codec: &segment.Codec{}}
-	s.drv = newDriver(s.codec)
+	s.drv = newDriver(s)
 	created, err := s.open(ctx, opts)
 	if err != nil {
 		s.closeAll()

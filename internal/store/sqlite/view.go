@@ -15,14 +15,12 @@ func viewSQL(v store.View) (string, error) {
 	if v.Name == "" || v.LogType == "" {
 		return "", fmt.Errorf("view %q of log type %q: both a name and a log type are needed", v.Name, v.LogType)
 	}
-	// The hot events' columns, and the same from a compacted event: j.value
-	// is one element of a segment (package segment), its raw event under
-	// "raw".
+	// The hot events' columns, and the same from the compacted events
+	// (event_cold, cold.go).
 	hot := []string{"log_type", "p_row_id", "p_event_time", "p_parse_time", "source_id",
 		"p_source_label", "p_any_ip_addresses", "p_any_emails"}
-	cold := []string{"j.value ->> 'log_type'", "j.value ->> 'p_row_id'", "j.value ->> 'p_event_time'",
-		"j.value ->> 'p_parse_time'", "j.value ->> 'source_id'", "j.value ->> 'p_source_label'",
-		"json_extract(j.value, '$.p_any_ip_addresses')", "json_extract(j.value, '$.p_any_emails')"}
+	cold := []string{"c.log_type", "c.p_row_id", "c.p_event_time", "c.p_parse_time", "c.source_id",
+		"c.p_source_label", "c.p_any_ip_addresses", "c.p_any_emails"}
 	names := []string{"p_log_type", "p_row_id", "p_event_time", "p_parse_time", "p_source_id",
 		"p_source_label", "p_any_ip_addresses", "p_any_emails"}
 	seen := map[string]bool{"p_log_type": true, "p_row_id": true, "p_event_time": true, "p_parse_time": true,
@@ -37,8 +35,7 @@ func viewSQL(v store.View) (string, error) {
 		seen[strings.ToLower(c.Name)] = true
 		// A quoted label, so any key name is a valid path.
 		path := quoteString(`$."` + c.Name + `"`)
-		coldPath := quoteString(`$.raw."` + c.Name + `"`)
-		extract, coldExtract := "json_extract(raw, "+path+")", "json_extract(j.value, "+coldPath+")"
+		extract, coldExtract := "json_extract(raw, "+path+")", "json_extract(c.raw, "+path+")"
 		switch c.Kind {
 		case "string", "timestamp", "json", "boolean":
 			// json_extract gives text for strings and timestamps, minified
@@ -69,7 +66,8 @@ func viewSQL(v store.View) (string, error) {
 		}
 		b.WriteString("\t" + cold[i])
 	}
-	b.WriteString("\nFROM event_segments s, json_each(opwatch_segment(s.data)) j WHERE s.log_type = " + quoteString(v.LogType))
+	b.WriteString("\nFROM event_cold c WHERE c.log_type = " + quoteString(v.LogType) +
+		" AND c.below = (SELECT compacted_below FROM lake_compaction)")
 	return b.String(), nil
 }
 

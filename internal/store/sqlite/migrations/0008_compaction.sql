@@ -53,3 +53,9 @@ CREATE TABLE segment_indicators (
 	segment INTEGER NOT NULL,
 	PRIMARY KEY (h, segment)
 ) STRICT, WITHOUT ROWID;
+
+-- The compacted events as a table, for the log-type views (cold.go): a
+-- virtual table of opwatch's own module, which other SQLite tools do not
+-- have (they read the rest of the database, and the views' hot rows only
+-- fail to open).
+CREATE VIRTUAL TABLE event_cold USING opwatch_cold;
