@@ -152,18 +152,16 @@ func (c *compaction) write(ctx context.Context, tx pgx.Tx) error {
 	}
 	ids := make([]int64, len(c.segs))
 	for i, sg := range c.segs {
+		var inds any // NULL when none, as in events.indicators
+		if len(sg.indicators) > 0 {
+			inds = sg.indicators
+		}
 		if err := tx.QueryRow(ctx, `INSERT INTO event_segments
-			(log_type, min_seq, max_seq, min_t, max_t, events, raw_bytes, sources, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			sg.logType, sg.minSeq, sg.maxSeq, sg.minT, sg.maxT, sg.events, sg.rawBytes, sg.sources, sg.data).
+			(log_type, min_seq, max_seq, min_t, max_t, events, raw_bytes, sources, data, indicators)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			sg.logType, sg.minSeq, sg.maxSeq, sg.minT, sg.maxT, sg.events, sg.rawBytes, sg.sources, sg.data, inds).
 			Scan(&ids[i]); err != nil {
 			return fmt.Errorf("store a segment: %w", err)
-		}
-		if len(sg.indicators) > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO segment_indicators (indicator, segment)
-				SELECT unnest($1::text[]), $2`, sg.indicators, ids[i]); err != nil {
-				return fmt.Errorf("index a segment's indicators: %w", err)
-			}
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO event_keys (t, h)
@@ -330,19 +328,24 @@ func latest(a, b time.Time) time.Time {
 	return a
 }
 
-// ReclaimSpace vacuums the lake's tables (VACUUM FULL of events when
-// full, which locks it out for its duration).
+// ReclaimSpace vacuums the lake's tables. full adds VACUUM FULL of events
+// (which locks it out for its duration) and rebuilds the segments'
+// indicator index without locking it (it grows to several times its
+// rebuilt size as segments come one at a time: 4.8 MB against 0.9 MB for
+// 100,000 emulator events).
 func (s *Store) ReclaimSpace(ctx context.Context, full bool) error {
 	if s.readOnly {
 		return s.errReadOnlyStore()
 	}
-	q := `VACUUM (ANALYZE) events, event_segments, event_keys, segment_indicators`
+	qs := []string{`VACUUM (ANALYZE) events, event_segments, event_keys`}
 	if full {
-		q = `VACUUM (FULL, ANALYZE) events`
+		qs = append(qs, `VACUUM (FULL, ANALYZE) events`, `REINDEX INDEX CONCURRENTLY event_segments_indicators`)
 	}
-	// The simple protocol: VACUUM runs outside a transaction block.
-	if _, err := s.pool.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
-		return fmt.Errorf("reclaim space (%s): %w", q, err)
+	for _, q := range qs {
+		// The simple protocol: neither runs inside a transaction block.
+		if _, err := s.pool.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("reclaim space (%s): %w", q, err)
+		}
 	}
 	return nil
 }

@@ -95,11 +95,11 @@ func (s *Store) SearchIndicator(ctx context.Context, q store.IndicatorQuery) ([]
 }
 
 // coldIndicator adds to hits (q's hot matches, in q's order) the compacted
-// ones: it reads the segments that name key (segment_indicators), newest
+// ones: it reads the segments that name key (their indicators), newest
 // max_t first, and keeps their events that match q, until limit hits are
 // newer than the next segment's newest event.
 func coldIndicator(ctx context.Context, tx pgx.Tx, q store.IndicatorQuery, key string, hits []store.StoredEvent) ([]store.StoredEvent, error) {
-	where := []string{"i.indicator = $1"}
+	where := []string{"s.indicators @> ARRAY[$1]::text[]"}
 	args := []any{arrayElem(key)}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -130,8 +130,7 @@ func coldIndicator(ctx context.Context, tx pgx.Tx, q store.IndicatorQuery, key s
 	lastT, lastID := arg(nil), arg(nil)
 	where = append(where, "("+lastT+"::timestamptz IS NULL OR (s.max_t, s.id) < ("+lastT+", "+lastID+"::bigint))")
 	const page = 32
-	sql := `SELECT s.id, s.max_t FROM segment_indicators i JOIN event_segments s ON s.id = i.segment
-		WHERE ` + strings.Join(where, " AND ") + ` ORDER BY s.max_t DESC, s.id DESC LIMIT ` + strconv.Itoa(page)
+	sql := `SELECT s.id, s.max_t FROM event_segments s WHERE ` + strings.Join(where, " AND ") + ` ORDER BY s.max_t DESC, s.id DESC LIMIT ` + strconv.Itoa(page)
 	keep := func(e *store.StoredEvent) bool {
 		switch {
 		case len(lts) > 0 && !lts[e.LogType],

@@ -74,7 +74,7 @@ func (s *Store) PurgeEvents(ctx context.Context, logType string, before time.Tim
 }
 
 // purgeSegments deletes the segments purgeSegmentsSQL picks, with their
-// events' keys and their indicators, and returns the events they held.
+// events' keys, and returns the events they held.
 func purgeSegments(ctx context.Context, tx pgx.Tx, logType string, before time.Time, batch int, now any) (int, error) {
 	rows, err := tx.Query(ctx, purgeSegmentsSQL, logType, before, batch, now)
 	if err != nil {
@@ -92,29 +92,6 @@ func purgeSegments(ctx context.Context, tx pgx.Tx, logType string, before time.T
 	}
 	if len(ids) == 0 {
 		return 0, nil
-	}
-	// Their indicator rows are found by key (the table's primary key):
-	// the keys come from the events, as compaction took them.
-	var inds []string
-	var segs []int64
-	for _, id := range ids {
-		evs, err := segmentData(ctx, tx, id)
-		if err != nil {
-			return 0, err
-		}
-		seen := map[string]bool{}
-		for _, e := range evs {
-			for _, k := range indicatorKeys(e.Emails, e.IPs) {
-				if !seen[k] {
-					seen[k] = true
-					inds, segs = append(inds, arrayElem(k)), append(segs, id)
-				}
-			}
-		}
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM segment_indicators i USING unnest($1::text[], $2::bigint[]) x(indicator, segment)
-		WHERE i.indicator = x.indicator AND i.segment = x.segment`, inds, segs); err != nil {
-		return 0, fmt.Errorf("delete the segments' indicators: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM event_keys k USING (
 			SELECT r.p_event_time AS t, opwatch_event_key(r.log_type, r.account, r.uuid) AS h
@@ -193,7 +170,7 @@ func (s *Store) LakeStats(ctx context.Context, recentSince time.Time) (store.Lak
 		}
 		return tx.QueryRow(ctx, `SELECT coalesce(sum(events), 0), coalesce(sum(pg_column_size(data)), 0),
 			pg_total_relation_size('events') + pg_total_relation_size('event_segments') +
-			pg_total_relation_size('event_keys') + pg_total_relation_size('segment_indicators')
+			pg_total_relation_size('event_keys')
 			FROM event_segments`).Scan(&st.Compacted, &st.CompactedBytes, &st.StoredBytes)
 	})
 	if err != nil {
