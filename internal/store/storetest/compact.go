@@ -103,6 +103,21 @@ func snapshot(t *testing.T, s store.Store, c *Clock, seqs []int64) lakeSnapshot 
 		snap.counts = append(snap.counts, count(t, s, lt, ""))
 	}
 	base := c.Now().Add(-72 * time.Hour)
+	// Bounds on the time, which an engine may use to skip segments.
+	for _, where := range []string{
+		fmt.Sprintf("p_event_time >= '%s' AND p_event_time < '%s'", lakeTime(base.Add(30*time.Minute)), lakeTime(base.Add(90*time.Minute))),
+		fmt.Sprintf("p_event_time = '%s'", lakeTime(base.Add(17*time.Minute+time.Second))),
+		fmt.Sprintf("p_event_time > '%s'", base.Format("2006-01-02")),
+		fmt.Sprintf("p_event_time <= '%s'", lakeTime(base.Add(3*time.Minute))),
+		fmt.Sprintf("p_event_time > '%s'", lakeTime(c.Now())),
+	} {
+		rows, _, err := queryAll(ctx, s, "SELECT uuid, p_event_time FROM test_signin WHERE "+where+" ORDER BY p_event_time, uuid")
+		if err != nil {
+			t.Fatalf("query the view where %s: %v", where, err)
+		}
+		snap.view = append(snap.view, []any{where, len(rows)})
+		snap.view = append(snap.view, rows...)
+	}
 	for _, q := range []store.IndicatorQuery{
 		{Kind: store.IndicatorEmail, Value: "user3@example.com", Limit: 100},
 		{Kind: store.IndicatorEmail, Value: "user3@example.com", Limit: 4},
