@@ -326,6 +326,12 @@ func parseCompactFlag(name, s string) (config.Age, error) {
 	return a, nil
 }
 
+// compactAfter is the age past which serve compacts events (0: off):
+// --compact-after (flag, 0 if not given) over lake.compact_after.
+func compactAfter(cfg config.Config, flag config.Age) time.Duration {
+	return flag.Or(cfg.Lake.CompactAfter).Duration()
+}
+
 func lakeCompact(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("lake compact", "lake compact [--older-than 1d] [--full] [--format table|json]",
 		"Compress, now and to the end, the events stored longer ago than --older-than, as serve does\n"+

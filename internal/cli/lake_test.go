@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/opwatch/opwatch/internal/config"
 	"github.com/opwatch/opwatch/internal/store"
 	"github.com/opwatch/opwatch/internal/store/engine"
 )
@@ -134,11 +137,10 @@ func TestServeRetentionFlag(t *testing.T) {
 	}
 }
 
-// lake compact moves the events stored over a day ago (and seen by
-// detect) into segments, lake stats counts them as compacted, and --full
-// leaves the file smaller.
-func TestLakeCompactCommand(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "lake.db")
+// compactableLake makes a lake at path of 3,020 sign-ins: 3,000 stored two
+// days ago, 20 stored now, all but the newest 5 evaluated by detect.
+func compactableLake(t *testing.T, path string) {
+	t.Helper()
 	lakeWithSource(t, path, "acme")
 	ctx := context.Background()
 	st, err := engine.Open(ctx, path, engine.Options{Mode: engine.ReadWrite})
@@ -157,7 +159,6 @@ func TestLakeCompactCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	// 3,000 sign-ins stored two days ago, 20 stored now.
 	var events []store.Event
 	for i := range 3020 {
 		at, stored := now.Add(-50*time.Hour+time.Duration(i)*time.Second), now.Add(-48*time.Hour)
@@ -178,7 +179,6 @@ func TestLakeCompactCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Detect has seen all but the newest 5.
 	latest, err := st.LatestSeq(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +192,14 @@ func TestLakeCompactCommand(t *testing.T) {
 	}
 	st.Close()
 
+}
+
+// lake compact moves the events stored over a day ago (and seen by
+// detect) into segments, lake stats counts them as compacted, and --full
+// leaves the file smaller.
+func TestLakeCompactCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lake.db")
+	compactableLake(t, path)
 	out, errOut, code := runCLI(t, nil, "", "lake", "compact", "--db", path, "--format", "json")
 	var r compactReport
 	if err := json.Unmarshal([]byte(out), &r); code != 0 || err != nil {
@@ -270,4 +278,83 @@ func TestServeCompactAfterFlag(t *testing.T) {
 	if _, err := os.Stat(path); err == nil {
 		t.Error("serve refused its --compact-after after creating the database")
 	}
+}
+
+// serve compacts in the background, on its own: a pass at start.
+func TestServeCompacts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lake.db")
+	compactableLake(t, path)
+	// Without its source (whose token is no sealed one), serve needs no key;
+	// the events stay.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := engine.Open(ctx, path, engine.Options{Mode: engine.ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := st.SourceByName(ctx, "acme")
+	if err == nil {
+		err = st.DeleteSource(ctx, src.ID)
+	}
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logSink
+	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &logs, getenv: func(string) string { return "" }}
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"serve", "--db", path, "--listen", "off"}, e) }()
+	// The deadline only keeps a broken build from hanging the suite.
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(logs.String(), "compacted events"); {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d before compacting:\n%s", code, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve compacted nothing in a minute:\n%s", logs.String())
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exited %d:\n%s", code, logs.String())
+	}
+	if out := logs.String(); !strings.Contains(out, "part=compact") || !strings.Contains(out, "events=3000") {
+		t.Errorf("serve's compaction logged:\n%s", out)
+	}
+}
+
+func TestCompactAfter(t *testing.T) {
+	cfg := config.Default()
+	if got := compactAfter(cfg, 0); got != 24*time.Hour {
+		t.Errorf("default: %v, want 1d", got)
+	}
+	if got := compactAfter(cfg, config.Off); got != 0 {
+		t.Errorf("--compact-after off: %v, want 0 (no compaction part)", got)
+	}
+	cfg.Lake.CompactAfter = config.Off
+	if got := compactAfter(cfg, 0); got != 0 {
+		t.Errorf("lake.compact_after off: %v, want 0", got)
+	}
+	if got := compactAfter(cfg, config.Age(7*24*time.Hour)); got != 7*24*time.Hour {
+		t.Errorf("--compact-after 7d over off: %v", got)
+	}
+}
+
+// logSink collects a running command's log while the test reads it.
+type logSink struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

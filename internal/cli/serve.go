@@ -305,7 +305,7 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 		{"replica", runner.Heartbeat},
 		{"lake-retention", func(ctx context.Context) error { return runner.Singleton(ctx, "retention", sweeper.Run) }},
 	}
-	if after := o.compact.Or(cfg.Lake.CompactAfter).Duration(); after > 0 {
+	if after := compactAfter(cfg, o.compact); after > 0 {
 		comp := compact.New(compact.Config{Store: a.store, After: after, Logger: a.log.With("part", "compact")})
 		parts = append(parts, part{"compact", func(ctx context.Context) error { return runner.Singleton(ctx, "compact", comp.Run) }})
 	}
