@@ -38,15 +38,15 @@ var ocsfClassNames = map[int]string{
 	ocsfEntityManagement: "Entity Management",
 }
 
-// ocsfActivity is an activity_id and its OCSF caption.
-type ocsfActivity struct {
+// ocsfValue is an OCSF enum value (an activity_id, an os.type_id) and its caption.
+type ocsfValue struct {
 	id      int
 	caption string
 }
 
 // Audit actions on a user or service account (Account Change, 3001).
 // Actions not listed here are Other (99) with activity_name = the action.
-var accountChangeActions = map[string]ocsfActivity{
+var accountChangeActions = map[string]ocsfValue{
 	"create":   {1, "Create"},
 	"activate": {2, "Enable"},
 	"reactive": {2, "Enable"},
@@ -61,7 +61,7 @@ var accountChangeActions = map[string]ocsfActivity{
 
 // Audit actions on any other object (Entity Management, 3004). OCSF 1.4's
 // Entity Management has Create, Read, Update, Delete; the rest is Other.
-var entityActions = map[string]ocsfActivity{
+var entityActions = map[string]ocsfValue{
 	"create":   {1, "Create"},
 	"view":     {2, "Read"},
 	"export":   {2, "Read"},
@@ -86,7 +86,7 @@ var entityActions = map[string]ocsfActivity{
 
 // Item usage actions (Entity Management on the item). Every action that
 // shows, copies, fills, exports or fetches the item's secrets is a Read.
-var itemUsageActions = map[string]ocsfActivity{
+var itemUsageActions = map[string]ocsfValue{
 	"server-create":       {1, "Create"},
 	"reveal":              {2, "Read"},
 	"secure-copy":         {2, "Read"},
@@ -111,7 +111,7 @@ var signInStatus = map[string]int{
 var ocsfStatusNames = map[int]string{ocsfUnknown: "Unknown", 1: "Success", 2: "Failure", ocsfOther: "Other"}
 
 // OCSF os.type_id by 1Password's client.os_name (lower case).
-var ocsfOSTypes = map[string]ocsfActivity{
+var ocsfOSTypes = map[string]ocsfValue{
 	"windows": {100, "Windows"},
 	"linux":   {200, "Linux"},
 	"android": {201, "Android"},
@@ -340,7 +340,7 @@ func (e *ocsfEvent) device(uidPath string) map[string]any {
 		os["name"] = name
 		t, known := ocsfOSTypes[strings.ToLower(strings.ReplaceAll(name, " ", ""))]
 		if !known {
-			t = ocsfActivity{ocsfOther, name}
+			t = ocsfValue{ocsfOther, name}
 		}
 		os["type_id"], os["type"] = ocsfNum(t.id), t.caption
 	}
@@ -355,7 +355,7 @@ func (e *ocsfEvent) device(uidPath string) map[string]any {
 
 // activity is act's entry in table: 0 Unknown when the event has no action,
 // 99 Other (activity_name = the action) when OCSF has no value for it.
-func activity(table map[string]ocsfActivity, act string, has bool) (id int, name, caption string) {
+func activity(table map[string]ocsfValue, act string, has bool) (id int, name, caption string) {
 	if !has {
 		return ocsfUnknown, "Unknown", "Unknown"
 	}
