@@ -17,11 +17,14 @@
 //
 // with the keys in this order. A raw event that is not one JSON object with
 // nothing around it (no stored event is, but the store does not rely on it)
-// goes in "raw_text" as a JSON string instead.
+// goes in "raw_text" as a JSON string instead, or in "raw_base64" when it is
+// not even UTF-8. The other text (ids, labels, indicators) is UTF-8 by the
+// time it is stored: Encode refuses anything else.
 package segment
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -80,11 +83,15 @@ func Encode(dst []byte, events []store.StoredEvent) ([]byte, error) {
 		if embeddable(e.Raw) {
 			dst = append(dst, `,"raw":`...)
 			dst = append(dst, e.Raw...)
-		} else {
+		} else if utf8.Valid(e.Raw) {
 			dst = append(dst, `,"raw_text":`...)
 			if dst, err = appendString(dst, string(e.Raw)); err != nil {
 				return nil, fmt.Errorf("event %d: %w", e.Seq, err)
 			}
+		} else {
+			dst = append(dst, `,"raw_base64":"`...)
+			dst = base64.StdEncoding.AppendEncode(dst, e.Raw)
+			dst = append(dst, '"')
 		}
 		dst = append(dst, '}')
 	}
@@ -267,6 +274,11 @@ func decodeEvent(p *jsonscan.Scanner) (store.StoredEvent, error) {
 			var s string
 			s, err = str(p)
 			e.Raw = []byte(s)
+		case "raw_base64":
+			var s string
+			if s, err = str(p); err == nil {
+				e.Raw, err = base64.StdEncoding.DecodeString(s)
+			}
 		default:
 			return e, fmt.Errorf("unknown key %q", key)
 		}
