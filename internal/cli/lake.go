@@ -403,7 +403,7 @@ type compactReport struct {
 }
 
 // compactLake compacts st's events stored more than olderThan ago, to the
-// end and without pauses, then reclaims the space (full: all of it),
+// end with short pauses (serve's writers get in), then reclaims the space (full: all of it),
 // measuring the database around it. Progress goes to stderr now and then.
 func compactLake(ctx context.Context, e *env, st store.Store, olderThan time.Duration, full bool) (compactReport, error) {
 	start := time.Now()
@@ -413,7 +413,7 @@ func compactLake(ctx context.Context, e *env, st store.Store, olderThan time.Dur
 		return r, err
 	}
 	last := start
-	c := compact.New(compact.Config{Store: st, After: olderThan, Pause: -1, Full: full, Logger: e.logger(),
+	c := compact.New(compact.Config{Store: st, After: olderThan, Eager: true, Full: full, Logger: e.logger(),
 		OnBatch: func(b store.CompactResult) {
 			r.Events += b.Events
 			if time.Since(last) >= 10*time.Second {

@@ -54,10 +54,14 @@ type Config struct {
 	Every time.Duration // between passes; DefaultEvery if 0
 	Batch int           // events per transaction; DefaultBatch if 0
 	// Pause is the least wait between two batches; DefaultPause if 0,
-	// none if negative (`lake compact`, which runs to the end at once).
-	// The background loop also waits as long as the batch took, so that
-	// it holds SQLite's one writer half the time at most.
+	// none if negative (a benchmark, alone on its database). A pass also
+	// waits as long as the batch took, so that it holds SQLite's one
+	// writer half the time at most, unless Eager.
 	Pause time.Duration
+	// Eager waits Pause alone between batches (`lake compact`, which runs
+	// at once yet lets serve's writers in: SQLite's busy handler asks
+	// again every 100 ms at most, so a 200 ms pause lets a waiting one in).
+	Eager bool
 	// Full makes the pass end with a full reclaim (SQLite VACUUM), which
 	// holds the write lock throughout: for `lake compact --full` only.
 	Full bool
@@ -185,7 +189,15 @@ func (c *Compactor) drain(ctx context.Context, res *Result) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-c.cfg.Clock.After(max(c.cfg.Pause, c.cfg.Clock.Now().Sub(start))):
+		case <-c.cfg.Clock.After(c.pause(start)):
 		}
 	}
+}
+
+// pause is the wait after a batch that began at start.
+func (c *Compactor) pause(start time.Time) time.Duration {
+	if c.cfg.Eager {
+		return c.cfg.Pause
+	}
+	return max(c.cfg.Pause, c.cfg.Clock.Now().Sub(start))
 }

@@ -222,7 +222,7 @@ func TestPassCancelled(t *testing.T) {
 }
 
 // A batch that takes longer than the pause is followed by a pause as long
-// as it took; with a negative pause (lake compact) there is none, and the
+// as it took, unless eager; with a negative pause there is none, and the
 // result adds the batches up.
 func TestPauses(t *testing.T) {
 	clock := newClock(start)
@@ -235,6 +235,19 @@ func TestPauses(t *testing.T) {
 	}()
 	for range 2 {
 		clock.fire(clock.next(t, 3*time.Second))
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Eager: the pause alone.
+	ms.hot = times(start.Add(-2*day), 25)
+	c = New(Config{Store: ms, Clock: clock, Batch: 10, Pause: time.Second, Eager: true})
+	go func() {
+		_, err := c.Pass(context.Background())
+		done <- err
+	}()
+	for range 2 {
+		clock.fire(clock.next(t, time.Second))
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
