@@ -29,7 +29,7 @@ type ExportInfo struct {
 	Since          time.Time `json:"since"` // widened to whole UTC days
 	Until          time.Time `json:"until"`
 	LogTypes       []string  `json:"log_types"`
-	Mapping        string    `json:"mapping"` // panther or ecs
+	Mapping        string    `json:"mapping"` // panther, ecs or ocsf
 	OpwatchVersion string    `json:"opwatch_version"`
 	At             time.Time `json:"at"`
 	Rows           int64     `json:"rows"`
