@@ -413,7 +413,7 @@ func compactLake(ctx context.Context, e *env, st store.Store, olderThan time.Dur
 		return r, err
 	}
 	last := start
-	c := compact.New(compact.Config{Store: st, After: olderThan, Eager: true, Full: full, Logger: e.logger(),
+	c := compact.New(compact.Config{Store: st, After: olderThan, Eager: true, Full: full, // no log: the report says it all
 		OnBatch: func(b store.CompactResult) {
 			r.Events += b.Events
 			if time.Since(last) >= 10*time.Second {
