@@ -59,6 +59,7 @@ type Export struct {
 	Every    Duration `yaml:"every"`
 	Lookback Duration `yaml:"lookback"`
 	LogTypes []string `yaml:"log_types"`
+	Mapping  string   `yaml:"mapping"` // panther (default), ecs or ocsf
 }
 
 // Ingest tunes the poller.

@@ -484,7 +484,7 @@ func TestRunScheduled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- RunScheduled(ctx, l, Schedule{Out: out, Every: time.Hour, Lookback: 30 * time.Hour}, "v-test", nil, clock,
+		done <- RunScheduled(ctx, l, Schedule{Out: out, Every: time.Hour, Lookback: 30 * time.Hour, Mapping: MappingOCSF}, "v-test", nil, clock,
 			func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} })
 	}()
 	<-ran // the first run, at once
@@ -508,7 +508,13 @@ func TestRunScheduled(t *testing.T) {
 	if len(m.Partitions) != 4 || m.LastExport.Rows != 17 {
 		t.Errorf("%d partitions, %d rows; want 4 and 17", len(m.Partitions), m.LastExport.Rows)
 	}
-	for _, s := range []Schedule{{Every: time.Hour, Lookback: time.Hour}, {Out: "x", Every: time.Second, Lookback: time.Hour}, {Out: "x", Every: time.Hour}} {
+	for _, p := range m.Partitions {
+		if p.mapping() != MappingOCSF {
+			t.Errorf("partition %+v: mapping %q, want the schedule's %q", p, p.mapping(), MappingOCSF)
+		}
+	}
+	for _, s := range []Schedule{{Every: time.Hour, Lookback: time.Hour}, {Out: "x", Every: time.Second, Lookback: time.Hour}, {Out: "x", Every: time.Hour},
+		{Out: "x", Every: time.Hour, Lookback: time.Hour, Mapping: "cef"}} {
 		if s.Check() == nil {
 			t.Errorf("%+v accepted", s)
 		}

@@ -15,11 +15,13 @@ import (
 //	  every: 1h       # how often
 //	  lookback: 48h   # each run re-exports the days from now-lookback to now
 //	  log_types: []   # all three when empty
+//	  mapping: panther  # or ecs, ocsf
 type Schedule struct {
 	Out      string        `yaml:"out"`
 	Every    time.Duration `yaml:"every"`
 	Lookback time.Duration `yaml:"lookback"`
 	LogTypes []string      `yaml:"log_types"`
+	Mapping  string        `yaml:"mapping"` // empty: panther
 }
 
 // Check says what is wrong with a schedule, in the config's terms.
@@ -31,6 +33,8 @@ func (s Schedule) Check() error {
 		return fmt.Errorf("export.every %v: want 1m or more", s.Every)
 	case s.Lookback <= 0:
 		return fmt.Errorf("export.lookback %v: want a positive duration such as 48h (the days it touches are exported whole)", s.Lookback)
+	case s.Mapping != "" && s.Mapping != MappingPanther && s.Mapping != MappingECS && s.Mapping != MappingOCSF:
+		return fmt.Errorf("export.mapping %q: want %s, %s or %s", s.Mapping, MappingPanther, MappingECS, MappingOCSF)
 	}
 	return nil
 }
@@ -63,7 +67,7 @@ func RunScheduled(ctx context.Context, ev Events, s Schedule, version string, lo
 	for {
 		t := now()
 		m, err := Run(ctx, ev, Options{Out: s.Out, Since: t.Add(-s.Lookback), Until: t, LogTypes: s.LogTypes,
-			Version: version, Logger: log, now: now})
+			Mapping: s.Mapping, Version: version, Logger: log, now: now})
 		switch {
 		case ctx.Err() != nil:
 			return nil
