@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -219,9 +218,6 @@ func buildSegments(evs []hotEvent) ([]builtSegment, error) {
 	byType := map[string][]hotEvent{}
 	var order []string
 	for _, e := range evs {
-		if !utf8.Valid(e.Raw) {
-			return nil, fmt.Errorf("event %d: its raw JSON is not UTF-8, which a segment cannot hold", e.Seq)
-		}
 		if _, ok := byType[e.LogType]; !ok {
 			order = append(order, e.LogType)
 		}

@@ -125,6 +125,21 @@ func TestCompactStoredForms(t *testing.T) {
 	if _, err := s.InsertEvents(ctx, st.ID, evs, nil); err != nil {
 		t.Fatal(err)
 	}
+	// Raw bytes that are not UTF-8 (no JSON reader would store them; the
+	// store does not rely on it), of another log type: its view could not
+	// read them, hot or compacted.
+	other := &store.Source{Name: "other", AccountUUID: "acct-other"}
+	if err := s.CreateSource(ctx, other, []string{"OnePassword.ItemUsage"}); err != nil {
+		t.Fatal(err)
+	}
+	osts, err := s.Streams(ctx, other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := store.Event{UUID: "bin", EventTime: old, ParseTime: old, Raw: []byte("{\"a\":\"\xff\xfe\"}")}
+	if _, err := s.InsertEvents(ctx, osts[0].ID, []store.Event{bin}, nil); err != nil {
+		t.Fatal(err)
+	}
 	detectAll(t, s)
 	read := func() (all []store.StoredEvent, bySeq []store.StoredEvent, view [][]any, found []store.StoredEvent) {
 		t.Helper()
@@ -132,7 +147,7 @@ func TestCompactStoredForms(t *testing.T) {
 		if all, err = s.EventsAfter(ctx, 0, 10); err != nil {
 			t.Fatal(err)
 		}
-		if bySeq, err = s.EventsBySeq(ctx, []int64{all[1].Seq, all[0].Seq}); err != nil {
+		if bySeq, err = s.EventsBySeq(ctx, []int64{all[2].Seq, all[1].Seq, all[0].Seq}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Query(ctx, `SELECT * FROM signins ORDER BY p_event_time`, func(_ []string, vals []any) error {
@@ -147,12 +162,23 @@ func TestCompactStoredForms(t *testing.T) {
 		return
 	}
 	all, bySeq, view, found := read()
-	if len(all) != 2 || len(view) != 2 || len(found) != 2 {
-		t.Fatalf("before compacting: %d events, %d view rows, %d found; want 2 of each", len(all), len(view), len(found))
+	if len(all) != 3 || len(view) != 2 || len(found) != 2 {
+		t.Fatalf("before compacting: %d events, %d view rows, %d found; want 3, 2 and 2", len(all), len(view), len(found))
+	}
+	stats, err := s.LakeStats(ctx, old)
+	if err != nil {
+		t.Fatal(err)
 	}
 	res, err := s.CompactEvents(ctx, time.Now(), 100)
-	if err != nil || res.Events != 2 || res.Segments != 1 {
-		t.Fatalf("CompactEvents: %+v, %v; want 2 events in 1 segment", res, err)
+	if err != nil || res.Events != 3 || res.Segments != 2 {
+		t.Fatalf("CompactEvents: %+v, %v; want 3 events in 2 segments", res, err)
+	}
+	stats2, err := s.LakeStats(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(stats.Groups, stats2.Groups); diff != "" {
+		t.Errorf("LakeStats (-before +after compacting):\n%s", diff)
 	}
 	all2, bySeq2, view2, found2 := read()
 	for _, d := range []struct {

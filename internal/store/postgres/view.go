@@ -67,7 +67,7 @@ func viewSQL(v store.View) (string, error) {
 	b.WriteString("\tc.p_source_label COLLATE \"C\", c.p_any_ip_addresses, c.p_any_emails")
 	b.WriteString(cols.String())
 	b.WriteString("\nFROM event_segments s CROSS JOIN LATERAL opwatch_segment_events(s.data) c")
-	b.WriteString("\n\tLEFT JOIN LATERAL (SELECT opwatch_event_json_text(c.raw) AS j HAVING true) x ON true")
+	b.WriteString("\n\tLEFT JOIN LATERAL (SELECT opwatch_event_json(c.raw) AS j HAVING true) x ON true")
 	b.WriteString("\nWHERE s.log_type = " + lt)
 	return b.String(), nil
 }

@@ -76,28 +76,24 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 	SELECT hashtextextended(ROW(log_type, account, uuid)::text, 0)
 $$;
 
--- opwatch_event_json for raw JSON text (a segment's "raw").
-CREATE FUNCTION opwatch_event_json_text(t text) RETURNS jsonb
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-	SELECT CASE WHEN strpos(t, '\u0000') = 0 THEN t::jsonb
-		ELSE regexp_replace(t, '(?<![\\])((?:\\\\)*)\\u0000', '\1\\ufffd', 'g')::jsonb END
-$$;
-
--- The events of a segment, as the events table's columns (raw as JSON
--- text). PostgreSQL's JSON functions refuse a string holding \u0000
--- anywhere in what they parse, so a segment holding one is read with it as
--- U+FFFD, as the views show it for hot events; only a raw event can hold
--- one (the other fields are stored forms, without NUL).
+-- The events of a segment, as the events table's columns (raw as the
+-- bytes received). PostgreSQL's JSON functions refuse a string holding
+-- \u0000 anywhere in what they parse, so a segment holding one is read with
+-- it as \ufffd (as opwatch_event_json reads a hot event); only a raw event
+-- can hold one (the other fields are stored forms, without NUL), and the
+-- escape's length stays.
 CREATE FUNCTION opwatch_segment_events(data text)
 RETURNS TABLE (seq bigint, account text, source_id text, log_type text, uuid text, p_event_time timestamptz,
-	p_parse_time timestamptz, p_row_id text, p_source_label text, p_any_ip_addresses text[], p_any_emails text[], raw text)
+	p_parse_time timestamptz, p_row_id text, p_source_label text, p_any_ip_addresses text[], p_any_emails text[], raw bytea)
 LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
 	SELECT r.seq, r.account, r.source_id, r.log_type, r.uuid, r.p_event_time AT TIME ZONE 'UTC',
 		r.p_parse_time AT TIME ZONE 'UTC', r.p_row_id, r.p_source_label, r.p_any_ip_addresses, r.p_any_emails,
-		coalesce(r.raw::text, r.raw_text)
+		CASE WHEN r.raw IS NOT NULL THEN convert_to(r.raw::text, 'UTF8')
+			WHEN r.raw_text IS NOT NULL THEN convert_to(r.raw_text, 'UTF8')
+			ELSE decode(r.raw_base64, 'base64') END
 	FROM json_to_recordset((CASE WHEN strpos(data, '\u0000') = 0 THEN data
 		ELSE regexp_replace(data, '(?<![\\])((?:\\\\)*)\\u0000', '\1\\ufffd', 'g') END)::json)
 		AS r(seq bigint, account text, source_id text, log_type text, uuid text, p_event_time timestamp,
 			p_parse_time timestamp, p_row_id text, p_source_label text, p_any_ip_addresses text[], p_any_emails text[],
-			raw json, raw_text text)
+			raw json, raw_text text, raw_base64 text)
 $$;
