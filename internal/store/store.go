@@ -257,6 +257,12 @@ type Lake interface {
 	// destination's sealed secret or a stream's cursor. The engine bounds
 	// what one query may hold in memory; ctx's deadline bounds its time.
 	Query(ctx context.Context, query string, row func(columns []string, values []any) error) error
+	// ScanEvents calls fn with each event of logType whose p_event_time is
+	// in [from, to) and whose seq is at most maxSeq, hot or compacted, in no
+	// particular order, all read in one snapshot. It reads only what the
+	// range needs (the hot events' time index, the segments that overlap
+	// it), so an export of a day costs a day. fn must not keep the event.
+	ScanEvents(ctx context.Context, logType string, from, to time.Time, maxSeq int64, fn func(*StoredEvent) error) error
 }
 
 // Admin is the part that manages the database itself.

@@ -559,3 +559,88 @@ func (s *Store) coldEventsBySeq(ctx context.Context, q querier, seqs []int64) ([
 	slices.SortFunc(out, func(a, b store.StoredEvent) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, nil
 }
+
+// ScanEvents reads a log type's events in a time range: the segments that
+// overlap it, then the hot rows by events_key (log type and time lead it),
+// a page at a time, all in one read transaction.
+func (s *Store) ScanEvents(ctx context.Context, logType string, from, to time.Time, maxSeq int64, fn func(*store.StoredEvent) error) error {
+	if !from.Before(to) {
+		return nil
+	}
+	err := s.readSnapshot(ctx, func(q querier, below int64) error {
+		fromN, toN := unixNano(from), unixNano(to)
+		if below > 0 {
+			rows, err := q.QueryContext(ctx, `SELECT id FROM event_segments
+				WHERE log_type = ? AND max_t >= ? AND min_t < ? AND min_seq <= ? ORDER BY max_t`, logType, fromN, toN, maxSeq)
+			if err != nil {
+				return err
+			}
+			ids, err := scanInt64s(rows)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				var data []byte
+				if err := q.QueryRowContext(ctx, `SELECT data FROM event_segments WHERE id = ?`, id).Scan(&data); err != nil {
+					return err
+				}
+				evs, err := s.decodeSegment(data)
+				if err != nil {
+					return fmt.Errorf("segment %d: %w", id, err)
+				}
+				for i := range evs {
+					e := &evs[i]
+					if t := unixNano(e.EventTime); t >= fromN && t < toN && e.Seq <= maxSeq {
+						if err := fn(e); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		// Keyset pages by (p_event_time, seq): a page's events are decoded
+		// before fn sees them, so a page bounds what is held at once.
+		afterT, afterSeq := timeText(from), int64(-1)
+		for {
+			rows, err := q.QueryContext(ctx, `SELECT `+packedEventColumns+` FROM events e
+				WHERE e.log_type = ? AND e.p_event_time >= ? AND e.p_event_time < ? AND (e.p_event_time, e.seq) > (?, ?)
+					AND e.seq >= ? AND e.seq <= ?
+				ORDER BY e.p_event_time, e.seq LIMIT 4096`, logType, timeText(from), timeText(to), afterT, afterSeq, below, maxSeq)
+			if err != nil {
+				return err
+			}
+			evs, err := s.scanPackedEvents(ctx, rows, 4096)
+			if err != nil {
+				return err
+			}
+			for i := range evs {
+				if err := fn(&evs[i]); err != nil {
+					return err
+				}
+			}
+			if len(evs) < 4096 {
+				return nil
+			}
+			last := evs[len(evs)-1]
+			afterT, afterSeq = timeText(last.EventTime), last.Seq
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("read the %s events from %s to %s: %w", logType, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// scanInt64s reads a one-column result of integers and closes it.
+func scanInt64s(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

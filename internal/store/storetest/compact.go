@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -20,6 +21,7 @@ func RunCompaction(t *testing.T, open Opener) {
 		{"CompactDuplicates", testCompactDuplicates},
 		{"CompactRetention", testCompactRetention},
 		{"CompactReclaim", testCompactReclaim},
+		{"ScanEvents", testScanEvents},
 	})
 }
 
@@ -370,5 +372,83 @@ func testCompactReclaim(t *testing.T, s store.Store, c *Clock) {
 	}
 	if got := count(t, s, signin, ""); got != 35 {
 		t.Errorf("the view counts %d events after reclaiming, want 35", got)
+	}
+}
+
+// ScanEvents reads exactly the events of a log type in a time range, hot
+// and compacted alike, up to a position.
+func testScanEvents(t *testing.T, s store.Store, c *Clock) {
+	ctx := context.Background()
+	_, sts := newSource(t, s, "acme")
+	base := c.Now().Add(-10 * 24 * time.Hour)
+	for i, lt := range logTypes {
+		st := claim(t, s, streamOf(t, sts, lt), "ret")
+		// Two days of events an hour apart, stored long ago, and a day
+		// stored now; times interleave across the pages.
+		storeEvents(t, s, st, lakeEvents(st, fmt.Sprintf("old%d", i), 48, base.Add(time.Duration(i)*time.Second), base))
+		storeEvents(t, s, st, lakeEvents(st, fmt.Sprintf("mid%d", i), 30, base.Add(30*time.Minute), c.Now().Add(-47*time.Hour)))
+	}
+	detectedUpTo(t, s)
+	for i, lt := range logTypes {
+		st := claim(t, s, streamOf(t, sts, lt), "ret")
+		storeEvents(t, s, st, lakeEvents(st, fmt.Sprintf("new%d", i), 24, base.Add(24*time.Hour+time.Minute), c.Now()))
+	}
+	all := readAll(t, s, 0, 1000)
+	scan := func(lt string, from, to time.Time, maxSeq int64) []string {
+		var got []string
+		err := s.ScanEvents(ctx, lt, from, to, maxSeq, func(e *store.StoredEvent) error {
+			got = append(got, e.UUID+"|"+string(e.Raw))
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ScanEvents(%s, %v, %v, %d): %v", lt, from, to, maxSeq, err)
+		}
+		slices.Sort(got)
+		return got
+	}
+	want := func(lt string, from, to time.Time, maxSeq int64) []string {
+		var out []string
+		for _, e := range all {
+			if e.LogType == lt && !e.EventTime.Before(from) && e.EventTime.Before(to) && e.Seq <= maxSeq {
+				out = append(out, e.UUID+"|"+string(e.Raw))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	check := func(what string) {
+		t.Helper()
+		last := all[len(all)-1].Seq
+		for _, r := range []struct {
+			from, to time.Time
+			maxSeq   int64
+		}{
+			{base, base.Add(48 * time.Hour), last},
+			{base.Add(20 * time.Hour), base.Add(26 * time.Hour), last},
+			{base.Add(30 * time.Minute), base.Add(30*time.Minute + time.Nanosecond), last},
+			{base.Add(-time.Hour), base, last},
+			{base, base.Add(48 * time.Hour), all[len(all)/2].Seq},
+		} {
+			for _, lt := range logTypes {
+				got, exp := scan(lt, r.from, r.to, r.maxSeq), want(lt, r.from, r.to, r.maxSeq)
+				if diff := cmp.Diff(exp, got); diff != "" {
+					t.Errorf("%s: ScanEvents(%s, %v, %v, %d) (-want +got):\n%s", what, lt, r.from, r.to, r.maxSeq, diff)
+				}
+			}
+		}
+	}
+	check("hot")
+	if n := compactAll(t, s, c.Now().Add(-time.Hour)); n != 234 {
+		t.Errorf("compacted %d events, want 234", n)
+	}
+	check("after compacting")
+	stop := errors.New("stop")
+	n := 0
+	err := s.ScanEvents(ctx, signin, base, base.Add(48*time.Hour), all[len(all)-1].Seq, func(*store.StoredEvent) error {
+		n++
+		return stop
+	})
+	if !errors.Is(err, stop) || n != 1 {
+		t.Errorf("ScanEvents after fn failed: %v after %d calls; want fn's error after 1", err, n)
 	}
 }
