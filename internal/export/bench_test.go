@@ -43,12 +43,20 @@ var (
 
 func (l *synthLake) LatestSeq(context.Context) (int64, error) { return l.n, nil }
 
-func (l *synthLake) EventsAfter(ctx context.Context, after int64, limit int) ([]store.StoredEvent, error) {
-	var out []store.StoredEvent
-	for seq := after + 1; seq <= l.n && len(out) < limit; seq++ {
-		out = append(out, l.event(seq))
+// ScanEvents makes the events whose times can fall in [from, to): event
+// seq is at start + seq*step plus under a second.
+func (l *synthLake) ScanEvents(ctx context.Context, logType string, from, to time.Time, maxSeq int64, fn func(*store.StoredEvent) error) error {
+	first := max(1, int64(from.Sub(l.start.Add(time.Second))/l.step))
+	last := min(l.n, maxSeq, int64(to.Sub(l.start)/l.step)+1)
+	for seq := first; seq <= last; seq++ {
+		e := l.event(seq)
+		if e.LogType == logType && !e.EventTime.Before(from) && e.EventTime.Before(to) {
+			if err := fn(&e); err != nil {
+				return err
+			}
+		}
 	}
-	return out, nil
+	return nil
 }
 
 func (l *synthLake) event(seq int64) store.StoredEvent {

@@ -32,9 +32,10 @@ import (
 	"github.com/opwatch/opwatch/internal/store"
 )
 
-// Events is the part of the store an export reads: events by position.
+// Events is the part of the store an export reads: events by time range,
+// up to the newest position when the export began.
 type Events interface {
-	EventsAfter(ctx context.Context, after int64, limit int) ([]store.StoredEvent, error)
+	ScanEvents(ctx context.Context, logType string, from, to time.Time, maxSeq int64, fn func(*store.StoredEvent) error) error
 	LatestSeq(ctx context.Context) (int64, error)
 }
 
@@ -147,34 +148,24 @@ func Run(ctx context.Context, ev Events, opt Options) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: read the lake's last position: %w", err)
 	}
-	var after int64
+	// A day of a log type at a time: one partition is written whole before
+	// the next, and the store reads only those days (the events written
+	// since the export began wait for the next one).
 	var row parquet.Row
-	for after < latest {
-		batch, err := ev.EventsAfter(ctx, after, opt.BatchSize)
-		if err != nil {
-			return nil, fmt.Errorf("export: read events after position %d: %w", after, err)
-		}
-		if len(batch) == 0 {
-			break
-		}
-		for i := range batch {
-			e := &batch[i]
-			if e.Seq > latest {
-				break // written since the export began: the next export has it
+	for _, name := range names {
+		t := tables[name]
+		for day := since; day.Before(until); day = day.AddDate(0, 0, 1) {
+			key := partKey{name, day.Format(dayLayout)}
+			err := ev.ScanEvents(ctx, name, day, day.AddDate(0, 0, 1), latest, func(e *store.StoredEvent) error {
+				row = t.Row(row, e)
+				return w.write(key, row, e)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("export: %w", err)
 			}
-			t := tables[e.LogType]
-			if t == nil || e.EventTime.Before(since) || !e.EventTime.Before(until) {
-				continue
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("export: %w", err)
 			}
-			row = t.Row(row, e)
-			key := partKey{e.LogType, e.EventTime.UTC().Format(dayLayout)}
-			if err := w.write(key, row, e); err != nil {
-				return nil, err
-			}
-		}
-		after = batch[len(batch)-1].Seq
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("export: %w", err)
 		}
 	}
 	if err := w.closeAll(); err != nil {

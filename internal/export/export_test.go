@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +23,16 @@ import (
 // lake is an in-memory store.Detect: events by position.
 type lake struct{ events []store.StoredEvent }
 
-func (l *lake) EventsAfter(ctx context.Context, after int64, limit int) ([]store.StoredEvent, error) {
-	i := sort.Search(len(l.events), func(i int) bool { return l.events[i].Seq > after })
-	j := min(i+limit, len(l.events))
-	return l.events[i:j], nil
+func (l *lake) ScanEvents(ctx context.Context, logType string, from, to time.Time, maxSeq int64, fn func(*store.StoredEvent) error) error {
+	for i := range l.events {
+		e := l.events[i]
+		if e.LogType == logType && !e.EventTime.Before(from) && e.EventTime.Before(to) && e.Seq <= maxSeq {
+			if err := fn(&e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (l *lake) LatestSeq(ctx context.Context) (int64, error) {
