@@ -41,7 +41,7 @@ func runAlerts(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, alertsUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := subcommand(args)
+	sub, args := subcommand(args, "list", "ls", "show", store.ActionTriage, store.ActionResolve, store.ActionReopen, store.ActionAssign, store.ActionComment)
 	switch sub {
 	case "list", "ls":
 		return alertsList(ctx, e, args)

@@ -2,6 +2,7 @@
 package cli
 
 import (
+	"slices"
 	"context"
 	"errors"
 	"flag"
@@ -414,8 +415,23 @@ var globalValueFlags = map[string]bool{"db": true, "key-file": true, "log-level"
 
 // subcommand splits a verb's arguments into its subcommand and the rest,
 // so that global flags may come before the subcommand too (`source --db F
-// list`): they are moved after it, where its flag set reads them.
-func subcommand(args []string) (string, []string) {
+// list`): they are moved after it, where its flag set reads them. Given the
+// verb's subcommands, the subcommand's own flags may come first as well
+// (`alerts --status open list`): the first of verbs that only flags and
+// their values precede is the subcommand.
+func subcommand(args []string, verbs ...string) (string, []string) {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if slices.Contains(verbs, a) {
+			return a, append(slices.Clone(args[:i]), args[i+1:]...)
+		}
+		// A word that is not a flag's value ends the search.
+		if !strings.HasPrefix(a, "-") && (i == 0 || !strings.HasPrefix(args[i-1], "-") || strings.Contains(args[i-1], "=")) {
+			break
+		}
+	}
 	var lead []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]

@@ -51,7 +51,7 @@ func runDestinations(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, destinationsUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := subcommand(args)
+	sub, args := subcommand(args, "add", "update", "list", "ls", "show", "test", "remove", "rm")
 	switch sub {
 	case "add":
 		return destAdd(ctx, e, args)

@@ -22,7 +22,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, exportUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := subcommand(args)
+	sub, args := subcommand(args, "parquet")
 	switch sub {
 	case "parquet":
 		return exportParquet(ctx, e, args)

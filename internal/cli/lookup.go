@@ -44,7 +44,7 @@ func runLookup(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, lookupUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := subcommand(args)
+	sub, args := subcommand(args, "load", "list", "ls", "remove", "rm")
 	switch sub {
 	case "load":
 		return lookupLoad(ctx, e, args)

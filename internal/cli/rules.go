@@ -41,7 +41,7 @@ func runRules(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, rulesUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := subcommand(args)
+	sub, args := subcommand(args, "test", "list", "ls", "eval", "replay")
 	switch sub {
 	case "test":
 		return rulesTest(e, args)

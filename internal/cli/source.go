@@ -45,7 +45,7 @@ func runSource(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, sourceUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := subcommand(args)
+	sub, args := subcommand(args, "add", "update", "list", "ls", "show", "test", "reset", "remove", "rm")
 	switch sub {
 	case "add":
 		return sourceAdd(ctx, e, args)

@@ -26,6 +26,35 @@ func TestSubcommand(t *testing.T) {
 			t.Errorf("subcommand(%q) = %q, %q; want %q, %q", c.in, sub, rest, c.sub, c.rest)
 		}
 	}
+	// Knowing the subcommands, their own flags may come first too.
+	verbs := []string{"list", "show"}
+	for _, c := range []struct {
+		in   []string
+		sub  string
+		rest []string
+	}{
+		{[]string{"--status", "open", "list"}, "list", []string{"--status", "open"}},
+		{[]string{"--status=open", "--format", "json", "list", "--rule", "R"}, "list", []string{"--status=open", "--format", "json", "--rule", "R"}},
+		{[]string{"--full", "show", "abc"}, "show", []string{"--full", "abc"}},
+		{[]string{"nope", "list"}, "nope", []string{"list"}},                           // a word first is the subcommand
+		{[]string{"--db", "x", "--", "list"}, "list", []string{"--db", "x"}},           // as before
+		{[]string{"--status", "open", "bogus"}, "--status", []string{"open", "bogus"}}, // unknown: named in the error
+	} {
+		sub, rest := subcommand(c.in, verbs...)
+		if sub != c.sub || !slices.Equal(rest, c.rest) {
+			t.Errorf("subcommand(%q, %q) = %q, %q; want %q, %q", c.in, verbs, sub, rest, c.sub, c.rest)
+		}
+	}
+	// From the command line.
+	path := filepath.Join(t.TempDir(), "s.db")
+	lakeWithSource(t, path, "acme")
+	if out, errOut, code := runCLI(t, nil, "", "alerts", "--db", path, "--status", "open", "--format", "json", "list"); code != 0 || out != "" {
+		t.Errorf("alerts --db F --status open --format json list: exit %d\n%s%s", code, out, errOut)
+	}
+	// The flag reached list, which judges it.
+	if _, errOut, code := runCLI(t, nil, "", "alerts", "--db", path, "--status", "nope", "list"); code == 0 || !strings.Contains(errOut, "nope") {
+		t.Errorf("alerts --status nope list: exit %d, %s; want refused naming the value", code, errOut)
+	}
 }
 
 // Global flags before a subcommand reach it.

@@ -39,7 +39,7 @@ func runUsers(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, usersUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := subcommand(args)
+	sub, args := subcommand(args, "add", "list", "ls", "remove", "rm", "reset-password", "set-role")
 	switch sub {
 	case "add":
 		return usersAdd(ctx, e, args)
@@ -296,7 +296,7 @@ func runTokens(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stderr, tokensUsage)
 		return usagef("missing subcommand")
 	}
-	sub, args := subcommand(args)
+	sub, args := subcommand(args, "create", "add", "list", "ls", "revoke", "remove", "rm")
 	switch sub {
 	case "create", "add":
 		return tokensCreate(ctx, e, args)
