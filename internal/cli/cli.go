@@ -2,7 +2,6 @@
 package cli
 
 import (
-	"slices"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
