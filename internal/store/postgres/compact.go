@@ -133,14 +133,13 @@ func (s *Store) prepareCompaction(ctx context.Context, storedBefore time.Time, m
 	return c, nil
 }
 
-// write moves the events in tx: it holds compactLock (pages wait) and
-// purgeLock until tx ends, and fails with errLakeMoved when the events read
-// changed meanwhile.
+// write moves the events in tx: it holds purgeLock throughout and
+// compactLock (pages wait) from the delete of the hot rows on, until tx
+// ends, and fails with errLakeMoved when the events read changed
+// meanwhile.
 func (c *compaction) write(ctx context.Context, tx pgx.Tx) error {
-	for _, q := range []string{compactLock, purgeLock} {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			return err
-		}
+	if _, err := tx.Exec(ctx, purgeLock); err != nil {
+		return err
 	}
 	var now int64
 	if err := tx.QueryRow(ctx, `SELECT compacted_below FROM lake_compaction FOR UPDATE`).Scan(&now); err != nil {
@@ -163,24 +162,33 @@ func (c *compaction) write(ctx context.Context, tx pgx.Tx) error {
 			return fmt.Errorf("store a segment: %w", err)
 		}
 	}
+	// The events moved are every hot row from the first seq read to the
+	// last (no seq in between can commit later: detect has passed them),
+	// unless retention deleted some meanwhile, which the count tells.
+	first, last := c.seqs[0], c.seqs[len(c.seqs)-1]
 	if _, err := tx.Exec(ctx, `INSERT INTO event_keys (t, h)
-		SELECT e.p_event_time, opwatch_event_key(e.log_type, e.account, e.uuid) FROM events e WHERE e.seq = ANY ($1)
-		ON CONFLICT DO NOTHING`, c.seqs); err != nil {
+		SELECT e.p_event_time, opwatch_event_key(e.log_type, e.account, e.uuid) FROM events e WHERE e.seq BETWEEN $1 AND $2
+		ON CONFLICT DO NOTHING`, first, last); err != nil {
 		return fmt.Errorf("store the events' keys: %w", err)
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM events WHERE seq = ANY ($1)`, c.seqs)
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(pg_column_size(data)), 0) FROM event_segments WHERE id = ANY ($1)`, ids).
+		Scan(&c.res.Bytes); err != nil {
+		return err
+	}
+	// What is written so far no page can see before the commit; from the
+	// delete of the hot rows on, pages wait (see compactLock).
+	if _, err := tx.Exec(ctx, compactLock); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM events WHERE seq BETWEEN $1 AND $2`, first, last)
 	if err != nil {
 		return fmt.Errorf("delete the hot rows: %w", err)
 	}
 	if tag.RowsAffected() != int64(len(c.seqs)) {
 		return errLakeMoved // retention purged some since the read
 	}
-	if _, err := tx.Exec(ctx, `UPDATE lake_compaction SET compacted_below = $1,
-		cold_max_t = greatest(cold_max_t, $2)`, c.seqs[len(c.seqs)-1]+1, c.maxT); err != nil {
-		return err
-	}
-	return tx.QueryRow(ctx, `SELECT coalesce(sum(pg_column_size(data)), 0) FROM event_segments WHERE id = ANY ($1)`, ids).
-		Scan(&c.res.Bytes)
+	_, err = tx.Exec(ctx, `UPDATE lake_compaction SET compacted_below = $1, cold_max_t = greatest(cold_max_t, $2)`, last+1, c.maxT)
+	return err
 }
 
 // readHot reads up to max hot events from seq below to pos, in seq order,
