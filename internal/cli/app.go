@@ -21,6 +21,7 @@ import (
 type app struct {
 	store   store.Store
 	secrets *secret.Box
+	noKey   error // why secrets is nil: names the key file looked for
 	sources *source.Service
 	log     *slog.Logger
 	db      string
@@ -116,6 +117,7 @@ func (e *env) loadKey(ctx context.Context, a *app, kp keyPolicy) error {
 		a.secrets = box
 	case kp == keyOptional && errors.Is(err, secret.ErrNoKey):
 		a.log.Debug("no key: tokens cannot be opened", "err", err)
+		a.noKey = err
 	default:
 		return err
 	}
@@ -125,6 +127,15 @@ func (e *env) loadKey(ctx context.Context, a *app, kp keyPolicy) error {
 	}
 	a.sources = source.New(a.store, source.Options{Box: b, Logger: a.log, Names: config.FlagName})
 	return nil
+}
+
+// keyMissing is the error of a verb that needs the key the app opened
+// without: what it looked for, and how to recover.
+func (a *app) keyMissing(what string) error {
+	if a.noKey != nil {
+		return fmt.Errorf("cannot open %s: %w", what, a.noKey)
+	}
+	return fmt.Errorf("cannot open %s: %w", what, secret.ErrNoKey)
 }
 
 // sourceService is the app's source service with another way of checking

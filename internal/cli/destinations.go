@@ -710,6 +710,9 @@ func destTest(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return destNotFound(pos[0], err)
 	}
+	if a.secrets == nil {
+		return a.keyMissing("the destination's secret")
+	}
 	t, err := openTarget(a.secrets, d)
 	if err != nil {
 		return err

@@ -17,7 +17,6 @@ import (
 	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/onepassword"
 	"github.com/opwatch/opwatch/internal/safetext"
-	"github.com/opwatch/opwatch/internal/secret"
 	"github.com/opwatch/opwatch/internal/source"
 	"github.com/opwatch/opwatch/internal/store"
 	"github.com/opwatch/opwatch/internal/store/engine"
@@ -717,7 +716,7 @@ func sourceTest(ctx context.Context, e *env, args []string) error {
 		return sourceNotFound(name, err)
 	}
 	if a.secrets == nil {
-		return fmt.Errorf("cannot open the source's token: %w", secret.ErrNoKey)
+		return a.keyMissing("the source's token")
 	}
 	client, err := ingest.NewClient(ctx, src, a.secrets, nil, ingest.ClientOptions{Logger: a.log,
 		Retry: onepassword.RetryPolicy{MaxAttempts: 2}, UserAgent: userAgent()})

@@ -85,3 +85,13 @@ func TestVerbHelpToStdout(t *testing.T) {
 }
 
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
+
+// A verb that needs the key says which key file it looked for.
+func TestMissingKeyNamesTheKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	lakeWithSource(t, path, "acme") // migrate made no key: the lake had no tokens
+	_, errOut, code := runCLI(t, nil, "", "source", "test", "acme", "--db", path)
+	if code == 0 || !strings.Contains(errOut, "k.key") || !strings.Contains(errOut, "OPWATCH_SECRET_KEY") {
+		t.Errorf("source test without a key: exit %d, %q; want the key file and OPWATCH_SECRET_KEY named", code, errOut)
+	}
+}
