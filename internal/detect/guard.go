@@ -30,7 +30,9 @@ import (
 // None, bools, and tuples, lists, dicts and sets of them), locals, the
 // event's get(k[, default]) and deep_get(k, ...[, default=d]), event[k],
 // type(x), ==, !=, in, not in, and, or, not, x if c else y, tuples and
-// lists. Nothing in it calls Starlark code or touches rule memory.
+// lists; the right operand of and/or may be anything (a call, say) when
+// the left one decides. Nothing in it calls Starlark code or touches rule
+// memory.
 
 // guard is a rule's compiled leading statements.
 type guard struct {
@@ -288,6 +290,11 @@ func (e *orExpr) eval(env *genv) (starlark.Value, bool) {
 	return e.y.eval(env)
 }
 
+// unknownExpr stands for an operand the guard does not follow.
+type unknownExpr struct{}
+
+func (unknownExpr) eval(*genv) (starlark.Value, bool) { return nil, false }
+
 type notExpr struct{ x gexpr }
 
 func (e *notExpr) eval(env *genv) (starlark.Value, bool) {
@@ -504,6 +511,11 @@ func (c *guardCompiler) expr(x syntax.Expr) gexpr {
 		}
 	case *syntax.BinaryExpr:
 		l, r := c.expr(x.X), c.expr(x.Y)
+		if l != nil && r == nil && (x.Op == syntax.AND || x.Op == syntax.OR) {
+			// The right operand runs only when the left one does not
+			// decide: when it does, the guard can still answer.
+			r = unknownExpr{}
+		}
 		if l == nil || r == nil {
 			return nil
 		}

@@ -300,8 +300,14 @@ func TestGuardSemantics(t *testing.T) {
         return False
     return True`,
 		`return event.get("a", "x") == "x" and event.get("A") == event.get("a")`,
+		// A right operand the guard does not follow (a call; it raises
+		// on events without k): the left one decides, or Starlark does.
+		`if event.get("a") != "x" or helper(event):
+        return False
+    return True`,
+		`return event.get("a") == "x" and helper(event)`,
 	}
-	events := []string{`{}`, `{"action":"x"}`, `{"ACTION":"x"}`, `{"action":"X"}`, `{"action":null}`, `{"action":1}`,
+	events := []string{`{}`, `{"k":1}`, `{"a":"x","k":1}`, `{"a":"x","k":2}`, `{"action":"x"}`, `{"ACTION":"x"}`, `{"action":"X"}`, `{"action":null}`, `{"action":1}`,
 		`{"n":1}`, `{"n":1.0}`, `{"n":"1"}`, `{"n":true}`, `{"n":3}`, `{"n":-1}`, `{"n":null}`, `{"n":12345678901234567890123}`, `{"n":1.2345678901234568e22}`,
 		`{"a":"x"}`, `{"a":"y"}`, `{"a":"q"}`, `{"a":""}`, `{"a":["x"]}`, `{"a":{"b":1}}`, `{"a":{"b":null}}`, `{"a":{"B":"z"}}`, `{"a":{}}`, `{"a":[]}`,
 		`{"a":1}`, `{"a":1.5}`, `{"a":false}`, `{"a":null}`, `{"A":"x","a":"y"}`, `{"a":"x","c":"y"}`, `{"a":"y","c":"y"}`, `{"a":"q","c":"y","n":-1}`,
@@ -312,6 +318,9 @@ func TestGuardSemantics(t *testing.T) {
 _T = ("x", "q", 1)
 _L = ["x", "y", None]
 _W = {("x", "y"): 1}
+
+def helper(event):
+    return event["k"] == 1
 
 def rule(event):
     ` + body + `
@@ -342,6 +351,9 @@ func TestGuardNotBuilt(t *testing.T) {
 		`if event.udm("x") != "y":
         return False
     return True`,
+		`if helper(event) or event.get("a") != "x":
+        return False
+    return True`, // the left operand is a call
 		`if state.get("k") != None:
         return False
     return True`, // rule memory
