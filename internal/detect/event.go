@@ -151,18 +151,25 @@ func (e *Event) decode() {
 		return
 	}
 	s := e.stored
+	// One value for the times that are equal (formatting is most of the
+	// p_ fields' cost).
+	eventTime := starlark.Value(starlark.String(logtype.FormatTime(s.EventTime)))
+	parseTime := eventTime
+	if !s.ParseTime.Equal(s.EventTime) { // FormatTime writes UTC: equal instants, equal text
+		parseTime = starlark.String(logtype.FormatTime(s.ParseTime))
+	}
 	// Panther's form writes the event's time field as it writes p_event_time.
 	if !s.EventTime.IsZero() {
 		for i := range d.entries {
 			if d.entries[i].k == "timestamp" {
-				d.entries[i].v = starlark.String(logtype.FormatTime(s.EventTime))
+				d.entries[i].v = eventTime
 			}
 		}
 	}
 	add := func(k string, v starlark.Value) { d.entries = append(d.entries, entry{k, v}) }
 	add("p_log_type", starlark.String(s.LogType))
-	add("p_event_time", starlark.String(logtype.FormatTime(s.EventTime)))
-	add("p_parse_time", starlark.String(logtype.FormatTime(s.ParseTime)))
+	add("p_event_time", eventTime)
+	add("p_parse_time", parseTime)
 	add("p_source_id", starlark.String(s.SourceID))
 	add("p_source_label", starlark.String(s.SourceLabel))
 	add("p_row_id", starlark.String(s.RowID))
