@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -155,9 +156,10 @@ func (c *compaction) write(ctx context.Context, tx pgx.Tx) error {
 			inds = sg.indicators
 		}
 		if err := tx.QueryRow(ctx, `INSERT INTO event_segments
-			(log_type, min_seq, max_seq, min_t, max_t, events, raw_bytes, sources, data, indicators)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-			sg.logType, sg.minSeq, sg.maxSeq, sg.minT, sg.maxT, sg.events, sg.rawBytes, sg.sources, sg.data, inds).
+			(log_type, min_seq, max_seq, min_t, max_t, events, raw_bytes, sources, data, nul, indicators)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+			sg.logType, sg.minSeq, sg.maxSeq, sg.minT, sg.maxT, sg.events, sg.rawBytes, sg.sources, sg.data,
+			strings.Contains(sg.data, `\u0000`), inds).
 			Scan(&ids[i]); err != nil {
 			return fmt.Errorf("store a segment: %w", err)
 		}

@@ -41,7 +41,7 @@ const purgeSegmentsSQL = `WITH protected AS (
 		FROM event_segments s
 		WHERE s.log_type = $1 AND s.max_t < $2 AND NOT EXISTS (SELECT FROM protected p
 			WHERE p.seq BETWEEN s.min_seq AND s.max_seq
-				AND EXISTS (SELECT FROM opwatch_segment_events(s.data) r WHERE r.seq = p.seq)))
+				AND EXISTS (SELECT FROM opwatch_segment_events(s.data, s.nul) r WHERE r.seq = p.seq)))
 	SELECT id, events FROM cand WHERE before_it < $3 ORDER BY before_it`
 
 // PurgeEvents deletes one batch of logType's events before before: whole
@@ -95,7 +95,7 @@ func purgeSegments(ctx context.Context, tx pgx.Tx, logType string, before time.T
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM event_keys k USING (
 			SELECT r.p_event_time AS t, opwatch_event_key(r.log_type, r.account, r.uuid) AS h
-			FROM event_segments s, opwatch_segment_events(s.data) r WHERE s.id = ANY ($1)) x
+			FROM event_segments s, opwatch_segment_events(s.data, s.nul) r WHERE s.id = ANY ($1)) x
 		WHERE k.t = x.t AND k.h = x.h`, ids); err != nil {
 		return 0, fmt.Errorf("delete the segments' keys: %w", err)
 	}
@@ -138,7 +138,7 @@ const lakeStatsSQL = `SELECT log_type, source_id, max(label), sum(events)::bigin
 		FROM event_segments s, json_each(s.sources::json) j
 		UNION ALL
 		SELECT s.log_type, r.source_id COLLATE "C", NULL, 0, 0, NULL, NULL, 1, octet_length(r.raw)
-		FROM event_segments s, opwatch_segment_events(s.data) r
+		FROM event_segments s, opwatch_segment_events(s.data, s.nul) r
 		WHERE s.min_t < $1 AND s.max_t >= $1 AND r.p_event_time >= $1
 	) g
 	GROUP BY log_type, source_id ORDER BY log_type, source_id`

@@ -66,7 +66,7 @@ func viewSQL(v store.View) (string, error) {
 	b.WriteString("\tc.log_type COLLATE \"C\", c.p_row_id COLLATE \"C\", c.p_event_time, c.p_parse_time, c.source_id COLLATE \"C\",\n")
 	b.WriteString("\tc.p_source_label COLLATE \"C\", c.p_any_ip_addresses, c.p_any_emails")
 	b.WriteString(cols.String())
-	b.WriteString("\nFROM event_segments s CROSS JOIN LATERAL opwatch_segment_events(s.data) c")
+	b.WriteString("\nFROM event_segments s CROSS JOIN LATERAL opwatch_segment_events(s.data, s.nul) c")
 	b.WriteString("\n\tLEFT JOIN LATERAL (SELECT opwatch_event_json(c.raw) AS j HAVING true) x ON true")
 	b.WriteString("\nWHERE s.log_type = " + lt)
 	return b.String(), nil

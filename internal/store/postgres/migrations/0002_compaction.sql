@@ -40,6 +40,7 @@ CREATE TABLE event_segments (
 	raw_bytes bigint NOT NULL,
 	sources    text COLLATE "C" NOT NULL,
 	data       text COLLATE "C" NOT NULL,
+	nul        boolean NOT NULL, -- data may hold \u0000 (see opwatch_segment_events)
 	indicators text[] -- NULL when none
 );
 -- Compressed out of line (EXTENDED, the default for text, said here
@@ -78,21 +79,24 @@ $$;
 
 -- The events of a segment, as the events table's columns (raw as the
 -- bytes received). PostgreSQL's JSON functions refuse a string holding
--- \u0000 anywhere in what they parse, so a segment holding one is read with
--- it as \ufffd (as opwatch_event_json reads a hot event); only a raw event
--- can hold one (the other fields are stored forms, without NUL), and the
--- escape's length stays.
-CREATE FUNCTION opwatch_segment_events(data text)
+-- \u0000 anywhere in what they parse, so a segment that may hold one (nul)
+-- is read with it as \ufffd (as opwatch_event_json reads a hot event);
+-- only a raw event can hold one (the other fields are stored forms,
+-- without NUL), and the escape's length stays. nul is the segment's
+-- column, not a test of data here: each mention of a TOASTed value
+-- decompresses it again. Not STRICT, so that the planner inlines it (and
+-- leaves out the columns a query does not read).
+CREATE FUNCTION opwatch_segment_events(data text, nul boolean)
 RETURNS TABLE (seq bigint, account text, source_id text, log_type text, uuid text, p_event_time timestamptz,
 	p_parse_time timestamptz, p_row_id text, p_source_label text, p_any_ip_addresses text[], p_any_emails text[], raw bytea)
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
 	SELECT r.seq, r.account, r.source_id, r.log_type, r.uuid, r.p_event_time AT TIME ZONE 'UTC',
 		r.p_parse_time AT TIME ZONE 'UTC', r.p_row_id, r.p_source_label, r.p_any_ip_addresses, r.p_any_emails,
 		CASE WHEN r.raw IS NOT NULL THEN convert_to(r.raw::text, 'UTF8')
 			WHEN r.raw_text IS NOT NULL THEN convert_to(r.raw_text, 'UTF8')
 			ELSE decode(r.raw_base64, 'base64') END
-	FROM json_to_recordset((CASE WHEN strpos(data, '\u0000') = 0 THEN data
-		ELSE regexp_replace(data, '(?<![\\])((?:\\\\)*)\\u0000', '\1\\ufffd', 'g') END)::json)
+	FROM json_to_recordset((CASE WHEN nul THEN regexp_replace(data, '(?<![\\])((?:\\\\)*)\\u0000', '\1\\ufffd', 'g')
+		ELSE data END)::json)
 		AS r(seq bigint, account text, source_id text, log_type text, uuid text, p_event_time timestamp,
 			p_parse_time timestamp, p_row_id text, p_source_label text, p_any_ip_addresses text[], p_any_emails text[],
 			raw json, raw_text text, raw_base64 text)
