@@ -285,9 +285,13 @@ func (s *Store) ReclaimSpace(ctx context.Context, full bool) error {
 	}
 	s.pause.RLock()
 	defer s.pause.RUnlock()
-	stmts := []string{`PRAGMA incremental_vacuum`}
+	// Then the WAL, which the moves filled with every page they touched, is
+	// checkpointed and truncated: the disk gets the space now, not at the
+	// checkpointer's next restart (a reader still on an old snapshot only
+	// makes it wait for later).
+	stmts := []string{`PRAGMA incremental_vacuum`, `PRAGMA wal_checkpoint(TRUNCATE)`}
 	if full {
-		stmts = []string{`PRAGMA auto_vacuum = INCREMENTAL`, `VACUUM`}
+		stmts = []string{`PRAGMA auto_vacuum = INCREMENTAL`, `VACUUM`, `PRAGMA wal_checkpoint(TRUNCATE)`}
 	}
 	for _, q := range stmts {
 		if _, err := s.writer.ExecContext(ctx, q); err != nil {
