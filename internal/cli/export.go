@@ -11,7 +11,7 @@ import (
 	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
-const exportUsage = `Usage: opwatch export parquet --since T --until T --out DIR [--log-types T,...] [--mapping panther|ecs|ocsf]
+const exportUsage = `Usage: opwatch export parquet --since T --until T --out DIR|s3://BUCKET/PREFIX [--log-types T,...] [--mapping panther|ecs|ocsf]
 
 Write the lake's events as Parquet files (zstd) that DuckDB, Trino/Athena, Spark and
 Snowflake external tables read as they are. See docs/export.md.
@@ -35,7 +35,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 }
 
 func exportParquet(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("export parquet", "export parquet --since T --until T --out DIR [--log-types T,...] [--mapping panther|ecs|ocsf]",
+	fs := e.flags("export parquet", "export parquet --since T --until T --out DIR|s3://BUCKET/PREFIX [--log-types T,...] [--mapping panther|ecs|ocsf]",
 		"Write each log type's events as Parquet files, partitioned Hive-style:\n"+
 			"  DIR/p_log_type=OnePassword.SignInAttempt/dt=2026-11-30/part-0000.parquet\n"+
 			"with Panther's column names and types, the p_ fields, and p_raw (the event's JSON as\n"+
@@ -46,7 +46,9 @@ func exportParquet(ctx context.Context, e *env, args []string) error {
 			"Times: an RFC 3339 time, a day (2026-11-30), or a duration back from now (7d, 12h).")
 	sinceFlag := fs.String("since", "", "first `day` or time to export (required)")
 	untilFlag := fs.String("until", "", "end of the range, exclusive (default now; a time within a day includes that day)")
-	out := fs.String("out", "", "output `directory` (required; created if missing)")
+	out := fs.String("out", "", "output `directory` (required; created if missing), or s3://bucket/prefix (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)")
+	s3Endpoint := fs.String("s3-endpoint", "", "S3-compatible server's base `URL` for an s3:// --out, path-style (default $OPWATCH_S3_ENDPOINT, else AWS)")
+	s3Region := fs.String("s3-region", "", "S3 `region` (default $AWS_REGION, else us-east-1)")
 	logTypes := fs.String("log-types", "", "comma-separated `log types` (default all three)")
 	mapping := fs.String("mapping", "panther", "column `mapping`: panther, ecs (as Elastic's 1Password integration maps the events) or ocsf (OCSF 1.4 IAM classes); docs/export.md")
 	rowGroup := fs.Int("row-group-rows", export.DefaultRowGroupRows, "rows per Parquet row group (bounds memory)")
@@ -93,7 +95,8 @@ func exportParquet(ctx context.Context, e *env, args []string) error {
 	defer st.Close()
 	start := time.Now()
 	m, err := export.Run(ctx, st, export.Options{Out: *out, Since: since, Until: until, LogTypes: types,
-		Mapping: *mapping, Version: buildVersion(), Logger: log, RowGroupRows: *rowGroup})
+		Mapping: *mapping, Version: buildVersion(), Logger: log, RowGroupRows: *rowGroup,
+		S3: export.S3Config{Endpoint: *s3Endpoint, Region: *s3Region}})
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return errInterrupted

@@ -41,7 +41,7 @@ type Events interface {
 
 // Options say what to export and where.
 type Options struct {
-	Out      string    // the output directory; created if missing
+	Out      string    // the output directory (created if missing), or s3://bucket/prefix
 	Since    time.Time // widened down to its UTC day
 	Until    time.Time // widened up to the end of its UTC day (exclusive)
 	LogTypes []string  // nil: all three
@@ -54,6 +54,8 @@ type Options struct {
 	BatchSize     int   // events read from the store at a time (default 2,000)
 	MaxOpen       int   // partitions written at once (default 6); past it, the least recently used one ends its part file
 	Logger        *slog.Logger
+
+	S3 S3Config // for an s3:// Out: endpoint, region, credentials (s3.go)
 
 	now    func() time.Time // the manifest's times; time.Now when nil
 	noSync bool             // tests: skip fsync, which a busy disk makes slow
@@ -95,6 +97,9 @@ func Run(ctx context.Context, ev Events, opt Options) (*Manifest, error) {
 	}
 	if !opt.Until.After(opt.Since) {
 		return nil, fmt.Errorf("export: --until %s is not after --since %s", opt.Until.Format(time.RFC3339), opt.Since.Format(time.RFC3339))
+	}
+	if IsS3(opt.Out) {
+		return runS3(ctx, ev, opt) // stages locally through Run, then uploads
 	}
 	setDefaults(&opt)
 	since, until := Range(opt.Since, opt.Until)

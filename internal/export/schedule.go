@@ -11,7 +11,7 @@ import (
 // Schedule is the config's export: section, which serve runs.
 //
 //	export:
-//	  out: /var/lib/opwatch/parquet
+//	  out: /var/lib/opwatch/parquet   # or s3://bucket/prefix
 //	  every: 1h       # how often
 //	  lookback: 48h   # each run re-exports the days from now-lookback to now
 //	  log_types: []   # all three when empty
@@ -22,10 +22,19 @@ type Schedule struct {
 	Lookback time.Duration `yaml:"lookback"`
 	LogTypes []string      `yaml:"log_types"`
 	Mapping  string        `yaml:"mapping"` // empty: panther
+	// For an s3:// out; empty: OPWATCH_S3_ENDPOINT, AWS_REGION. The
+	// credentials come from the environment only (AWS_ACCESS_KEY_ID, ...).
+	S3Endpoint string `yaml:"s3_endpoint"`
+	S3Region   string `yaml:"s3_region"`
 }
 
 // Check says what is wrong with a schedule, in the config's terms.
 func (s Schedule) Check() error {
+	if IsS3(s.Out) {
+		if _, err := parseS3URL(s.Out); err != nil {
+			return fmt.Errorf("export.out: %w", err)
+		}
+	}
 	switch {
 	case s.Out == "":
 		return errors.New("export.out: the output directory is missing")
@@ -67,7 +76,7 @@ func RunScheduled(ctx context.Context, ev Events, s Schedule, version string, lo
 	for {
 		t := now()
 		m, err := Run(ctx, ev, Options{Out: s.Out, Since: t.Add(-s.Lookback), Until: t, LogTypes: s.LogTypes,
-			Mapping: s.Mapping, Version: version, Logger: log, now: now})
+			Mapping: s.Mapping, Version: version, Logger: log, now: now, S3: S3Config{Endpoint: s.S3Endpoint, Region: s.S3Region}})
 		switch {
 		case ctx.Err() != nil:
 			return nil
