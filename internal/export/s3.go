@@ -284,7 +284,7 @@ func (e *S3Error) hint() string {
 	case e.Code == "RequestTimeTooSkewed":
 		return "this machine's clock is off by more than 15 minutes"
 	case e.Status == http.StatusForbidden:
-		return "the credentials need s3:PutObject, s3:GetObject and s3:DeleteObject on the bucket's prefix"
+		return "the credentials need s3:GetObject, s3:PutObject and s3:DeleteObject on the prefix, and s3:ListBucket on the bucket (without it a missing manifest answers 403)"
 	case e.Status >= 500:
 		return "the server failed; the export can be run again"
 	}
