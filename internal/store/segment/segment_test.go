@@ -3,6 +3,7 @@ package segment_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -112,4 +113,76 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Elements finds each event's text, which DecodeOne reads as Decode does.
+func TestElements(t *testing.T) {
+	in := sample()
+	text, err := segment.Encode(nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.StoredEvent
+	err = segment.Elements(text, func(el []byte) error {
+		if seq, ok := segment.ElementSeq(el); !ok || seq != in[len(got)].Seq {
+			t.Errorf("ElementSeq(element %d) = %d, %t; want %d", len(got), seq, ok, in[len(got)].Seq)
+		}
+		e, err := segment.DecodeOne(el)
+		if err != nil {
+			return err
+		}
+		got = append(got, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in, got); diff != "" {
+		t.Errorf("Elements+DecodeOne (-in +out):\n%s", diff)
+	}
+	for _, bad := range []string{"", "{}", "[{", `[{"seq":1}`, "[1 2]"} {
+		if err := segment.Elements([]byte(bad), func([]byte) error { return nil }); !errors.Is(err, segment.ErrCorrupt) {
+			t.Errorf("Elements(%q) = %v, want ErrCorrupt", bad, err)
+		}
+	}
+}
+
+func FuzzElements(f *testing.F) {
+	text, _ := segment.Encode(nil, sample())
+	f.Add(text)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		all, errAll := segment.Decode(data)
+		var each []store.StoredEvent
+		errEach := segment.Elements(data, func(el []byte) error {
+			e, err := segment.DecodeOne(el)
+			if seq, ok := segment.ElementSeq(el); err == nil && (!ok || seq != e.Seq) {
+				t.Fatalf("ElementSeq = %d, %t; the event decodes with seq %d", seq, ok, e.Seq)
+			}
+			each = append(each, e)
+			return err
+		})
+		if errAll == nil && (errEach != nil || len(each) != len(all)) {
+			t.Fatalf("Decode read %d events, Elements+DecodeOne %d (%v)", len(all), len(each), errEach)
+		}
+	})
+}
+
+func TestField(t *testing.T) {
+	text, err := segment.Encode(nil, sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	segment.Elements(text, func(el []byte) error {
+		v, ok := segment.Field(el, "p_any_emails")
+		got = append(got, fmt.Sprint(string(v), " ", ok))
+		return nil
+	})
+	want := []string{`["jane@example.com"] true`, "null true", "null true"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Field(p_any_emails) (-want +got):\n%s", diff)
+	}
+	if _, ok := segment.Field([]byte(`{"seq":1}`), "p_any_emails"); ok {
+		t.Error("Field found a field that is not there")
+	}
 }

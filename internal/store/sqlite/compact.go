@@ -549,14 +549,22 @@ func (s *Store) coldEventsBySeq(ctx context.Context, q querier, seqs []int64) ([
 					continue
 				}
 			}
-			evs, err := s.decodeSegment(data)
+			// Only the events asked for are decoded.
+			text, err := s.codec.Decompress(nil, data)
+			if err == nil {
+				err = segment.Elements(text, func(el []byte) error {
+					if seq, ok := segment.ElementSeq(el); ok && !want[seq] {
+						return nil
+					}
+					e, err := segment.DecodeOne(el)
+					if err == nil && want[e.Seq] {
+						out = append(out, e)
+					}
+					return err
+				})
+			}
 			if err != nil {
 				return nil, fmt.Errorf("segment of %s up to seq %d: %w", lt, maxSeq, err)
-			}
-			for _, e := range evs {
-				if want[e.Seq] {
-					out = append(out, e)
-				}
 			}
 		}
 	}

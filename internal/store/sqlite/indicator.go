@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opwatch/opwatch/internal/store"
+	"github.com/opwatch/opwatch/internal/store/segment"
 )
 
 // The indicator index (migrations/0007_indicators.sql): event_indicators
@@ -492,6 +494,10 @@ func (s *Store) coldIndicatorHits(ctx context.Context, is *indicatorSearch, hot 
 	}
 	var hits []indicatorHit
 	events := map[int64]store.StoredEvent{}
+	needle, scratch, field := prefilter(is), []byte(nil), "p_any_emails"
+	if is.kind == store.IndicatorIP {
+		field = "p_any_ip_addresses"
+	}
 	for _, g := range segs {
 		all := mergeHits(hot, hits, is.limit)
 		if len(all) >= is.limit && all[is.limit-1].t > g.maxT {
@@ -504,18 +510,33 @@ func (s *Store) coldIndicatorHits(ctx context.Context, is *indicatorSearch, hot 
 			}
 			return nil, nil, err
 		}
-		evs, err := s.decodeSegment(data)
+		text, err := s.codec.Decompress(nil, data)
 		if err != nil {
 			return nil, nil, fmt.Errorf("segment %d: %w", g.id, err)
 		}
+		// Only the events whose text holds the value are decoded (a segment
+		// names a value in a few of its hundreds of events).
 		var found []indicatorHit
-		for _, e := range evs {
-			t := unixNano(e.EventTime)
-			if !is.matches(t, e.Seq) || !namesIndicator(e, is) {
-				continue
+		err = segment.Elements(text, func(el []byte) error {
+			if needle != nil {
+				// The values as received, lowered: a few bytes per event.
+				text, ok := segment.Field(el, field)
+				if ok && !containsFoldASCII(text, needle, &scratch) {
+					return nil
+				}
 			}
-			found = append(found, indicatorHit{t, e.Seq})
-			events[e.Seq] = e
+			e, err := segment.DecodeOne(el)
+			if err != nil {
+				return err
+			}
+			if t := unixNano(e.EventTime); is.matches(t, e.Seq) && namesIndicator(e, is) {
+				found = append(found, indicatorHit{t, e.Seq})
+				events[e.Seq] = e
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("segment %d: %w", g.id, err)
 		}
 		slices.SortFunc(found, func(a, b indicatorHit) int {
 			if a.t != b.t {
@@ -526,6 +547,35 @@ func (s *Store) coldIndicatorHits(ctx context.Context, is *indicatorSearch, hot 
 		hits = mergeHits(hits, found, is.limit)
 	}
 	return hits, events, nil
+}
+
+// prefilter is the text an event naming the searched value holds, lowered:
+// an e-mail's key or an IPv4 address, when plain ASCII that JSON writes as
+// it is; nil when the value may be written otherwise (an IPv6 address in
+// its expanded form), and every event is decoded.
+func prefilter(is *indicatorSearch) []byte {
+	if is.kind == store.IndicatorIP && strings.Contains(is.key, ":") {
+		return nil
+	}
+	for i := 0; i < len(is.key); i++ {
+		if c := is.key[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return nil
+		}
+	}
+	return []byte(is.key) // keys are lowercase
+}
+
+// containsFoldASCII says whether text, ASCII letters lowered, holds needle
+// (lowercase); scratch is reused between calls.
+func containsFoldASCII(text, needle []byte, scratch *[]byte) bool {
+	b := append((*scratch)[:0], text...)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	*scratch = b
+	return bytes.Contains(b, needle)
 }
 
 // namesIndicator says whether e names the searched value, by its key.

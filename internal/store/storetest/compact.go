@@ -61,6 +61,9 @@ func lakeEvents(st store.Stream, prefix string, n int, at time.Time, stored time
 		t := at.Add(time.Duration(i) * time.Minute)
 		uuid := fmt.Sprintf("%s-%03d", prefix, i)
 		email := fmt.Sprintf("user%d@example.com", i%7)
+		if i%2 == 1 {
+			email = fmt.Sprintf(" User%d@Example.COM", i%7) // as received; searched by its key
+		}
 		ip := fmt.Sprintf("192.0.2.%d", i%5)
 		raw := fmt.Sprintf(`{"uuid":%q,"timestamp":%q,"name":"Zoë \"Z\" %d\u00e9\n","count":%d,"ratio":%d.5,"active":%t,`+
 			`"client":{"ip_address":%q,"os":{"name":"macOS"}},"tags":["a","\u2028"],"nothing":null}`,
