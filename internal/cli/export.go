@@ -96,7 +96,7 @@ func exportParquet(ctx context.Context, e *env, args []string) error {
 	start := time.Now()
 	m, err := export.Run(ctx, st, export.Options{Out: *out, Since: since, Until: until, LogTypes: types,
 		Mapping: *mapping, Version: buildVersion(), Logger: log, RowGroupRows: *rowGroup,
-		S3: export.S3Config{Endpoint: *s3Endpoint, Region: *s3Region}})
+		S3: export.S3Config{Endpoint: *s3Endpoint, Region: *s3Region, Getenv: e.getenv}})
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return errInterrupted

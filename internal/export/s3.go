@@ -61,10 +61,10 @@ type S3Config struct {
 	// or a network error is tried again (default 4), after 0.5 s, 1 s, 2 s,
 	// 4 s, ... (at most 15 s each), with jitter.
 	Retries int
+	Getenv  func(string) string // the environment; os.Getenv when nil
 
-	getenv func(string) string                        // os.Getenv when nil
-	sleep  func(context.Context, time.Duration) error // tests: no real waits
-	now    func() time.Time
+	sleep func(context.Context, time.Duration) error // tests: no real waits
+	now   func() time.Time
 }
 
 // String leaves the credentials out, so a config printed by mistake shows
@@ -171,7 +171,7 @@ type s3Client struct {
 }
 
 func newS3Client(loc s3Location, cfg S3Config) (*s3Client, error) {
-	getenv := cfg.getenv
+	getenv := cfg.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -583,7 +583,7 @@ func runS3(ctx context.Context, ev Events, opt Options) (*Manifest, error) {
 	if err := c.put(ctx, loc.key(ManifestName), bytesBody(mb)); err != nil {
 		return nil, fmt.Errorf("export: upload the manifest: %w", err)
 	}
-	log.Info("export: uploaded", "out", loc.String(), "files", files, "stale_deleted", deleted)
+	log.Debug("export: uploaded", "out", loc.String(), "files", files, "stale_deleted", deleted)
 	return m, nil
 }
 

@@ -346,7 +346,7 @@ func (f *fakeS3) keys() []string {
 // environment, and records the waits between attempts instead of waiting.
 func testS3Config(endpoint, secret string, waits *[]time.Duration) S3Config {
 	return S3Config{Endpoint: endpoint, AccessKeyID: "AKTEST", SecretAccessKey: secret, SessionToken: "session-token",
-		getenv: func(string) string { return "" },
+		Getenv: func(string) string { return "" },
 		sleep: func(_ context.Context, d time.Duration) error {
 			if waits != nil {
 				*waits = append(*waits, d)
@@ -557,7 +557,7 @@ func TestS3WrongSecret(t *testing.T) {
 func TestS3Config(t *testing.T) {
 	env := map[string]string{"AWS_ACCESS_KEY_ID": "AKENV", "AWS_SECRET_ACCESS_KEY": testSecret, "AWS_SESSION_TOKEN": "tok",
 		"AWS_REGION": "eu-central-1"}
-	cfg := S3Config{getenv: func(k string) string { return env[k] }}
+	cfg := S3Config{Getenv: func(k string) string { return env[k] }}
 	c, err := newS3Client(s3Location{Bucket: "bucket"}, cfg)
 	if err != nil || c.host != "bucket.s3.eu-central-1.amazonaws.com" || c.base != "" || c.scheme != "https" ||
 		c.signer.accessKey != "AKENV" || c.signer.token != "tok" || c.signer.region != "eu-central-1" {
@@ -577,7 +577,7 @@ func TestS3Config(t *testing.T) {
 			t.Errorf("endpoint %q accepted", ep)
 		}
 	}
-	_, err = newS3Client(s3Location{Bucket: "bucket"}, S3Config{getenv: func(string) string { return "" }})
+	_, err = newS3Client(s3Location{Bucket: "bucket"}, S3Config{Getenv: func(string) string { return "" }})
 	if err == nil || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
 		t.Errorf("no credentials: %v", err)
 	}
@@ -707,7 +707,7 @@ func listKeys(t *testing.T, c *s3Client, prefix string) []string {
 // and re-exports to check that a partition's stale files are deleted.
 func TestS3rver(t *testing.T) {
 	endpoint := startS3rver(t, "warehouse")
-	cfg := S3Config{Endpoint: endpoint, AccessKeyID: "S3RVER", SecretAccessKey: "S3RVER", getenv: func(string) string { return "" }}
+	cfg := S3Config{Endpoint: endpoint, AccessKeyID: "S3RVER", SecretAccessKey: "S3RVER", Getenv: func(string) string { return "" }}
 	out := "s3://warehouse/opwatch/panther"
 	l := testLake()
 	first := exportTest(t, l, out, func(o *Options) { o.S3 = cfg })
