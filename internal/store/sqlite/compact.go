@@ -532,10 +532,9 @@ func (s *Store) coldEventsBySeq(ctx context.Context, q querier, seqs []int64) ([
 			if seq >= loadedMin && seq <= loadedMax {
 				continue
 			}
-			var minSeq, maxSeq int64
-			var data []byte
-			err := q.QueryRowContext(ctx, `SELECT min_seq, max_seq, data FROM event_segments
-				WHERE log_type = ? AND max_seq >= ? ORDER BY max_seq LIMIT 1`, lt, seq).Scan(&minSeq, &maxSeq, &data)
+			var id, minSeq, maxSeq int64
+			err := q.QueryRowContext(ctx, `SELECT id, min_seq, max_seq FROM event_segments
+				WHERE log_type = ? AND max_seq >= ? ORDER BY max_seq LIMIT 1`, lt, seq).Scan(&id, &minSeq, &maxSeq)
 			if errors.Is(err, sql.ErrNoRows) {
 				break
 			}
@@ -550,7 +549,7 @@ func (s *Store) coldEventsBySeq(ctx context.Context, q querier, seqs []int64) ([
 				}
 			}
 			// Only the events asked for are decoded.
-			text, err := s.codec.Decompress(nil, data)
+			text, err := s.segmentText(ctx, q, segmentKey{id, minSeq, maxSeq})
 			if err == nil {
 				err = segment.Elements(text, func(el []byte) error {
 					if seq, ok := segment.ElementSeq(el); ok && !want[seq] {

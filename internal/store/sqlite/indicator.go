@@ -469,18 +469,18 @@ func (s *Store) coldIndicatorHits(ctx context.Context, is *indicatorSearch, hot 
 	if len(is.logTypes) > 0 {
 		logTypes = stringJSONArray(is.logTypes)
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT s.id, s.max_t FROM segment_indicators i JOIN event_segments s ON s.id = i.segment
+	rows, err := s.reader.QueryContext(ctx, `SELECT s.id, s.max_t, s.min_seq, s.max_seq FROM segment_indicators i JOIN event_segments s ON s.id = i.segment
 		WHERE i.h IN (?1, ?2) AND s.max_t >= ?3 AND s.min_t < ?4 AND s.min_t <= ?5
 			AND (?6 = '[]' OR s.log_type IN (SELECT value FROM json_each(?6)))
 		ORDER BY s.max_t DESC, s.id DESC`, indicatorHash(is.key), indicatorHash(is.alt), is.from, is.to, is.afterT, logTypes)
 	if err != nil {
 		return nil, nil, err
 	}
-	type seg struct{ id, maxT int64 }
+	type seg struct{ id, maxT, minSeq, maxSeq int64 }
 	var segs []seg
 	for rows.Next() {
 		var g seg
-		if err := rows.Scan(&g.id, &g.maxT); err != nil {
+		if err := rows.Scan(&g.id, &g.maxT, &g.minSeq, &g.maxSeq); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
@@ -503,14 +503,10 @@ func (s *Store) coldIndicatorHits(ctx context.Context, is *indicatorSearch, hot 
 		if len(all) >= is.limit && all[is.limit-1].t > g.maxT {
 			break // every remaining segment is older than the events found
 		}
-		var data []byte
-		if err := s.reader.QueryRowContext(ctx, `SELECT data FROM event_segments WHERE id = ?`, g.id).Scan(&data); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // purged since
-			}
-			return nil, nil, err
+		text, err := s.segmentText(ctx, s.reader, segmentKey{g.id, g.minSeq, g.maxSeq})
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // purged since
 		}
-		text, err := s.codec.Decompress(nil, data)
 		if err != nil {
 			return nil, nil, fmt.Errorf("segment %d: %w", g.id, err)
 		}

@@ -62,8 +62,9 @@ type Store struct {
 	mu      sync.Mutex
 	inserts map[int]*sql.Stmt // multi-row event inserts by row count
 
-	drv   driverHandle   // this store's driver, with its SQL functions
-	codec *segment.Codec // compresses the lake's segments
+	drv      driverHandle   // this store's driver, with its SQL functions
+	codec    *segment.Codec // compresses the lake's segments
+	segments *segmentCache  // the segments read last (segcache.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -88,7 +89,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 8
 	}
-	s := &Store{path: path, log: opts.Logger, now: opts.Now, inserts: make(map[int]*sql.Stmt), codec: &segment.Codec{}}
+	s := &Store{path: path, log: opts.Logger, now: opts.Now, inserts: make(map[int]*sql.Stmt), codec: &segment.Codec{},
+		segments: newSegmentCache(segmentCacheBytes)}
 	s.drv = newDriver(s)
 	created, err := s.open(ctx, opts)
 	if err != nil {
