@@ -2,9 +2,10 @@ package export
 
 // The S3-compatible target: --out s3://bucket/prefix. An export is written to
 // a local staging directory exactly as to a local one, and then uploaded:
-// every file of the partitions in the range, then the deletion of the files
-// the previous manifest listed for those partitions that this export did not
-// write, and the manifest last. A reader that follows the manifest never sees
+// every file of the partitions in the range, then the deletion of the part
+// files of those partitions that this export did not write (found by listing
+// each partition, as the local target reads its directory), and the manifest
+// last. A reader that follows the manifest never sees
 // it name a file that is not there yet, and a failure anywhere before the
 // manifest leaves the previous manifest in place, so the next run deletes
 // what this one did not.
@@ -25,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -253,7 +255,10 @@ type S3Error struct {
 
 func (e *S3Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "S3 %s %s: %d %s", e.Method, e.Key, e.Status, http.StatusText(e.Status))
+	fmt.Fprintf(&b, "S3 %s %s", e.Method, e.Key)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": %d %s", e.Status, http.StatusText(e.Status))
+	}
 	if e.Code != "" {
 		fmt.Fprintf(&b, ": %s", e.Code)
 	}
@@ -383,8 +388,11 @@ func (c *s3Client) do(ctx context.Context, method, key string, query url.Values,
 
 func (c *s3Client) once(ctx context.Context, method, key string, query url.Values, body *s3Body) (*http.Response, error) {
 	u := &url.URL{Scheme: c.scheme, Host: c.host, Path: c.base + "/" + key, RawQuery: query.Encode()}
-	if c.base == "" && key == "" {
-		u.Path = "/"
+	if key == "" { // the bucket: /bucket path-style, / virtual-hosted
+		u.Path = c.base
+		if u.Path == "" {
+			u.Path = "/"
+		}
 	}
 	var rd io.ReadCloser = http.NoBody
 	hash := emptySHA256
@@ -401,6 +409,7 @@ func (c *s3Client) once(ctx context.Context, method, key string, query url.Value
 		return nil, &S3Error{Method: method, Key: key, Message: err.Error()}
 	}
 	if body != nil {
+		req.GetBody = body.open // a 307 redirect sends the body again
 		req.ContentLength = body.size
 		if body.size == 0 {
 			req.Body = http.NoBody
@@ -474,6 +483,44 @@ func (c *s3Client) del(ctx context.Context, key string) error {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxS3ErrorBody))
 	return resp.Body.Close()
+}
+
+// list returns the keys under a prefix (ListObjectsV2, page by page).
+func (c *s3Client) list(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	token := ""
+	for page := 0; ; page++ {
+		q := url.Values{"list-type": {"2"}, "prefix": {prefix}}
+		if token != "" {
+			q.Set("continuation-token", token)
+		}
+		resp, err := c.do(ctx, http.MethodGet, "", q, nil)
+		if err != nil {
+			return nil, err
+		}
+		var res struct {
+			Contents []struct {
+				Key string `xml:"Key"`
+			} `xml:"Contents"`
+			Truncated bool   `xml:"IsTruncated"`
+			Next      string `xml:"NextContinuationToken"`
+		}
+		err = xml.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&res)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("S3 list %s/%s: %w", c.loc.Bucket, prefix, err)
+		}
+		for _, k := range res.Contents {
+			keys = append(keys, k.Key)
+		}
+		if !res.Truncated {
+			return keys, nil
+		}
+		if res.Next == "" || res.Next == token || page >= 10000 {
+			return nil, fmt.Errorf("S3 list %s/%s: the server's pages do not end", c.loc.Bucket, prefix)
+		}
+		token = res.Next
+	}
 }
 
 func bytesBody(b []byte) *s3Body {
@@ -556,7 +603,11 @@ func runS3(ctx context.Context, ev Events, opt Options) (*Manifest, error) {
 			files++
 		}
 	}
-	var deleted int
+	// The stale files of the range's partitions: the part files there that
+	// this export did not write. A listing of each partition finds them
+	// all, those of an export that failed before its manifest included;
+	// without s3:ListBucket, the previous manifest's list has to do.
+	stale := map[string]bool{}
 	if old != nil {
 		for _, p := range old.Partitions {
 			if !inRange(p.LogType, p.Day) {
@@ -566,16 +617,39 @@ func runS3(ctx context.Context, ev Events, opt Options) (*Manifest, error) {
 			for _, f := range p.Files {
 				// Only a part file of this partition: a manifest edited by
 				// hand cannot make the export delete anything else.
-				if written[f.Path] || path.Dir(f.Path) != dir || !partRE.MatchString(path.Base(f.Path)) {
-					continue
+				if !written[f.Path] && path.Dir(f.Path) == dir && partRE.MatchString(path.Base(f.Path)) {
+					stale[f.Path] = true
 				}
-				if err := c.del(ctx, loc.key(f.Path)); err != nil {
-					return nil, fmt.Errorf("export: delete the stale %s: %w", f.Path, err)
-				}
-				deleted++
 			}
 		}
 	}
+list:
+	for _, lt := range m.LastExport.LogTypes {
+		for d := m.LastExport.Since; d.Before(m.LastExport.Until); d = d.AddDate(0, 0, 1) {
+			dir := path.Join("p_log_type="+lt, "dt="+d.Format(dayLayout))
+			keys, err := c.list(ctx, loc.key(dir)+"/")
+			var se *S3Error
+			if errors.As(err, &se) && se.Status == http.StatusForbidden {
+				log.Warn("export: the S3 credentials may not list the bucket (s3:ListBucket): only the files the previous manifest listed are deleted", "out", loc.String(), "err", err)
+				break list
+			}
+			if err != nil {
+				return nil, fmt.Errorf("export: list %s: %w", dir, err)
+			}
+			for _, k := range keys {
+				name := strings.TrimPrefix(k, loc.key(dir)+"/")
+				if rel := dir + "/" + name; !strings.Contains(name, "/") && partRE.MatchString(name) && !written[rel] {
+					stale[rel] = true
+				}
+			}
+		}
+	}
+	for _, rel := range slices.Sorted(maps.Keys(stale)) {
+		if err := c.del(ctx, loc.key(rel)); err != nil {
+			return nil, fmt.Errorf("export: delete the stale %s: %w", rel, err)
+		}
+	}
+	deleted := len(stale)
 	mb, err := os.ReadFile(filepath.Join(staging, ManifestName))
 	if err != nil {
 		return nil, fmt.Errorf("export: staging: %w", err)

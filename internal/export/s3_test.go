@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,7 +283,26 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.objects[key] = body
 	case "GET":
 		if r.URL.Query().Get("list-type") == "2" {
-			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>`)
+			// Two keys a page, to exercise the continuation.
+			prefix, after := key+"/"+r.URL.Query().Get("prefix"), r.URL.Query().Get("continuation-token")
+			var ks []string
+			for k := range f.objects {
+				if strings.HasPrefix(k, prefix) && k > after {
+					ks = append(ks, k)
+				}
+			}
+			slices.Sort(ks)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>`)
+			for i, k := range ks {
+				if i == 2 {
+					fmt.Fprintf(w, "<IsTruncated>true</IsTruncated><NextContinuationToken>%s</NextContinuationToken>", ks[1])
+					break
+				}
+				io.WriteString(w, "<Contents><Key>")
+				xml.EscapeText(w, []byte(strings.TrimPrefix(k, key+"/")))
+				io.WriteString(w, "</Key></Contents>")
+			}
+			io.WriteString(w, "</ListBucketResult>")
 			return
 		}
 		b, ok := f.objects[key]
@@ -415,7 +433,13 @@ func TestS3ReexportDeletesStale(t *testing.T) {
 	// never delete.
 	var old Manifest
 	json.Unmarshal(f.objects["bucket/x/"+ManifestName], &old)
-	for _, k := range []string{"x/p_log_type=OnePassword.SignInAttempt/dt=2026-11-10/part-0099.parquet", "x/victim.txt", "x/p_log_type=OnePassword.SignInAttempt/dt=2026-11-10/README"} {
+	for _, k := range []string{"x/p_log_type=OnePassword.SignInAttempt/dt=2026-11-10/part-0099.parquet", "x/victim.txt", "x/p_log_type=OnePassword.SignInAttempt/dt=2026-11-10/README",
+		// In no manifest: a part a failed export left (deleted: the
+		// listing finds it), one in a folder below the partition, and
+		// one of a day out of the range (both kept).
+		"x/p_log_type=OnePassword.ItemUsage/dt=2026-11-10/part-0007.parquet",
+		"x/p_log_type=OnePassword.ItemUsage/dt=2026-11-10/sub/part-0001.parquet",
+		"x/p_log_type=OnePassword.ItemUsage/dt=2026-11-12/part-0001.parquet"} {
 		f.objects["bucket/"+k] = []byte("x")
 	}
 	i := slices.IndexFunc(old.Partitions, func(p Partition) bool { return p.Day == "2026-11-10" && p.LogType == "OnePassword.SignInAttempt" })
@@ -439,6 +463,8 @@ func TestS3ReexportDeletesStale(t *testing.T) {
 
 	want := []string{"bucket/x/" + ManifestName,
 		"bucket/x/p_log_type=OnePassword.ItemUsage/dt=2026-11-10/part-0000.parquet",
+		"bucket/x/p_log_type=OnePassword.ItemUsage/dt=2026-11-10/sub/part-0001.parquet",
+		"bucket/x/p_log_type=OnePassword.ItemUsage/dt=2026-11-12/part-0001.parquet",
 		"bucket/x/p_log_type=OnePassword.SignInAttempt/dt=2026-11-10/README",
 		"bucket/x/p_log_type=OnePassword.SignInAttempt/dt=2026-11-10/part-0000.parquet",
 		"bucket/x/p_log_type=OnePassword.SignInAttempt/dt=2026-11-11/part-0000.parquet",
@@ -450,7 +476,7 @@ func TestS3ReexportDeletesStale(t *testing.T) {
 	if len(m.Partitions) != 3 {
 		t.Errorf("manifest: %d partitions, want 3", len(m.Partitions))
 	}
-	// GET manifest, PUT parts, DELETE stale, PUT manifest.
+	// GET manifest, PUT parts, list (GET) the partitions, DELETE stale, PUT manifest.
 	var kinds []string
 	for _, r := range f.log {
 		k := strings.Fields(r)[0]
@@ -461,8 +487,39 @@ func TestS3ReexportDeletesStale(t *testing.T) {
 			kinds = append(kinds, k)
 		}
 	}
-	if fmt.Sprint(kinds) != "[GET-manifest PUT DELETE PUT-manifest]" {
+	if fmt.Sprint(kinds) != "[GET-manifest PUT GET DELETE PUT-manifest]" {
 		t.Errorf("request order %v (%v)", kinds, f.log)
+	}
+}
+
+// Without s3:ListBucket, the stale files are those the previous manifest
+// listed, with a warning.
+func TestS3ListForbidden(t *testing.T) {
+	f, srv := newFakeS3(t, testSecret)
+	cfg := func(o *Options) { o.S3 = testS3Config(srv.URL, testSecret, nil) }
+	exportTest(t, testLake(), "s3://bucket/x", cfg) // several parts per partition
+	orphan := "bucket/x/p_log_type=OnePassword.ItemUsage/dt=2026-11-10/part-0007.parquet"
+	f.objects[orphan] = []byte("x")
+	f.fail = func(r *http.Request) (int, string, bool) {
+		if r.URL.Query().Get("list-type") != "" {
+			return 403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>", false
+		}
+		return 0, "", false
+	}
+	var logs bytes.Buffer
+	exportTest(t, testLake(), "s3://bucket/x", func(o *Options) {
+		cfg(o)
+		o.RowGroupRows, o.MaxOpen = 1000, 10
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	var parts []string
+	for _, k := range f.keys() {
+		if strings.HasSuffix(k, ".parquet") {
+			parts = append(parts, k)
+		}
+	}
+	if len(parts) != 5 || !slices.Contains(parts, orphan) || !strings.Contains(logs.String(), "s3:ListBucket") {
+		t.Errorf("parts %v (want the 4 partitions' part-0000 and the orphan nobody listed); log %s", parts, logs.String())
 	}
 }
 
@@ -666,37 +723,12 @@ func startS3rver(t *testing.T, bucket string) string {
 	return ""
 }
 
-// listKeys lists a bucket's keys under a prefix (ListObjectsV2).
+// listKeys lists a bucket's keys under a prefix.
 func listKeys(t *testing.T, c *s3Client, prefix string) []string {
 	t.Helper()
-	var keys []string
-	token := ""
-	for {
-		q := url.Values{"list-type": {"2"}, "prefix": {prefix}}
-		if token != "" {
-			q.Set("continuation-token", token)
-		}
-		resp, err := c.do(context.Background(), "GET", "", q, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res struct {
-			Contents  []struct{ Key string } `xml:"Contents"`
-			Truncated bool                   `xml:"IsTruncated"`
-			Next      string                 `xml:"NextContinuationToken"`
-		}
-		err = xml.NewDecoder(resp.Body).Decode(&res)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range res.Contents {
-			keys = append(keys, k.Key)
-		}
-		if !res.Truncated {
-			break
-		}
-		token = res.Next
+	keys, err := c.list(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
 	}
 	slices.Sort(keys)
 	return keys
@@ -756,6 +788,12 @@ func TestS3rver(t *testing.T) {
 		}
 	}
 	l.events = kept
+	// And a part in no manifest (as a failed export leaves): the listing
+	// finds it.
+	orphan := "opwatch/panther/p_log_type=OnePassword.AuditEvent/dt=2026-11-10/part-0003.parquet"
+	if err := c.put(context.Background(), orphan, bytesBody([]byte("PAR1"))); err != nil {
+		t.Fatal(err)
+	}
 	m := exportTest(t, l, out, func(o *Options) { o.S3 = cfg; o.RowGroupRows = 1000; o.MaxOpen = 10 })
 	want = []string{"opwatch/panther/" + ManifestName,
 		"opwatch/panther/p_log_type=OnePassword.ItemUsage/dt=2026-11-10/part-0000.parquet",
