@@ -136,6 +136,7 @@ func (b *lakeBench) run(ctx context.Context) error {
 	}
 	// The pass moved events until its last batch, then reclaimed.
 	took, reclaim := lastBatch.Sub(start), time.Since(lastBatch)
+	rss := peakRSS()
 	// Measured as it rests, as before.
 	if err := st.Close(); err != nil {
 		return err
@@ -168,9 +169,9 @@ func (b *lakeBench) run(ctx context.Context) error {
 	}
 
 	per := func(n int64) string { return fmt.Sprintf("%.0f B/event", float64(n)/float64(b.events)) }
-	fmt.Fprintf(b.out, "compaction: %d events into %d segments in %s (%.0f events/s), then space reclaimed in %s: %s raw → %s in segments (%.1f×, %.0f B/event)\n",
+	fmt.Fprintf(b.out, "compaction: %d events into %d segments in %s (%.0f events/s), then space reclaimed in %s: %s raw → %s in segments (%.1f×, %.0f B/event), peak RSS %s\n",
 		res.Events, res.Segments, took.Round(time.Millisecond), float64(res.Events)/took.Seconds(), reclaim.Round(time.Millisecond),
-		sizeText(res.RawBytes), sizeText(res.Bytes), res.Ratio(), float64(res.Bytes)/float64(max(res.Events, 1)))
+		sizeText(res.RawBytes), sizeText(res.Bytes), res.Ratio(), float64(res.Bytes)/float64(max(res.Events, 1)), rss)
 	fmt.Fprintf(b.out, "at rest:    before %s (%s); compacted and reclaimed %s (%s); after a full rewrite (%s) %s (%s): %.1f× smaller\n",
 		sizeText(sizeBefore), per(sizeBefore), sizeText(sizeCompacted), per(sizeCompacted), tookFull.Round(time.Millisecond),
 		sizeText(sizeAfter), per(sizeAfter), float64(sizeBefore)/float64(max(sizeAfter, 1)))
@@ -320,8 +321,8 @@ func (b *lakeBench) build(ctx context.Context, st store.Store) error {
 		heads[next] = nil
 	}
 	took := time.Since(start)
-	fmt.Fprintf(b.out, "ingest:     %d events in %d pages (an hour's events each, 1000 at most) in %s: %.0f events/s (generating them included; the store alone %.0f events/s)\n",
-		b.events, pages, took.Round(time.Millisecond), float64(b.events)/took.Seconds(), float64(b.events)/inStore.Seconds())
+	fmt.Fprintf(b.out, "ingest:     %d events in %d pages (an hour's events each, 1000 at most) in %s: %.0f events/s (generating them included; the store alone %.0f events/s), peak RSS %s\n",
+		b.events, pages, took.Round(time.Millisecond), float64(b.events)/took.Seconds(), float64(b.events)/inStore.Seconds(), peakRSS())
 	if want := int64(3 * (b.perDay * b.days / 3)); b.events != want {
 		return fmt.Errorf("stored %d events, want %d", b.events, want)
 	}
