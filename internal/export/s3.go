@@ -58,7 +58,7 @@ type S3Config struct {
 	// temporary directory under it, removed after); empty: the system's
 	// temporary directory ($TMPDIR).
 	Staging string
-	Client  *http.Client // nil: a client with a 5-minute timeout per request
+	Client  *http.Client // nil: one that waits up to 2 minutes for an answer's headers and 1 hour for a request
 	// Retries is how many times a request that failed with a 5xx answer
 	// or a network error is tried again (default 4), after 0.5 s, 1 s, 2 s,
 	// 4 s, ... (at most 15 s each), with jitter.
@@ -198,7 +198,12 @@ func newS3Client(loc s3Location, cfg S3Config) (*s3Client, error) {
 		return nil, errors.New("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)")
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 5 * time.Minute}
+		// A part file can take minutes to upload on a slow link, so the
+		// bound on a whole request is loose; a server that stops answering
+		// is caught by the one on the answer's headers.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = 2 * time.Minute
+		cfg.Client = &http.Client{Transport: t, Timeout: time.Hour}
 	}
 	if cfg.Retries <= 0 {
 		cfg.Retries = defaultS3Retries
