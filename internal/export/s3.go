@@ -562,13 +562,14 @@ func runS3(ctx context.Context, ev Events, opt Options) (*Manifest, error) {
 	}
 	var old *Manifest
 	if found {
-		if err := os.WriteFile(filepath.Join(staging, ManifestName), oldBytes, 0o644); err != nil {
-			return nil, fmt.Errorf("export: staging: %w", err)
-		}
 		old = &Manifest{}
 		if err := json.Unmarshal(oldBytes, old); err != nil {
-			log.Warn("export: the manifest in S3 cannot be read; it is written anew, and files it listed in the range are not deleted", "out", loc.String(), "err", err)
+			// As for a local directory: the files are the truth, and the
+			// manifest is rebuilt from this export.
+			log.Warn("export: the manifest in S3 cannot be read; it is written anew with this export's partitions", "out", loc.String(), "err", err)
 			old = nil
+		} else if err := os.WriteFile(filepath.Join(staging, ManifestName), oldBytes, 0o644); err != nil {
+			return nil, fmt.Errorf("export: staging: %w", err)
 		}
 	}
 	if old != nil {

@@ -520,6 +520,31 @@ func TestS3ListForbidden(t *testing.T) {
 	}
 }
 
+// An unreadable manifest is written anew, and the listing still finds the
+// stale parts.
+func TestS3CorruptManifest(t *testing.T) {
+	f, srv := newFakeS3(t, testSecret)
+	f.objects["bucket/x/"+ManifestName] = []byte("{not json")
+	stale := "bucket/x/p_log_type=OnePassword.ItemUsage/dt=2026-11-10/part-0003.parquet"
+	f.objects[stale] = []byte("x")
+	var logs bytes.Buffer
+	m := exportTest(t, testLake(), "s3://bucket/x", func(o *Options) {
+		o.S3 = testS3Config(srv.URL, testSecret, nil)
+		o.RowGroupRows, o.MaxOpen = 1000, 10
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	var back Manifest
+	if err := json.Unmarshal(f.objects["bucket/x/"+ManifestName], &back); err != nil || len(back.Partitions) != len(m.Partitions) || len(m.Partitions) != 4 {
+		t.Errorf("manifest: %v, %d partitions, want 4", err, len(back.Partitions))
+	}
+	if _, ok := f.objects[stale]; ok {
+		t.Error("the stale part stayed")
+	}
+	if n := strings.Count(logs.String(), "cannot be read"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
 func TestS3Retries(t *testing.T) {
 	f, srv := newFakeS3(t, testSecret)
 	var waits []time.Duration
