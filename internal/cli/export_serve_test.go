@@ -16,6 +16,7 @@ func TestServeRefusesBadExportSchedule(t *testing.T) {
 		{"export:\n  every: 10s\n  lookback: 2d\n  out: " + dir + "/x\n", "export.every"},
 		{"export:\n  every: 1h\n  lookback: 2d\n", "export.out"},
 		{"export:\n  every: 1h\n  out: " + dir + "/x\n", "export.lookback"},
+		{"export:\n  every: 1h\n  lookback: 2d\n  out: s3://\n  s3_region: eu-west-1\n", "s3://"},
 	} {
 		if err := os.WriteFile(cfg, []byte(c.yaml), 0o600); err != nil {
 			t.Fatal(err)

@@ -507,5 +507,6 @@ Stop with Ctrl-C.
 // exportSchedule is the configuration's export section as package export
 // takes it.
 func exportSchedule(c config.Export) export.Schedule {
-	return export.Schedule{Out: c.Out, Every: time.Duration(c.Every), Lookback: time.Duration(c.Lookback), LogTypes: c.LogTypes, Mapping: c.Mapping}
+	return export.Schedule{Out: c.Out, Every: time.Duration(c.Every), Lookback: time.Duration(c.Lookback), LogTypes: c.LogTypes, Mapping: c.Mapping,
+		S3Endpoint: c.S3Endpoint, S3Region: c.S3Region}
 }

@@ -60,6 +60,10 @@ type Export struct {
 	Lookback Duration `yaml:"lookback"`
 	LogTypes []string `yaml:"log_types"`
 	Mapping  string   `yaml:"mapping"` // panther (default), ecs or ocsf
+	// For an s3:// out (docs/lake.md): empty takes OPWATCH_S3_ENDPOINT and
+	// AWS_REGION from the environment, as the credentials always are.
+	S3Endpoint string `yaml:"s3_endpoint"`
+	S3Region   string `yaml:"s3_region"`
 }
 
 // Ingest tunes the poller.
