@@ -14,7 +14,7 @@ import (
 const exportUsage = `Usage: opwatch export parquet --since T --until T --out DIR|s3://BUCKET/PREFIX [--log-types T,...] [--mapping panther|ecs|ocsf]
 
 Write the lake's events as Parquet files (zstd) that DuckDB, Trino/Athena, Spark and
-Snowflake external tables read as they are. See docs/export.md.
+Snowflake external tables read as they are. See docs/lake.md.
 `
 
 func runExport(ctx context.Context, e *env, args []string) error {
@@ -50,7 +50,7 @@ func exportParquet(ctx context.Context, e *env, args []string) error {
 	s3Endpoint := fs.String("s3-endpoint", "", "S3-compatible server's base `URL` for an s3:// --out, path-style (default $OPWATCH_S3_ENDPOINT, else AWS)")
 	s3Region := fs.String("s3-region", "", "S3 `region` (default $AWS_REGION, else us-east-1)")
 	logTypes := fs.String("log-types", "", "comma-separated `log types` (default all three)")
-	mapping := fs.String("mapping", "panther", "column `mapping`: panther, ecs (as Elastic's 1Password integration maps the events) or ocsf (OCSF 1.4 IAM classes); docs/export.md")
+	mapping := fs.String("mapping", "panther", "column `mapping`: panther, ecs (as Elastic's 1Password integration maps the events) or ocsf (OCSF 1.4 IAM classes); docs/lake.md")
 	rowGroup := fs.Int("row-group-rows", export.DefaultRowGroupRows, "rows per Parquet row group (bounds memory)")
 	if _, err := parseWant(fs, args, 0, 0, ""); err != nil {
 		return err

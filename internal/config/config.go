@@ -47,7 +47,7 @@ type Config struct {
 	Retention    Retention     `yaml:"retention"`
 	// Lake tunes how events are stored (compaction).
 	Lake Lake `yaml:"lake"`
-	// Export writes the lake as Parquet files on a schedule (docs/export.md);
+	// Export writes the lake as Parquet files on a schedule (docs/lake.md);
 	// nil: off.
 	Export *Export `yaml:"export"`
 }
