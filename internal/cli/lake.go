@@ -328,8 +328,8 @@ func parseCompactFlag(name, s string) (config.Age, error) {
 
 // compactAfter is the age past which serve compacts events (0: off):
 // --compact-after (flag, 0 if not given) over lake.compact_after.
-func compactAfter(cfg config.Config, flag config.Age) time.Duration {
-	return flag.Or(cfg.Lake.CompactAfter).Duration()
+func compactAfter(cfg config.Config, flag config.Age, db string) time.Duration {
+	return config.CompactAfterFor(flag, cfg.Lake.CompactAfter, engine.Postgres(db))
 }
 
 func lakeCompact(ctx context.Context, e *env, args []string) error {

@@ -326,17 +326,20 @@ func TestServeCompacts(t *testing.T) {
 
 func TestCompactAfter(t *testing.T) {
 	cfg := config.Default()
-	if got := compactAfter(cfg, 0); got != 24*time.Hour {
+	if got := compactAfter(cfg, 0, "opwatch.db"); got != 24*time.Hour {
 		t.Errorf("default: %v, want 1d", got)
 	}
-	if got := compactAfter(cfg, config.Off); got != 0 {
+	if got := compactAfter(cfg, 0, "postgres://db.example/opwatch"); got != 0 {
+		t.Errorf("default on PostgreSQL: %v, want off", got)
+	}
+	if got := compactAfter(cfg, config.Off, "opwatch.db"); got != 0 {
 		t.Errorf("--compact-after off: %v, want 0 (no compaction part)", got)
 	}
 	cfg.Lake.CompactAfter = config.Off
-	if got := compactAfter(cfg, 0); got != 0 {
+	if got := compactAfter(cfg, 0, "opwatch.db"); got != 0 {
 		t.Errorf("lake.compact_after off: %v, want 0", got)
 	}
-	if got := compactAfter(cfg, config.Age(7*24*time.Hour)); got != 7*24*time.Hour {
+	if got := compactAfter(cfg, config.Age(7*24*time.Hour), "postgres://db.example/opwatch"); got != 7*24*time.Hour {
 		t.Errorf("--compact-after 7d over off: %v", got)
 	}
 }

@@ -305,9 +305,11 @@ func (a *app) serve(ctx context.Context, cfg config.Config, rules *detect.Set, o
 		{"replica", runner.Heartbeat},
 		{"lake-retention", func(ctx context.Context) error { return runner.Singleton(ctx, "retention", sweeper.Run) }},
 	}
-	if after := compactAfter(cfg, o.compact); after > 0 {
+	if after := compactAfter(cfg, o.compact, a.db); after > 0 {
 		comp := compact.New(compact.Config{Store: a.store, After: after, Logger: a.log.With("part", "compact")})
 		parts = append(parts, part{"compact", func(ctx context.Context) error { return runner.Singleton(ctx, "compact", comp.Run) }})
+	} else if engine.Postgres(a.db) && o.compact == 0 && cfg.Lake.CompactAfter == 0 {
+		a.log.Info("compaction is off on PostgreSQL unless lake.compact_after or --compact-after turns it on (docs/lake.md)")
 	}
 	if o.retention > 0 {
 		parts = append(parts, part{"retention", func(ctx context.Context) error {

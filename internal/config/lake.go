@@ -20,14 +20,22 @@ const (
 // Lake tunes how the lake stores its events.
 type Lake struct {
 	// CompactAfter: events stored longer ago than this are moved into
-	// compressed segments (serve, hourly); off: never. Default 1d.
+	// compressed segments (serve, hourly); off: never. Not given: 1d on
+	// SQLite, off on PostgreSQL (its views cannot skip compacted events
+	// by time: docs/lake.md), which CompactAfterFor decides.
 	CompactAfter Age `yaml:"compact_after"`
 }
 
-func (l *Lake) applyDefaults() {
-	if l.CompactAfter == 0 {
-		l.CompactAfter = Age(DefaultCompactAfter)
+func (l *Lake) applyDefaults() {}
+
+// CompactAfterFor is the compaction age of a database: flag over the file,
+// else the engine's default.
+func CompactAfterFor(flag, file Age, postgres bool) time.Duration {
+	a := flag.Or(file)
+	if a == 0 && !postgres {
+		a = Age(DefaultCompactAfter)
 	}
+	return a.Duration()
 }
 
 // Age is how old something gets before a background job handles it: a

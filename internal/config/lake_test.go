@@ -7,14 +7,26 @@ import (
 )
 
 func TestLakeCompactAfter(t *testing.T) {
-	if c := Default(); c.Lake.CompactAfter != Age(day) || c.Lake.CompactAfter.String() != "1d" {
-		t.Errorf("default compact_after %s, want 1d", c.Lake.CompactAfter)
+	if c := Default(); c.Lake.CompactAfter != 0 {
+		t.Errorf("default compact_after %s, want not given (the engine decides)", c.Lake.CompactAfter)
+	}
+	for _, c := range []struct {
+		flag, file Age
+		postgres   bool
+		want       time.Duration
+	}{
+		{0, 0, false, day}, {0, 0, true, 0}, {0, Age(7 * day), true, 7 * day}, {Off, Age(7 * day), false, 0},
+		{Age(2 * day), Off, true, 2 * day},
+	} {
+		if got := CompactAfterFor(c.flag, c.file, c.postgres); got != c.want {
+			t.Errorf("CompactAfterFor(%s, %s, postgres %t) = %v, want %v", c.flag, c.file, c.postgres, got, c.want)
+		}
 	}
 	for in, want := range map[string]Age{
 		"lake:\n  compact_after: 7d\n":  Age(7 * day),
 		"lake:\n  compact_after: 90m\n": Age(90 * time.Minute),
 		"lake:\n  compact_after: off\n": Off,
-		"lake: {}\n":                    Age(day),
+		"lake: {}\n":                    0,
 	} {
 		c, err := Parse(strings.NewReader(in))
 		if err != nil || c.Lake.CompactAfter != want {
