@@ -106,6 +106,19 @@ func (c *checkpointer) restart() bool {
 	return c.checkpoint("RESTART")
 }
 
+// truncate checkpoints the whole WAL and cuts the file to nothing, the
+// writer paused, so that space the writer freed (a vacuum) reaches the disk
+// now. A reader on an old snapshot makes it give up (false); the WAL is then
+// rewound by a later restart.
+func (c *checkpointer) truncate() bool {
+	if c == nil {
+		return false
+	}
+	c.pause.Lock()
+	defer c.pause.Unlock()
+	return c.checkpoint("TRUNCATE")
+}
+
 func (c *checkpointer) checkpoint(mode string) bool {
 	var busy, frames, copied int
 	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,4 +192,43 @@ func FuzzCompact(f *testing.F) {
 			t.Fatalf("(-before +after):\n%s", diff)
 		}
 	})
+}
+
+// ReclaimSpace gives the pages compaction freed back: the file shrinks and
+// no free page is left, the WAL truncated.
+func TestReclaimSpaceShrinksTheFile(t *testing.T) {
+	s := openTest(t)
+	at := time.Now().Add(-48 * time.Hour).UTC()
+	var evs []store.Event
+	for i := range 3000 {
+		raw := fmt.Sprintf(`{"uuid":"U%05d","timestamp":%q,"padding":%q}`, i, at.Format(time.RFC3339Nano), strings.Repeat("x", 600))
+		evs = append(evs, store.Event{Account: "ACCT", LogType: "OnePassword.AuditEvent", UUID: fmt.Sprintf("U%05d", i),
+			EventTime: at.Add(time.Duration(i) * time.Second), ParseTime: at, RowID: "r", SourceLabel: "l", Raw: []byte(raw)})
+	}
+	before, after := storeAndCompact(t, s, map[string][]store.Event{"OnePassword.AuditEvent": evs})
+	if len(before) != len(after) {
+		t.Fatalf("%d events before, %d after", len(before), len(after))
+	}
+	size := func() int64 {
+		fi, err := os.Stat(s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	s.ckpt.truncate()
+	grown := size()
+	if err := s.ReclaimSpace(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	var free int64
+	if err := s.writer.QueryRow(`PRAGMA freelist_count`).Scan(&free); err != nil || free != 0 {
+		t.Errorf("%d free pages left (%v), want none", free, err)
+	}
+	if got := size(); got > grown/2 {
+		t.Errorf("the file is %d bytes after reclaiming, %d before: want it at least halved", got, grown)
+	}
+	if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > 0 {
+		t.Errorf("the WAL holds %d bytes after reclaiming, want it truncated", fi.Size())
+	}
 }
