@@ -142,3 +142,39 @@ func BenchmarkDecode(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkPackMixGuards: BenchmarkPackMix with the rules' guards and
+// without them (each module as it was before guards).
+func BenchmarkPackMixGuards(b *testing.B) {
+	for _, guards := range []bool{true, false} {
+		b.Run(map[bool]string{true: "guards", false: "no-guards"}[guards], func(b *testing.B) {
+			s, err := LoadBuiltin()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !guards {
+				for _, r := range s.Rules() {
+					m := *r.mod
+					m.guard = nil
+					r.mod = &m
+				}
+			}
+			evs := storedEvents(b)
+			mix := []store.StoredEvent{evs[2], evs[0], evs[2], evs[2], evs[1], evs[2], evs[0], evs[2], evs[3], evs[2]}
+			st := MemState{}
+			now := time.Now()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				se := mix[i%len(mix)]
+				i++
+				ev := NewEvent(se, nil)
+				for _, r := range s.ForLogType(se.LogType) {
+					if o := r.Evaluate(ev, st, now); o.Err != nil {
+						b.Fatal(o.Err)
+					}
+				}
+			}
+		})
+	}
+}
