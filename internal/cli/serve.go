@@ -170,7 +170,7 @@ func (sf *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.tlsKey, "tls-key", "", "the private key `file` of --tls-cert (PEM)")
 	fs.StringVar(&sf.retention, "alert-retention", "", "delete resolved alerts this `long` after their last change, daily, or off (default 730d, or alerts.retention)")
 	fs.StringVar(&sf.events, "retention", "", "delete events this `long` after their time, hourly, or off (default 365d, or retention.events; retention.log_types win)")
-	fs.StringVar(&sf.compactAfter, "compact-after", "", "compress events stored this `long` ago, hourly (at least 1h), or off (default 1d, or lake.compact_after)")
+	fs.StringVar(&sf.compactAfter, "compact-after", "", "compress events stored this `long` ago, hourly (at least 1h), or off (default lake.compact_after, else 1d on SQLite and off on PostgreSQL)")
 }
 
 const defaultListen = "127.0.0.1:8080"
