@@ -76,16 +76,21 @@ type replayStore struct {
 
 func (r *replayStore) EventsAfter(ctx context.Context, after int64, limit int) ([]store.StoredEvent, error) {
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		evs, err := r.Detect.EventsAfter(ctx, after, limit)
 		if err != nil {
 			return nil, err
 		}
 		more := len(evs) == limit
+		if len(evs) > 0 {
+			after = evs[len(evs)-1].Seq // before DeleteFunc, which zeroes the tail
+		}
 		kept := slices.DeleteFunc(evs, func(e store.StoredEvent) bool { return e.EventTime.Before(r.since) })
 		if len(kept) > 0 || !more {
 			return kept, nil
 		}
-		after = evs[len(evs)-1].Seq
 	}
 }
 
