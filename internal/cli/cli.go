@@ -48,7 +48,7 @@ func commands() map[string]command {
 		"pull":         {"drain every stream once until caught up, then exit", runPull},
 		"backfill":     {"re-read a past window of a source alongside its live cursor", runBackfill},
 		"query":        {"run a read-only SQL query over the event lake", runQuery},
-		"lake":         {"what the event lake holds and will hold (lake stats)", runLake},
+		"lake":         {"what the event lake holds, and compacting it (lake stats, lake compact)", runLake},
 		"export":       {"write the lake as Parquet files for DuckDB, Trino, Spark, Snowflake", runExport},
 		"rules":        {"test, list or evaluate detection rules (rules test --path DIR)", runRules},
 		"lookup":       {"load, list or remove lookup tables that enrich events for rules", runLookup},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -355,9 +356,12 @@ func lakeCompact(ctx context.Context, e *env, args []string) error {
 	if *format != "table" && *format != "json" {
 		return usagef("--format %q: want table or json", *format)
 	}
-	age, err := parseCompactFlag("--older-than", *olderThan)
+	if strings.EqualFold(strings.TrimSpace(*olderThan), "off") {
+		return usagef("--older-than off: give the age past which events are compacted, such as 1d (off is for lake.compact_after and serve --compact-after)")
+	}
+	age, err := config.ParseCompactAfter(*olderThan)
 	if err != nil {
-		return err
+		return usagef("--older-than: %s", strings.TrimSuffix(err.Error(), ", or off"))
 	}
 	if age == config.Off {
 		return usagef("--older-than off: give the age past which events are compacted, such as 1d")
@@ -400,6 +404,7 @@ type compactReport struct {
 	SizeBefore int64   `json:"size_before"`
 	SizeAfter  int64   `json:"size_after"`
 	Seconds    float64 `json:"seconds"`
+	Ratio      float64 `json:"ratio"` // raw bytes over segment bytes; 0 when nothing moved
 }
 
 // compactLake compacts st's events stored more than olderThan ago, to the
@@ -430,6 +435,9 @@ func compactLake(ctx context.Context, e *env, st store.Store, olderThan time.Dur
 		return r, err
 	}
 	r.Seconds = time.Since(start).Seconds()
+	if r.Bytes > 0 {
+		r.Ratio = math.Round(float64(r.RawBytes)/float64(r.Bytes)*10) / 10
+	}
 	return r, nil
 }
 
