@@ -34,7 +34,8 @@ func runBenchLake(ctx context.Context, e *env, args []string) error {
 			"a 1-day time range on the sign-in view (count(*), and its first 100 rows); each read must\n"+
 			"return the same before and after. --days 365 --per-day 10000 is a year of a company of\n"+
 			"a few hundred people (3.65 million events). The database is its own (in --dir), or with\n"+
-			"--db postgres://… an empty PostgreSQL database.")
+			"--db postgres://… an empty PostgreSQL database. It is for measuring: its source has no\n"+
+			"real token and no key is kept, so the verbs that read it work, serve does not.")
 	days := fs.Int("days", 30, "days the lake's events spread over, ending now")
 	perDay := fs.Int("per-day", 3000, "events a day (a third of each log type)")
 	runs := fs.Int("runs", 20, "times each read is measured (fewer when one takes long)")

@@ -669,7 +669,9 @@ func bumpCounter(ctx context.Context, tx *sql.Tx, name string) error {
 // LatestSeq is the highest seq stored, 0 for none.
 func (s *Store) LatestSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	if err := s.reader.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&seq); err != nil {
+	// Every event may be compacted: then the last one moved is the latest.
+	if err := s.reader.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(seq) FROM events), 0),
+		(SELECT compacted_below - 1 FROM lake_compaction), 0)`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read the latest event position: %w", err)
 	}
 	return seq, nil

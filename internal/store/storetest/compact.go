@@ -262,6 +262,11 @@ func testCompactBounds(t *testing.T, s store.Store, c *Clock) {
 	if n := compactAll(t, s, c.Now()); n != 5 {
 		t.Errorf("compacted %d events once evaluated, want 5", n)
 	}
+	// Every event compacted: the latest position is still the last event's.
+	all := readAll(t, s, 0, 100)
+	if latest, err := s.LatestSeq(ctx); err != nil || len(all) == 0 || latest != all[len(all)-1].Seq {
+		t.Errorf("LatestSeq with every event compacted = %d, %v; want the last event's", latest, err)
+	}
 	if got := count(t, s, signin, ""); got != 15 {
 		t.Errorf("the view counts %d events, want 15", got)
 	}
