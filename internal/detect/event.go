@@ -529,8 +529,30 @@ func (d *Dict) Items() []starlark.Tuple {
 	return out
 }
 
+// CompareSameType compares with another dict: an event's, or one the rule
+// made.
 func (d *Dict) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
-	return compareDicts(op, d, y.(*Dict), depth)
+	switch y := y.(type) {
+	case *Dict:
+		return compareDicts(op, d, y, depth)
+	case starlark.IterableMapping:
+		eq := len(d.entries) == starlark.Len(y)
+		for i := 0; eq && i < len(d.entries); i++ {
+			yv, found, err := y.Get(starlark.String(d.entries[i].k))
+			if err != nil {
+				return false, err
+			}
+			if !found {
+				eq = false
+				break
+			}
+			if eq, err = starlark.EqualDepth(d.entries[i].val(), yv, depth-1); err != nil {
+				return false, err
+			}
+		}
+		return eqOp(op, eq, "dict")
+	}
+	return false, fmt.Errorf("dict %s %s not supported", op, y.Type())
 }
 
 type dictIter struct {
@@ -778,8 +800,24 @@ func (l *List) Slice(start, end, step int) starlark.Value {
 	return &List{elems: out}
 }
 
+// CompareSameType compares with another list: an event's, or one the rule
+// made (Starlark calls it for any two values whose type is "list").
 func (l *List) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
-	return compareLists(op, l, y.(*List), depth)
+	switch y := y.(type) {
+	case *List:
+		return compareLists(op, l, y, depth)
+	case starlark.Indexable:
+		eq := len(l.elems) == y.Len()
+		for i := 0; eq && i < len(l.elems); i++ {
+			e, err := starlark.EqualDepth(l.elems[i], y.Index(i), depth-1)
+			if err != nil {
+				return false, err
+			}
+			eq = e
+		}
+		return eqOp(op, eq, "list")
+	}
+	return false, fmt.Errorf("list %s %s not supported", op, y.Type())
 }
 
 type listIter struct {
