@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/opwatch/opwatch/internal/export"
+	"github.com/opwatch/opwatch/internal/logtype"
 	"github.com/opwatch/opwatch/internal/store/engine"
 )
 
-const exportUsage = `Usage: opwatch export parquet --since T --until T --out DIR|s3://BUCKET/PREFIX [--log-types T,...] [--mapping panther|ecs|ocsf]
+const exportUsage = `Usage: opwatch export parquet --since T [--until T] --out DIR|s3://BUCKET/PREFIX [--log-types T,...] [--mapping panther|ecs|ocsf]
 
 Write the lake's events as Parquet files (zstd) that DuckDB, Trino/Athena, Spark and
 Snowflake external tables read as they are. See docs/lake.md.
@@ -35,7 +36,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 }
 
 func exportParquet(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("export parquet", "export parquet --since T --until T --out DIR|s3://BUCKET/PREFIX [--log-types T,...] [--mapping panther|ecs|ocsf]",
+	fs := e.flags("export parquet", "export parquet --since T [--until T] --out DIR|s3://BUCKET/PREFIX [--log-types T,...] [--mapping panther|ecs|ocsf]",
 		"Write each log type's events as Parquet files, partitioned Hive-style:\n"+
 			"  DIR/p_log_type=OnePassword.SignInAttempt/dt=2026-11-30/part-0000.parquet\n"+
 			"with Panther's column names and types, the p_ fields, and p_raw (the event's JSON as\n"+
@@ -84,7 +85,15 @@ func exportParquet(ctx context.Context, e *env, args []string) error {
 	var types []string
 	if *logTypes != "" {
 		for _, t := range strings.Split(*logTypes, ",") {
-			types = append(types, strings.TrimSpace(t))
+			t = strings.TrimSpace(t)
+			// The feature names a source's log_types take name them too.
+			if lt := logtype.ByFeature(strings.ToLower(t)); lt != nil {
+				t = lt.Name
+			}
+			if logtype.ByName(t) == nil {
+				return usagef("--log-types: unknown log type %q: want OnePassword.SignInAttempt, OnePassword.ItemUsage or OnePassword.AuditEvent (or signinattempts, itemusages, auditevents)", t)
+			}
+			types = append(types, t)
 		}
 	}
 	log := e.logger()

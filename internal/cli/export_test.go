@@ -52,3 +52,17 @@ func TestExportParquet(t *testing.T) {
 		}
 	}
 }
+
+// --log-types takes the feature names a source's log_types take, and
+// refuses an unknown one as a usage error.
+func TestExportLogTypeNames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e.db")
+	lakeWithSource(t, path, "acme")
+	out := t.TempDir()
+	if _, errOut, code := runCLI(t, nil, "", "export", "parquet", "--db", path, "--since", "2d", "--out", out, "--log-types", "signinattempts, ItemUsages"); code != 0 {
+		t.Errorf("--log-types signinattempts,ItemUsages: exit %d, %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, nil, "", "export", "parquet", "--db", path, "--since", "2d", "--out", out, "--log-types", "bogus"); code != 2 || !strings.Contains(errOut, "bogus") {
+		t.Errorf("--log-types bogus: exit %d, %s; want a usage error naming it", code, errOut)
+	}
+}
