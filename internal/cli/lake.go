@@ -83,7 +83,7 @@ func lakeStats(ctx context.Context, e *env, args []string) error {
 	}
 	st, err := engine.Open(ctx, e.db, engine.Options{Mode: engine.ReadOnly, Logger: e.logger()})
 	if errors.Is(err, store.ErrNoDatabase) {
-		return fmt.Errorf("%s: %w: check --db or OPWATCH_DB", dbName(e.db), err)
+		return noDatabase(e.db, err)
 	}
 	if err != nil {
 		return dbError(err)
@@ -369,7 +369,7 @@ func lakeCompact(ctx context.Context, e *env, args []string) error {
 	// Existing: a database that is not there is not made to compact it.
 	st, err := engine.Open(ctx, e.db, engine.Options{Mode: engine.Existing, Logger: e.logger()})
 	if errors.Is(err, store.ErrNoDatabase) {
-		return fmt.Errorf("%s: %w: check --db or OPWATCH_DB", dbName(e.db), err)
+		return noDatabase(e.db, err)
 	}
 	if err != nil {
 		return dbError(err)

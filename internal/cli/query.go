@@ -110,6 +110,15 @@ func openReadOnly(ctx context.Context, e *env) (lake, error) {
 	return st, nil
 }
 
+// noDatabase words store.ErrNoDatabase for the command line, naming the
+// database once (the engine's error may name the file already).
+func noDatabase(dsn string, err error) error {
+	if !strings.Contains(err.Error(), dsn) {
+		err = fmt.Errorf("%s: %w", dbName(dsn), err)
+	}
+	return fmt.Errorf("%w: check --db or OPWATCH_DB", err)
+}
+
 // dbName is the database as it may be shown: a server DSN without its
 // password.
 func dbName(dsn string) string {

@@ -63,7 +63,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	st, err := engine.Open(ctx, e.db, engine.Options{Mode: engine.ReadOnly, Logger: e.logger()})
 	if errors.Is(err, store.ErrNoDatabase) {
-		return fmt.Errorf("%s: %w: check --db or OPWATCH_DB", dbName(e.db), err)
+		return noDatabase(e.db, err)
 	}
 	if err != nil {
 		return dbError(err)
