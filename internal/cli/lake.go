@@ -250,7 +250,9 @@ func printLake(w io.Writer, r lakeReportJSON) {
 	q := r.Quarantine
 	fmt.Fprintf(w, "\nQuarantine: %d events, %s, oldest %s, kept %s.\n", q.Events, sizeText(q.Bytes), dayText(q.Oldest), daysText(q.RetentionDays))
 	fmt.Fprintf(w, "The database holds %s. Bytes are each row's share of it by its raw events' bytes (%s raw in all);\n"+
-		"PROJECTED is the rate of the last %s kept for the retention period, at the row's bytes per event.\n",
+		"PROJECTED is the rate of the last %s kept for the retention period, at the row's bytes per event\n"+
+		"(today's mix of hot and compacted events: on SQLite, where events over a day old are compacted,\n"+
+		"a young lake's projection is about six times what a year of it will hold).\n",
 		sizeText(r.StoredBytes), sizeText(r.Total.RawBytes+q.RawBytes), daysText(r.RateDays))
 	fmt.Fprintf(w, "Compacted: %d of the %d events are in compressed segments, which hold %s (serve compacts what is\n"+
 		"older than lake.compact_after hourly; `opwatch lake compact` does it now).\n", r.Compacted, r.Total.Events, sizeText(r.CompactedBytes))
