@@ -88,28 +88,14 @@ func openReaders(drv *sqlite.Driver, uri string, conns int, lake, immutable bool
 	return db, nil
 }
 
-// newDriver is the driver of one Store: SQLite with opwatch's functions
-// registered on it alone (not on the process-wide driver), so that the
-// lake's views can read compacted segments: the virtual tables of module
-// opwatch_cold (cold.go), and opwatch_segment(data), the JSON text of a
-// segment (package segment) decompressed.
+// newDriver is the driver of one Store: SQLite with opwatch's virtual
+// table module registered on it alone (not on the process-wide driver), so
+// that the lake's views can read compacted segments (opwatch_cold, cold.go).
 func newDriver(s *Store) *sqlite.Driver {
-	codec := s.codec
 	drv := &sqlite.Driver{}
 	if err := drv.RegisterModule("opwatch_cold", coldModule{s}); err != nil {
 		panic(err) // a new driver has no module of that name
 	}
-	drv.MustRegisterDeterministicScalarFunction("opwatch_segment", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-		data, ok := args[0].([]byte)
-		if !ok {
-			return nil, errors.New("opwatch_segment: the argument is not a segment's data")
-		}
-		text, err := codec.Decompress(nil, data)
-		if err != nil {
-			return nil, fmt.Errorf("opwatch_segment: %w", err)
-		}
-		return string(text), nil
-	})
 	return drv
 }
 
